@@ -1,0 +1,229 @@
+/* SPDX-License-Identifier: (GPL-2.0 OR BSD-2-Clause) */
+/*
+ * Connection tracking: creation of both halves together, TCP state, accounting and expiry.
+ *
+ * The halves live and die together. They are inserted together (the first is removed again if
+ * the second cannot be), and every path that ends a flow - the per-flow timer, a lookup that
+ * finds it expired, a new SYN on a closed tuple - deletes both. A half whose peer is missing is
+ * treated as expired the moment anything looks at it.
+ */
+#ifndef XNAT_BPF_CONNTRACK_H
+#define XNAT_BPF_CONNTRACK_H
+
+#include "maps.h"
+#include "parse.h"
+
+#define XNAT_NSEC_PER_SEC 1000000000ull
+#define XNAT_CLOCK_MONOTONIC 1
+#define XNAT_EEXIST 17
+
+/* Nanoseconds until the flow of this half expires; 0 once it has. A flow lives while either
+ * direction is active, so both halves' last packets count. */
+static __always_inline __u64 ct_time_left(const struct xnat_ct_key *key,
+					  const struct xnat_ct_entry *e, __u64 now)
+{
+	const struct xnat_config *cfg = xnat_config_get();
+	const struct xnat_ct_entry *peer, *orig;
+	__u64 last, timeout, idle;
+
+	if (!cfg)
+		return XNAT_NSEC_PER_SEC;
+	peer = bpf_map_lookup_elem(&XNAT_MAP_CT, &e->peer);
+	if (!peer)
+		return 0;
+	orig = e->dir == XNAT_DIR_ORIGINAL ? e : peer;
+	last = e->last_seen_ns > peer->last_seen_ns ? e->last_seen_ns : peer->last_seen_ns;
+	timeout = (__u64)xnat_timeout_s(&cfg->timeouts, key->proto, orig->state) * XNAT_NSEC_PER_SEC;
+	idle = now > last ? now - last : 0;
+	return idle >= timeout ? 0 : timeout - idle;
+}
+
+static __always_inline void ct_delete_pair(const struct xnat_ct_key *key,
+					   const struct xnat_ct_entry *e)
+{
+	/* Copies first: a deleted element's memory may be reused at once. */
+	struct xnat_ct_key peer = e->peer;
+	struct xnat_ct_key self = *key;
+
+	bpf_map_delete_elem(&XNAT_MAP_CT, &peer);
+	bpf_map_delete_elem(&XNAT_MAP_CT, &self);
+}
+
+static int ct_timer_fired(void *map __attribute__((unused)), struct xnat_ct_key *key, struct xnat_ct_entry *e)
+{
+	__u64 left = ct_time_left(key, e, xnat_now());
+
+	if (left)
+		bpf_timer_start(&e->timer, left, 0);
+	else
+		ct_delete_pair(key, e);
+	return 0;
+}
+
+/* Arms the expiry timer of a new flow; on failure the flow could never be reclaimed, so the
+ * caller must not keep it. */
+static __always_inline int ct_arm(struct xnat_ct_entry *orig, __u64 timeout_ns)
+{
+	if (bpf_timer_init(&orig->timer, &XNAT_MAP_CT, XNAT_CLOCK_MONOTONIC))
+		return -1;
+	if (bpf_timer_set_callback(&orig->timer, ct_timer_fired))
+		return -1;
+	return bpf_timer_start(&orig->timer, timeout_ns, 0) ? -1 : 0;
+}
+
+/* A lookup hit is usable unless the flow has expired, or a fresh SYN reopens a closed TCP
+ * tuple (which must pick up the current rules, not the old translation). The full check
+ * reads the peer, so it only runs after this half was idle for a second. */
+static __always_inline int ct_is_stale(const struct xnat_pkt *p, const struct xnat_ct_entry *e,
+				       __u64 now)
+{
+	if (p->tuple.proto == IPPROTO_TCP && e->dir == XNAT_DIR_ORIGINAL &&
+	    (p->tcp_flags & (XNAT_TCP_SYN | XNAT_TCP_ACK | XNAT_TCP_RST)) == XNAT_TCP_SYN &&
+	    (e->state == XNAT_TCP_CLOSE || e->state == XNAT_TCP_TIME_WAIT))
+		return 1;
+	if (now - e->last_seen_ns < XNAT_NSEC_PER_SEC)
+		return 0;
+	return ct_time_left(&p->tuple, e, now) == 0;
+}
+
+/* Inserts both halves of a new flow whose original direction is p->tuple and whose packets
+ * are rewritten to reach target. Returns 0 and the original half, or a drop counter. */
+static __always_inline int ct_create(const struct xnat_pkt *p, __be32 to_addr, __be16 to_port,
+				     __u16 rule_id, __u8 side, __u64 now,
+				     const struct xnat_config *cfg, struct xnat_ct_entry **out)
+{
+	struct xnat_ct_key rkey = {
+		.saddr = to_addr,
+		.daddr = p->tuple.saddr,
+		.sport = to_port,
+		.dport = p->tuple.sport,
+		.proto = p->tuple.proto,
+	};
+	struct xnat_ct_entry half = {
+		.peer = rkey,
+		.last_seen_ns = now,
+		.rule_id = rule_id,
+		.dir = XNAT_DIR_ORIGINAL,
+		.state = p->tuple.proto == IPPROTO_TCP ? XNAT_TCP_SYN_SENT : XNAT_TCP_NONE,
+		.side = side,
+	};
+	struct xnat_ct_entry *orig, *stale;
+	long err;
+
+	err = bpf_map_update_elem(&XNAT_MAP_CT, &p->tuple, &half, BPF_NOEXIST);
+	if (err == -XNAT_EEXIST) {
+		/* Another CPU created the flow between our lookup and insert. */
+		*out = bpf_map_lookup_elem(&XNAT_MAP_CT, &p->tuple);
+		return *out ? 0 : XNAT_CNT_DROP_CT_FULL;
+	}
+	if (err)
+		return XNAT_CNT_DROP_CT_FULL;
+
+	half.peer = p->tuple;
+	half.dir = XNAT_DIR_REPLY;
+	half.state = XNAT_TCP_NONE;
+	half.side = side ^ 1;
+	err = bpf_map_update_elem(&XNAT_MAP_CT, &rkey, &half, BPF_NOEXIST);
+	if (err == -XNAT_EEXIST) {
+		/* The reply tuple is taken. Reclaim it only if that flow is already dead. */
+		stale = bpf_map_lookup_elem(&XNAT_MAP_CT, &rkey);
+		if (stale && ct_time_left(&rkey, stale, now) == 0) {
+			ct_delete_pair(&rkey, stale);
+			err = bpf_map_update_elem(&XNAT_MAP_CT, &rkey, &half, BPF_NOEXIST);
+		}
+	}
+	if (err) {
+		bpf_map_delete_elem(&XNAT_MAP_CT, &p->tuple);
+		return err == -XNAT_EEXIST ? XNAT_CNT_DROP_CT_COLLISION : XNAT_CNT_DROP_CT_FULL;
+	}
+
+	orig = bpf_map_lookup_elem(&XNAT_MAP_CT, &p->tuple);
+	if (!orig) {
+		bpf_map_delete_elem(&XNAT_MAP_CT, &rkey);
+		return XNAT_CNT_DROP_CT_FULL;
+	}
+	if (ct_arm(orig, (__u64)xnat_timeout_s(&cfg->timeouts, p->tuple.proto, orig->state) *
+				 XNAT_NSEC_PER_SEC)) {
+		ct_delete_pair(&p->tuple, orig);
+		return XNAT_CNT_DROP_CT_FULL;
+	}
+	xnat_count(XNAT_CNT_NEW_FLOW);
+	*out = orig;
+	return 0;
+}
+
+static __always_inline __u8 ct_tcp_next_state(__u8 state, __u8 *flags, __u8 dir, __u8 tcp)
+{
+	if (tcp & XNAT_TCP_RST)
+		return XNAT_TCP_CLOSE;
+	if (tcp & XNAT_TCP_SYN) {
+		if (dir == XNAT_DIR_REPLY && (tcp & XNAT_TCP_ACK) && state == XNAT_TCP_SYN_SENT)
+			return XNAT_TCP_SYN_RECV;
+		return state;
+	}
+	if (tcp & XNAT_TCP_FIN) {
+		*flags |= dir == XNAT_DIR_ORIGINAL ? XNAT_CT_F_FIN_ORIG : XNAT_CT_F_FIN_REPLY;
+		if ((*flags & (XNAT_CT_F_FIN_ORIG | XNAT_CT_F_FIN_REPLY)) ==
+		    (XNAT_CT_F_FIN_ORIG | XNAT_CT_F_FIN_REPLY))
+			return XNAT_TCP_TIME_WAIT;
+		if (state == XNAT_TCP_CLOSE)
+			return state;
+		return dir == XNAT_DIR_ORIGINAL ? XNAT_TCP_FIN_WAIT : XNAT_TCP_CLOSE_WAIT;
+	}
+	if ((tcp & XNAT_TCP_ACK) && dir == XNAT_DIR_ORIGINAL && state == XNAT_TCP_SYN_RECV)
+		return XNAT_TCP_ESTABLISHED;
+	return state;
+}
+
+/* Updates the original half's state from a packet of either direction. When the new state
+ * has a shorter timeout (FIN, RST), the timer is pulled in so a closed flow frees its slot. */
+static __always_inline void ct_update_state(struct xnat_ct_entry *orig, const struct xnat_pkt *p,
+					    __u8 dir, const struct xnat_config *cfg)
+{
+	__u8 flags = orig->flags, state = orig->state;
+	__u32 old_timeout, new_timeout;
+
+	if (dir == XNAT_DIR_REPLY)
+		flags |= XNAT_CT_F_SEEN_REPLY;
+	if (p->tuple.proto == IPPROTO_TCP)
+		state = ct_tcp_next_state(state, &flags, dir, p->tcp_flags);
+	if (flags != orig->flags)
+		orig->flags = flags;
+	if (state == orig->state)
+		return;
+	old_timeout = xnat_timeout_s(&cfg->timeouts, p->tuple.proto, orig->state);
+	new_timeout = xnat_timeout_s(&cfg->timeouts, p->tuple.proto, state);
+	orig->state = state;
+	if (new_timeout < old_timeout)
+		bpf_timer_start(&orig->timer, (__u64)new_timeout * XNAT_NSEC_PER_SEC, 0);
+}
+
+/* Per-packet bookkeeping. The original half is at hand for original-direction packets; for
+ * replies it is looked up only when the state can change: SYN, FIN, RST, or the first reply. */
+static __always_inline void ct_account(struct xnat_ct_entry *e, const struct xnat_pkt *p,
+				       __u64 now, const struct xnat_config *cfg)
+{
+	struct xnat_ct_entry *orig = e;
+
+	__sync_fetch_and_add(&e->packets, 1);
+	__sync_fetch_and_add(&e->bytes, p->tot_len);
+	if (e->last_seen_ns != now)
+		e->last_seen_ns = now;
+
+	if (e->dir == XNAT_DIR_REPLY) {
+		if ((e->flags & XNAT_CT_F_SEEN_REPLY) &&
+		    !(p->tcp_flags & (XNAT_TCP_SYN | XNAT_TCP_FIN | XNAT_TCP_RST)))
+			return;
+		e->flags |= XNAT_CT_F_SEEN_REPLY;
+		orig = bpf_map_lookup_elem(&XNAT_MAP_CT, &e->peer);
+		if (!orig)
+			return;
+	} else if (p->tuple.proto != IPPROTO_TCP ||
+		   (!(p->tcp_flags & (XNAT_TCP_SYN | XNAT_TCP_FIN | XNAT_TCP_RST)) &&
+		    e->state != XNAT_TCP_SYN_RECV)) {
+		return;
+	}
+	ct_update_state(orig, p, e->dir, cfg);
+}
+
+#endif

@@ -1,0 +1,111 @@
+/* SPDX-License-Identifier: (GPL-2.0 OR BSD-2-Clause) */
+/*
+ * Forwarding a translated packet: route lookup, TTL, MAC rewrite, redirect. Whatever the fast
+ * path cannot finish is handed to the kernel already translated (never half-done): it still
+ * has its original TTL and MACs, so the kernel forwards it as it would any packet.
+ */
+#ifndef XNAT_BPF_FORWARD_H
+#define XNAT_BPF_FORWARD_H
+
+#include "csum.h"
+#include "maps.h"
+#include "parse.h"
+
+#define XNAT_AF_INET 2
+
+static __always_inline int fwd_fib_outcome(long rc)
+{
+	switch (rc) {
+	case BPF_FIB_LKUP_RET_SUCCESS:
+		return 0;
+	case BPF_FIB_LKUP_RET_NO_NEIGH:
+		return XNAT_CNT_PASS_NO_NEIGH;
+	case BPF_FIB_LKUP_RET_FRAG_NEEDED:
+		return XNAT_CNT_PASS_FRAG_NEEDED;
+	default:
+		return XNAT_CNT_PASS_FIB;
+	}
+}
+
+static __always_inline int fwd_finish_xdp(struct xdp_md *ctx, const struct bpf_fib_lookup *fib)
+{
+	void *data = (void *)(long)ctx->data, *end = (void *)(long)ctx->data_end;
+	struct ethhdr *eth = data;
+	struct iphdr *iph = data + XNAT_L3_OFF;
+	__be16 old_word, new_word;
+
+	if ((void *)(iph + 1) > end)
+		return XNAT_CNT_PASS_MALFORMED;
+	/* TTL shares a checksummed 16-bit word with the protocol. */
+	old_word = *(__be16 *)&iph->ttl;
+	iph->ttl--;
+	new_word = *(__be16 *)&iph->ttl;
+	iph->check = csum_apply(iph->check, csum_diff16(0, old_word, new_word));
+	__builtin_memcpy(eth->h_dest, fib->dmac, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, fib->smac, ETH_ALEN);
+	if (bpf_redirect_map(&XNAT_MAP_TX_PORTS, fib->ifindex, 0) != XDP_REDIRECT)
+		return XNAT_CNT_DROP_TX_PORT;
+	return XNAT_CNT_REDIRECTED;
+}
+
+static __always_inline int fwd_finish_tc(struct __sk_buff *skb, const struct xnat_pkt *p,
+					 const struct bpf_fib_lookup *fib)
+{
+	__u8 macs[2 * ETH_ALEN];
+	__u8 ttl = p->ttl - 1;
+	__be16 old_word = bpf_htons(((__u16)p->ttl << 8) | p->tuple.proto);
+	__be16 new_word = bpf_htons(((__u16)ttl << 8) | p->tuple.proto);
+
+	__builtin_memcpy(macs, fib->dmac, ETH_ALEN);
+	__builtin_memcpy(macs + ETH_ALEN, fib->smac, ETH_ALEN);
+	if (bpf_l3_csum_replace(skb, XNAT_L3_OFF + __builtin_offsetof(struct iphdr, check),
+				old_word, new_word, sizeof(__u16)) ||
+	    bpf_skb_store_bytes(skb, XNAT_L3_OFF + __builtin_offsetof(struct iphdr, ttl), &ttl,
+				sizeof(ttl), 0) ||
+	    bpf_skb_store_bytes(skb, 0, macs, sizeof(macs), 0))
+		return XNAT_CNT_PASS_MALFORMED;
+	bpf_redirect(fib->ifindex, 0);
+	return XNAT_CNT_REDIRECTED;
+}
+
+/* Sends the already translated packet on its way. Returns the outcome counter. */
+static __always_inline int fwd_packet(void *ctx, const int xdp, const struct xnat_pkt *p,
+				      const struct xnat_ct_key *to, const struct xnat_config *cfg)
+{
+	struct bpf_fib_lookup fib = {};
+	__u8 egress_mode;
+	int rc;
+
+	if (p->ttl <= 1)
+		return XNAT_CNT_PASS_TTL;
+	fib.family = XNAT_AF_INET;
+	fib.tos = p->tos;
+	fib.l4_protocol = to->proto;
+	fib.sport = to->sport;
+	fib.dport = to->dport;
+	/* tc leaves tot_len 0 so the kernel checks the MTU against the skb, GSO included. */
+	fib.tot_len = xdp ? p->tot_len : 0;
+	fib.ipv4_src = to->saddr;
+	fib.ipv4_dst = to->daddr;
+	fib.ifindex = ctx_ifindex(ctx, xdp);
+	rc = fwd_fib_outcome(bpf_fib_lookup(ctx, &fib, sizeof(fib), 0));
+	if (rc)
+		return rc;
+
+	if (fib.ifindex == cfg->wan_ifindex)
+		egress_mode = cfg->wan_mode;
+	else if (fib.ifindex == cfg->lan_ifindex)
+		egress_mode = cfg->lan_mode;
+	else
+		return XNAT_CNT_PASS_FIB;
+
+	if (!xdp)
+		return fwd_finish_tc(ctx, p, &fib);
+	/* Many drivers accept XDP frames only while an XDP program of theirs is attached, so the
+	 * fast path redirects only between XDP-mode interfaces. */
+	if (egress_mode != XNAT_MODE_XDP)
+		return XNAT_CNT_PASS_TRANSLATED;
+	return fwd_finish_xdp(ctx, &fib);
+}
+
+#endif

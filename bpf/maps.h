@@ -1,0 +1,103 @@
+/* SPDX-License-Identifier: (GPL-2.0 OR BSD-2-Clause) */
+/* The maps, one comment each. Names, sizes and types come from include/xnat. */
+#ifndef XNAT_BPF_MAPS_H
+#define XNAT_BPF_MAPS_H
+
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+
+#include "xnat/config.h"
+#include "xnat/counters.h"
+#include "xnat/ct.h"
+#include "xnat/maps.h"
+#include "xnat/rules.h"
+
+/* Connection tracking. Two entries per flow, keyed by the tuple as it arrives in each
+ * direction. Not an LRU: the kernel's LRU evicts halves independently and before the map is
+ * full, so capacity is managed here (a full table refuses new flows with a counter) and
+ * expiry is a bpf_timer per flow. Not preallocated, so memory follows the number of flows.
+ * xnat-load sets max_entries to twice limits.connections. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 2 * XNAT_DEFAULT_MAX_CONNECTIONS);
+	__type(key, struct xnat_ct_key);
+	__type(value, struct xnat_ct_entry);
+} XNAT_MAP_CT SEC(".maps");
+
+/* The forward table as the datapath sees it. The control plane builds a whole new inner map
+ * and swaps it into slot 0, so a packet sees either the old rule set or the new one. */
+struct xnat_fwd_table {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, XNAT_FWD_MAX_ENTRIES);
+	/* Sizes, not types: clang emits only a forward declaration for types that are reached
+	 * through the outer map's pointer array, and libbpf cannot size those. */
+	__uint(key_size, sizeof(struct xnat_fwd_key));
+	__uint(value_size, sizeof(struct xnat_fwd_target));
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__array(values, struct xnat_fwd_table);
+} XNAT_MAP_FWD SEC(".maps");
+
+/* Rules as configured, keyed by rule id. Control plane only: it lists them and rebuilds the
+ * forward table from them on add and del. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, XNAT_MAX_RULES);
+	__type(key, __u32);
+	__type(value, struct xnat_fwd_rule);
+} XNAT_MAP_RULES SEC(".maps");
+
+/* Global settings and instance metadata. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct xnat_config);
+} XNAT_MAP_CONFIG SEC(".maps");
+
+/* Outcome counters, per CPU so the hot path never shares a cache line. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, XNAT_CNT_COUNT);
+	__type(key, __u32);
+	__type(value, __u64);
+} XNAT_MAP_COUNTERS SEC(".maps");
+
+/* Interfaces XDP may redirect to, keyed by ifindex. */
+struct {
+	__uint(type, BPF_MAP_TYPE_DEVMAP_HASH);
+	__uint(max_entries, 8);
+	__type(key, __u32);
+	__type(value, __u32);
+} XNAT_MAP_TX_PORTS SEC(".maps");
+
+/* Tests move the clock forward to exercise timeouts; never set in production. */
+volatile __u64 xnat_test_clock_offset_ns = 0;
+
+static __always_inline __u64 xnat_now(void)
+{
+	return bpf_ktime_get_coarse_ns() + xnat_test_clock_offset_ns;
+}
+
+static __always_inline const struct xnat_config *xnat_config_get(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&XNAT_MAP_CONFIG, &zero);
+}
+
+static __always_inline void xnat_count(__u32 counter)
+{
+	__u64 *c = bpf_map_lookup_elem(&XNAT_MAP_COUNTERS, &counter);
+
+	if (c)
+		*c += 1;
+}
+
+#endif

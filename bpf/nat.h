@@ -1,0 +1,120 @@
+/* SPDX-License-Identifier: (GPL-2.0 OR BSD-2-Clause) */
+/*
+ * Rewriting a packet to a new tuple, with incremental checksums.
+ *
+ * XDP sees final checksums (a NIC delivers them whole), so it patches the fields directly.
+ * tc may see a CHECKSUM_PARTIAL skb from a local socket whose L4 field holds only the
+ * pseudo-header sum: there the kernel helpers must apply the change, with BPF_F_PSEUDO_HDR for
+ * the addresses (part of the pseudo-header) and without it for the ports (part of the payload
+ * the device will sum). Getting this wrong is what makes offloaded veth traffic fail.
+ */
+#ifndef XNAT_BPF_NAT_H
+#define XNAT_BPF_NAT_H
+
+#include "csum.h"
+#include "parse.h"
+
+/* The tuple a packet of this half is rewritten to: the peer's key reversed. */
+static __always_inline void nat_target_tuple(const struct xnat_ct_entry *e, struct xnat_ct_key *to)
+{
+	to->saddr = e->peer.daddr;
+	to->daddr = e->peer.saddr;
+	to->sport = e->peer.dport;
+	to->dport = e->peer.sport;
+	to->proto = e->peer.proto;
+}
+
+struct nat_delta {
+	__u32 addr; /* checksum difference of the address words */
+	__u32 port; /* checksum difference of the port words */
+	__u8 addr_changed;
+	__u8 port_changed;
+};
+
+static __always_inline void nat_compute_delta(const struct xnat_ct_key *from,
+					      const struct xnat_ct_key *to, struct nat_delta *d)
+{
+	if (from->saddr != to->saddr)
+		d->addr = csum_diff32(d->addr, from->saddr, to->saddr);
+	if (from->daddr != to->daddr)
+		d->addr = csum_diff32(d->addr, from->daddr, to->daddr);
+	if (from->sport != to->sport)
+		d->port = csum_diff16(d->port, from->sport, to->sport);
+	if (from->dport != to->dport)
+		d->port = csum_diff16(d->port, from->dport, to->dport);
+	d->addr_changed = from->saddr != to->saddr || from->daddr != to->daddr;
+	d->port_changed = from->sport != to->sport || from->dport != to->dport;
+}
+
+static __always_inline int nat_rewrite_xdp(struct xdp_md *ctx, const struct xnat_pkt *p,
+					   const struct xnat_ct_key *to, const struct nat_delta *d)
+{
+	void *data = (void *)(long)ctx->data, *end = (void *)(long)ctx->data_end;
+	struct iphdr *iph = data + XNAT_L3_OFF;
+	/* Masks give the verifier a bound for the variable L4 offset. */
+	__u8 *l4 = data + (p->l4_off & 0xff);
+	__u16 *csum = (void *)l4 + (p->l4_csum_off & 0x1f);
+	__be16 *ports = (void *)l4;
+	__u16 c;
+
+	if ((void *)(iph + 1) > end || (void *)(ports + 2) > end || (void *)(csum + 1) > end)
+		return XNAT_CNT_PASS_MALFORMED;
+	if (d->addr_changed) {
+		iph->saddr = to->saddr;
+		iph->daddr = to->daddr;
+		iph->check = csum_apply(iph->check, d->addr);
+	}
+	ports[0] = to->sport;
+	ports[1] = to->dport;
+	if (!p->l4_csum_none) {
+		c = csum_apply(*csum, csum_add(d->addr, d->port));
+		if (p->tuple.proto == IPPROTO_UDP && c == 0)
+			c = 0xffff; /* 0 would mean "no checksum" */
+		*csum = c;
+	}
+	return 0;
+}
+
+static __always_inline int nat_rewrite_tc(struct __sk_buff *skb, const struct xnat_pkt *p,
+					  const struct xnat_ct_key *to, const struct nat_delta *d)
+{
+	__u32 csum_off = p->l4_off + p->l4_csum_off;
+	__u64 l4_flags = p->tuple.proto == IPPROTO_UDP ? BPF_F_MARK_MANGLED_0 : 0;
+	__be32 addrs[2] = { to->saddr, to->daddr };
+	__be16 ports[2] = { to->sport, to->dport };
+
+	if (d->addr_changed) {
+		if (bpf_l3_csum_replace(skb, XNAT_L3_OFF + __builtin_offsetof(struct iphdr, check),
+					0, d->addr, 0))
+			return XNAT_CNT_PASS_MALFORMED;
+		if (!p->l4_csum_none &&
+		    bpf_l4_csum_replace(skb, csum_off, 0, d->addr, l4_flags | BPF_F_PSEUDO_HDR))
+			return XNAT_CNT_PASS_MALFORMED;
+		if (bpf_skb_store_bytes(skb, XNAT_L3_OFF + __builtin_offsetof(struct iphdr, saddr),
+					addrs, sizeof(addrs), 0))
+			return XNAT_CNT_PASS_MALFORMED;
+	}
+	if (d->port_changed) {
+		if (!p->l4_csum_none && bpf_l4_csum_replace(skb, csum_off, 0, d->port, l4_flags))
+			return XNAT_CNT_PASS_MALFORMED;
+		if (bpf_skb_store_bytes(skb, p->l4_off, ports, sizeof(ports), 0))
+			return XNAT_CNT_PASS_MALFORMED;
+	}
+	return 0;
+}
+
+/* Rewrites the packet from p->tuple to *to. Returns 0 or a counter. */
+static __always_inline int nat_rewrite(void *ctx, const int xdp, const struct xnat_pkt *p,
+				       const struct xnat_ct_key *to)
+{
+	struct nat_delta d = {};
+
+	nat_compute_delta(&p->tuple, to, &d);
+	if (!d.addr_changed && !d.port_changed)
+		return 0;
+	if (xdp)
+		return nat_rewrite_xdp(ctx, p, to, &d);
+	return nat_rewrite_tc(ctx, p, to, &d);
+}
+
+#endif

@@ -1,0 +1,112 @@
+/* SPDX-License-Identifier: (GPL-2.0 OR BSD-2-Clause) */
+/*
+ * Header parsing. Convention: a parser returns 0 when the packet is one xnat handles and fills
+ * struct xnat_pkt; otherwise it returns the counter (enum xnat_counter) that says why the
+ * packet is left untouched. Every bounds check has the shape `if (hdr + 1 > end)`.
+ */
+#ifndef XNAT_BPF_PARSE_H
+#define XNAT_BPF_PARSE_H
+
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <linux/ip.h>
+#include <linux/tcp.h>
+#include <linux/udp.h>
+#include <bpf/bpf_endian.h>
+
+#include "ctx.h"
+#include "xnat/counters.h"
+#include "xnat/ct.h"
+
+#define XNAT_L3_OFF ((__u32)sizeof(struct ethhdr))
+#define XNAT_IP_MF 0x2000
+#define XNAT_IP_OFFSET 0x1fff
+
+#define XNAT_TCP_FIN 0x01
+#define XNAT_TCP_SYN 0x02
+#define XNAT_TCP_RST 0x04
+#define XNAT_TCP_ACK 0x10
+
+/* The longest headers xnat reads: Ethernet, IPv4 with options, the TCP fixed header. */
+#define XNAT_MAX_HDR_LEN (14 + 60 + 20)
+
+struct xnat_pkt {
+	struct xnat_ct_key tuple; /* as it arrived */
+	__u32 l4_off;             /* from the start of the frame */
+	__u16 tot_len;            /* IPv4 total length, host order */
+	__u8 ttl;
+	__u8 tos;
+	__u8 tcp_flags;
+	__u8 l4_csum_off; /* checksum field within the L4 header */
+	__u8 l4_csum_none; /* UDP sent without checksum: it stays zero */
+	__u8 pad;
+};
+
+static __always_inline int parse_l4(void *l4, void *end, __u32 l4_len, struct xnat_pkt *p)
+{
+	if (p->tuple.proto == IPPROTO_TCP) {
+		struct tcphdr *th = l4;
+
+		if ((void *)(th + 1) > end)
+			return XNAT_CNT_PASS_MALFORMED;
+		if (th->doff < 5 || (__u32)th->doff * 4 > l4_len)
+			return XNAT_CNT_PASS_MALFORMED;
+		p->tuple.sport = th->source;
+		p->tuple.dport = th->dest;
+		p->tcp_flags = ((__u8 *)th)[13];
+		p->l4_csum_off = __builtin_offsetof(struct tcphdr, check);
+		return 0;
+	}
+	if (p->tuple.proto == IPPROTO_UDP) {
+		struct udphdr *uh = l4;
+
+		if ((void *)(uh + 1) > end)
+			return XNAT_CNT_PASS_MALFORMED;
+		if (bpf_ntohs(uh->len) < sizeof(*uh) || bpf_ntohs(uh->len) > l4_len)
+			return XNAT_CNT_PASS_MALFORMED;
+		p->tuple.sport = uh->source;
+		p->tuple.dport = uh->dest;
+		p->l4_csum_off = __builtin_offsetof(struct udphdr, check);
+		p->l4_csum_none = uh->check == 0;
+		return 0;
+	}
+	return XNAT_CNT_PASS_L4_PROTO;
+}
+
+static __always_inline int parse_packet(void *ctx, const int xdp, struct xnat_pkt *p)
+{
+	void *data, *end;
+	struct ethhdr *eth;
+	struct iphdr *iph;
+	__u32 ihl;
+
+	ctx_pull_headers(ctx, xdp, XNAT_MAX_HDR_LEN);
+	data = ctx_data(ctx, xdp);
+	end = ctx_data_end(ctx, xdp);
+	eth = data;
+	if ((void *)(eth + 1) > end)
+		return XNAT_CNT_PASS_MALFORMED;
+	if (eth->h_proto != bpf_htons(ETH_P_IP))
+		return XNAT_CNT_PASS_NOT_IPV4;
+	iph = (void *)(eth + 1);
+	if ((void *)(iph + 1) > end)
+		return XNAT_CNT_PASS_MALFORMED;
+	if (iph->version != 4 || iph->ihl < 5)
+		return XNAT_CNT_PASS_MALFORMED;
+	ihl = (__u32)iph->ihl * 4;
+	p->tot_len = bpf_ntohs(iph->tot_len);
+	if (p->tot_len < ihl || p->tot_len > ctx_len(ctx, xdp) - XNAT_L3_OFF)
+		return XNAT_CNT_PASS_MALFORMED;
+	if (iph->frag_off & bpf_htons(XNAT_IP_MF | XNAT_IP_OFFSET))
+		return XNAT_CNT_PASS_FRAGMENT;
+
+	p->tuple.saddr = iph->saddr;
+	p->tuple.daddr = iph->daddr;
+	p->tuple.proto = iph->protocol;
+	p->ttl = iph->ttl;
+	p->tos = iph->tos;
+	p->l4_off = XNAT_L3_OFF + ihl;
+	return parse_l4((void *)iph + ihl, end, p->tot_len - ihl, p);
+}
+
+#endif

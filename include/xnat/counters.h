@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: (GPL-2.0 OR BSD-2-Clause) */
+/*
+ * Outcome counters: every packet an xnat program sees ends in exactly one outcome, and every
+ * pass-to-kernel and drop has its reason. The list is written once; BPF takes the indices, the
+ * C++ side takes the names and descriptions.
+ */
+#ifndef XNAT_COUNTERS_H
+#define XNAT_COUNTERS_H
+
+#define XNAT_COUNTER_LIST(X)                                                                       \
+	X(REDIRECTED, "redirected", "translated and sent out by the fast path")                   \
+	X(PASS_TRANSLATED, "pass_translated", "translated, then left to the kernel to forward")   \
+	X(PASS_NO_NEIGH, "pass_no_neigh", "translated; next hop not resolved yet, kernel forwards") \
+	X(PASS_TTL, "pass_ttl", "translated; TTL <= 1, kernel sends time exceeded")               \
+	X(PASS_FRAG_NEEDED, "pass_frag_needed", "translated; larger than egress MTU, kernel answers") \
+	X(PASS_FIB, "pass_fib", "translated; route is local, unreachable or not ours")            \
+	X(PASS_NO_MATCH, "pass_no_match", "no connection and no rule: untouched")                 \
+	X(PASS_NOT_IPV4, "pass_not_ipv4", "not IPv4 (ARP, IPv6, VLAN): untouched")                 \
+	X(PASS_FRAGMENT, "pass_fragment", "IPv4 fragment: untouched")                             \
+	X(PASS_L4_PROTO, "pass_l4_proto", "protocol xnat does not translate: untouched")          \
+	X(PASS_MALFORMED, "pass_malformed", "truncated or inconsistent headers: untouched")       \
+	X(PASS_TCP_NOT_SYN, "pass_tcp_not_syn", "TCP without state that is not a SYN: untouched") \
+	X(DROP_CT_FULL, "drop_ct_full", "connection table full: new flow refused")                \
+	X(DROP_CT_COLLISION, "drop_ct_collision", "reply tuple already in use: new flow refused") \
+	X(DROP_TX_PORT, "drop_tx_port", "egress interface missing from the redirect map")      \
+	X(NEW_FLOW, "new_flow", "connections created (counted besides the outcome)")               \
+	X(CT_EXPIRED, "ct_expired", "connections expired on lookup (counted besides the outcome)")
+
+#define XNAT_COUNTER_ENUM_(id, name, help) XNAT_CNT_##id,
+enum xnat_counter { XNAT_COUNTER_LIST(XNAT_COUNTER_ENUM_) XNAT_CNT_COUNT };
+#undef XNAT_COUNTER_ENUM_
+
+#endif

@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: (GPL-2.0 OR BSD-2-Clause) */
+/* Connection tracking: a flow is two map entries, one per direction, created together. */
+#ifndef XNAT_CT_H
+#define XNAT_CT_H
+
+#include "abi.h"
+
+/* A tuple exactly as it appears on the wire, in network byte order. For protocols without
+ * ports both port fields are zero. */
+struct xnat_ct_key {
+	__be32 saddr;
+	__be32 daddr;
+	__be16 sport;
+	__be16 dport;
+	__u8 proto;
+	__u8 pad[3];
+};
+XNAT_STATIC_ASSERT(sizeof(struct xnat_ct_key) == 16, "ct key layout");
+XNAT_STATIC_ASSERT(XNAT_OFFSETOF(struct xnat_ct_key, proto) == 12, "ct key layout");
+
+#define XNAT_DIR_ORIGINAL 0
+#define XNAT_DIR_REPLY 1
+
+/* TCP states, conntrack's names; kept in the original half only. */
+#define XNAT_TCP_NONE 0
+#define XNAT_TCP_SYN_SENT 1
+#define XNAT_TCP_SYN_RECV 2
+#define XNAT_TCP_ESTABLISHED 3
+#define XNAT_TCP_FIN_WAIT 4   /* original side sent FIN */
+#define XNAT_TCP_CLOSE_WAIT 5 /* reply side sent FIN */
+#define XNAT_TCP_TIME_WAIT 6  /* both sides sent FIN */
+#define XNAT_TCP_CLOSE 7      /* RST seen */
+#define XNAT_TCP_STATE_COUNT 8
+
+/* flags */
+#define XNAT_CT_F_SEEN_REPLY 0x01
+#define XNAT_CT_F_FIN_ORIG 0x02
+#define XNAT_CT_F_FIN_REPLY 0x04
+
+/*
+ * The translation of a half is not stored: it is the peer's key reversed. The original half
+ * (c -> P) with peer (S -> c) rewrites to (c -> S); the reply half (S -> c) with peer (c -> P)
+ * rewrites to (P -> c). Deriving both rewrites from the two keys makes it impossible for the
+ * halves to disagree.
+ */
+struct xnat_ct_entry {
+	struct bpf_timer timer;  /* armed on the original half only: expires the pair */
+	struct xnat_ct_key peer; /* key of the other half */
+	__u64 packets;
+	__u64 bytes;            /* IP bytes, header included, as conntrack counts */
+	__u64 last_seen_ns;     /* CLOCK_MONOTONIC (coarse) of the last packet of this half */
+	__u16 rule_id;          /* forward rule that created the flow */
+	__u8 dir;               /* XNAT_DIR_* */
+	__u8 state;             /* XNAT_TCP_* (original half) */
+	__u8 flags;             /* XNAT_CT_F_* (original half) */
+	__u8 side;              /* XNAT_SIDE_* this half arrives on */
+	__u8 pad[2];
+};
+XNAT_STATIC_ASSERT(sizeof(struct xnat_ct_entry) == 64, "ct entry layout");
+XNAT_STATIC_ASSERT(XNAT_OFFSETOF(struct xnat_ct_entry, peer) == 16, "ct entry layout");
+XNAT_STATIC_ASSERT(XNAT_OFFSETOF(struct xnat_ct_entry, rule_id) == 56, "ct entry layout");
+
+#endif

@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: (GPL-2.0 OR BSD-2-Clause) */
+/*
+ * Names and sizes of the pinned maps. The BPF side declares each map with the token
+ * (struct { ... } XNAT_MAP_CT SEC(".maps")), so the kernel map name and the pin file name are
+ * the token's spelling; the C++ side uses XNAT_STR(XNAT_MAP_CT). Kernel map names are limited
+ * to 15 characters.
+ */
+#ifndef XNAT_MAPS_H
+#define XNAT_MAPS_H
+
+#define XNAT_MAP_CT xnat_ct           /* connection tracking, one entry per direction */
+#define XNAT_MAP_FWD xnat_fwd         /* array-of-maps, slot 0 = active forward table */
+#define XNAT_MAP_RULES xnat_rules     /* forward rules as configured, for list/add/del */
+#define XNAT_MAP_CONFIG xnat_config   /* one struct xnat_config */
+#define XNAT_MAP_COUNTERS xnat_stats  /* per-CPU outcome counters */
+#define XNAT_MAP_TX_PORTS xnat_tx     /* devmap of the interfaces XDP may redirect to */
+
+/* Programs, by the names xnat-load attaches. */
+#define XNAT_PROG_XDP_WAN xnat_xdp_wan
+#define XNAT_PROG_XDP_LAN xnat_xdp_lan
+#define XNAT_PROG_TC_WAN xnat_tc_wan
+#define XNAT_PROG_TC_LAN xnat_tc_lan
+
+/* Expanded forward entries: a rule over a port range or a prefix becomes one entry per port
+ * or host, so the datapath does one exact-match lookup. 2^18 covers four full port ranges. */
+#define XNAT_FWD_MAX_ENTRIES (1u << 18)
+#define XNAT_MAX_RULES 4096u
+
+#define XNAT_DEFAULT_MAX_CONNECTIONS 262144u
+#define XNAT_MIN_CONNECTIONS 16u
+#define XNAT_MAX_CONNECTIONS (1u << 24)
+
+/* tc filters are not bpf_links with this libbpf, so they are found again by these fixed
+ * coordinates on the clsact hook. */
+#define XNAT_TC_PRIORITY 0x2a0
+#define XNAT_TC_HANDLE 0x4e41
+
+#endif

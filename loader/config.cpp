@@ -1,0 +1,282 @@
+#include "config.h"
+
+#include <nlohmann/json.hpp>
+
+#include <set>
+
+#include "forward_table.h"
+#include "strict_json.h"
+
+namespace xnat {
+namespace {
+
+using nlohmann::json;
+
+constexpr uint32_t kMaxTimeoutS = 30u * 86400u;
+
+std::string json_type(const json &j)
+{
+    if (j.is_number_float())
+        return "a fractional number";
+    if (j.is_number_integer() && !j.is_number_unsigned())
+        return "a negative number";
+    return std::string("a ") + j.type_name();
+}
+
+Result<void> check_keys(const json &obj, const std::string &path, std::set<std::string> allowed)
+{
+    for (const auto &[key, value] : obj.items()) {
+        if (!allowed.count(key)) {
+            std::string list;
+            for (const auto &a : allowed)
+                list += (list.empty() ? "" : ", ") + a;
+            return invalid_input((path.empty() ? "" : path + ": ") + "unknown key \"" + key +
+                                 "\" (expected " + list + ")");
+        }
+    }
+    return {};
+}
+
+Result<std::string> get_string(const json &obj, const std::string &key, const std::string &path)
+{
+    auto it = obj.find(key);
+    if (it == obj.end())
+        return invalid_input(path + ": missing \"" + key + "\"");
+    if (!it->is_string())
+        return invalid_input(path + "." + key + ": expected a string, got " + json_type(*it));
+    return it->get<std::string>();
+}
+
+Result<uint32_t> get_uint(const json &value, const std::string &path, uint32_t lo, uint32_t hi)
+{
+    if (!value.is_number_unsigned())
+        return invalid_input(path + ": expected a whole number of at least " + std::to_string(lo) +
+                             ", got " + json_type(value));
+    uint64_t n = value.get<uint64_t>();
+    if (n < lo || n > hi)
+        return invalid_input(path + ": " + std::to_string(n) + " out of range (" +
+                             std::to_string(lo) + "-" + std::to_string(hi) + ")");
+    return static_cast<uint32_t>(n);
+}
+
+const char *special_range(uint32_t addr)
+{
+    uint8_t first = static_cast<uint8_t>(addr >> 24);
+    if (first == 0)
+        return "in 0.0.0.0/8 (\"this network\")";
+    if (first == 127)
+        return "loopback";
+    if (first >= 224 && first < 240)
+        return "multicast";
+    if (first >= 240)
+        return "reserved or broadcast";
+    return nullptr;
+}
+
+Result<void> check_usable(const Endpoint &ep)
+{
+    uint32_t last = ep.addr + static_cast<uint32_t>(ep.hosts() - 1);
+    for (uint32_t a : {ep.addr, last})
+        if (const char *why = special_range(a))
+            return invalid_input("address " + format_ipv4(a) + " is " + why +
+                                 " and cannot be forwarded");
+    if (ep.hosts() > 1 && ep.ports() > 1)
+        return invalid_input("give an address prefix or a port range, not both");
+    return {};
+}
+
+// Checks a forward and makes `to` the same size as `from`: a single target port with a port
+// range on `from` is the base of a range that keeps each port's offset.
+Result<PortForward> normalize(PortForward f, const ForwardFieldNames &names)
+{
+    if (auto r = check_usable(f.from); !r)
+        return with_context(names.from, r.error());
+    if (auto r = check_usable(f.to); !r)
+        return with_context(names.to, r.error());
+    uint64_t n = f.from.size();
+    if (f.to.size() != n) {
+        if (f.to.size() == 1 && f.from.hosts() == 1) {
+            uint64_t last = uint64_t{f.to.port_lo} + n - 1;
+            if (last > 65535)
+                return invalid_input(names.to + ": " + std::to_string(n) + " ports from " +
+                                     std::to_string(f.to.port_lo) + " would pass 65535");
+            f.to.port_hi = static_cast<uint16_t>(last);
+        } else {
+            return invalid_input(names.from + " names " + std::to_string(n) + " address:port pairs but " +
+                                 names.to + " names " + std::to_string(f.to.size()) +
+                                 "; they must match one to one");
+        }
+    }
+    return f;
+}
+
+Result<PortForward> parse_forward(const json &j, const std::string &path)
+{
+    if (!j.is_object())
+        return invalid_input(path + ": expected an object, got " + json_type(j));
+    if (auto r = check_keys(j, path, {"proto", "from", "to", "on"}); !r)
+        return r.error();
+    auto proto = get_string(j, "proto", path);
+    if (!proto)
+        return proto.error();
+    auto from = get_string(j, "from", path);
+    if (!from)
+        return from.error();
+    auto to = get_string(j, "to", path);
+    if (!to)
+        return to.error();
+    std::string side = "wan";
+    if (j.contains("on")) {
+        auto on = get_string(j, "on", path);
+        if (!on)
+            return on.error();
+        side = *on;
+    }
+    auto fwd = make_port_forward(*proto, *from, *to, side);
+    if (!fwd)
+        return with_context(path, fwd.error());
+    return fwd;
+}
+
+Result<Timeouts> parse_timeouts(const json &j)
+{
+    if (!j.is_object())
+        return invalid_input("timeouts: expected an object, got " + json_type(j));
+    if (auto r = check_keys(j, "timeouts", {"tcp_established", "tcp_transitory", "tcp_close", "udp", "icmp"}); !r)
+        return r.error();
+    Timeouts t;
+    struct Field {
+        const char *name;
+        uint32_t *slot;
+    } fields[] = {{"tcp_established", &t.tcp_established},
+                  {"tcp_transitory", &t.tcp_transitory},
+                  {"tcp_close", &t.tcp_close},
+                  {"udp", &t.udp},
+                  {"icmp", &t.icmp}};
+    for (const auto &f : fields) {
+        if (!j.contains(f.name))
+            continue;
+        auto v = get_uint(j.at(f.name), std::string("timeouts.") + f.name, 1, kMaxTimeoutS);
+        if (!v)
+            return v.error();
+        *f.slot = *v;
+    }
+    return t;
+}
+
+Result<Limits> parse_limits(const json &j)
+{
+    if (!j.is_object())
+        return invalid_input("limits: expected an object, got " + json_type(j));
+    if (auto r = check_keys(j, "limits", {"connections"}); !r)
+        return r.error();
+    Limits l;
+    if (j.contains("connections")) {
+        auto v = get_uint(j.at("connections"), "limits.connections", XNAT_MIN_CONNECTIONS,
+                          XNAT_MAX_CONNECTIONS);
+        if (!v)
+            return v.error();
+        l.connections = *v;
+    }
+    return l;
+}
+
+} // namespace
+
+Result<PortForward> make_port_forward(std::string_view proto, std::string_view from,
+                                      std::string_view to, std::string_view side,
+                                      const ForwardFieldNames &names)
+{
+    PortForward f;
+    auto p = parse_proto(proto);
+    if (!p)
+        return with_context(names.proto, p.error());
+    f.proto = *p;
+    auto s = parse_side(side);
+    if (!s)
+        return with_context(names.on, s.error());
+    f.side = *s;
+    auto fe = parse_endpoint(from);
+    if (!fe)
+        return with_context(names.from, fe.error());
+    f.from = *fe;
+    auto te = parse_endpoint(to);
+    if (!te)
+        return with_context(names.to, te.error());
+    f.to = *te;
+    return normalize(f, names);
+}
+
+Result<Config> parse_config(std::string_view json_text)
+{
+    auto parsed = parse_strict_json(json_text);
+    if (!parsed)
+        return parsed.error();
+    const json &root = *parsed;
+    if (!root.is_object())
+        return invalid_input("expected a JSON object at the top, got " + json_type(root));
+    if (auto r = check_keys(root, "", {"port_forwards", "timeouts", "limits"}); !r)
+        return r.error();
+
+    Config cfg;
+    if (root.contains("port_forwards")) {
+        const json &list = root.at("port_forwards");
+        if (!list.is_array())
+            return invalid_input("port_forwards: expected an array, got " + json_type(list));
+        if (list.size() > XNAT_MAX_RULES)
+            return invalid_input("port_forwards: " + std::to_string(list.size()) +
+                                 " rules, at most " + std::to_string(XNAT_MAX_RULES));
+        for (size_t i = 0; i < list.size(); ++i) {
+            auto fwd = parse_forward(list[i], "port_forwards[" + std::to_string(i) + "]");
+            if (!fwd)
+                return fwd.error();
+            cfg.port_forwards.push_back(*fwd);
+        }
+    }
+    if (root.contains("timeouts")) {
+        auto t = parse_timeouts(root.at("timeouts"));
+        if (!t)
+            return t.error();
+        cfg.timeouts = *t;
+    }
+    if (root.contains("limits")) {
+        auto l = parse_limits(root.at("limits"));
+        if (!l)
+            return l.error();
+        cfg.limits = *l;
+    }
+
+    std::vector<LabelledForward> labelled;
+    for (size_t i = 0; i < cfg.port_forwards.size(); ++i)
+        labelled.push_back({cfg.port_forwards[i], "port_forwards[" + std::to_string(i) + "]"});
+    if (auto table = expand_forwards(labelled); !table)
+        return table.error();
+    return cfg;
+}
+
+Result<Config> load_config_file(const std::string &path)
+{
+    auto text = read_text_file(path);
+    if (!text)
+        return text.error();
+    auto cfg = parse_config(*text);
+    if (!cfg)
+        return with_context(path, cfg.error());
+    return cfg;
+}
+
+nlohmann::json port_forward_to_json(const PortForward &f)
+{
+    return json{{"proto", std::string(proto_name(static_cast<uint8_t>(f.proto)))},
+                {"on", std::string(side_name(f.side))},
+                {"from", format_endpoint(f.from)},
+                {"to", format_endpoint(f.to)}};
+}
+
+std::string describe(const PortForward &f)
+{
+    return std::string(proto_name(static_cast<uint8_t>(f.proto))) + " " + format_endpoint(f.from) +
+           " -> " + format_endpoint(f.to) + " on " + std::string(side_name(f.side));
+}
+
+} // namespace xnat

@@ -1,0 +1,67 @@
+// The xnat configuration: its C++ form, JSON parsing with JSON-path errors, and validation.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "net.h"
+#include "result.h"
+#include "xnat/config.h"
+#include "xnat/maps.h"
+
+namespace xnat {
+
+struct PortForward {
+    Proto proto = Proto::tcp;
+    Side side = Side::wan; // the interface whose ingress the rule applies on
+    Endpoint from;
+    Endpoint to;           // normalised: same size as from
+    bool operator==(const PortForward &) const = default;
+};
+
+struct Timeouts {
+    uint32_t tcp_established = XNAT_DEFAULT_TCP_ESTABLISHED_S;
+    uint32_t tcp_transitory = XNAT_DEFAULT_TCP_TRANSITORY_S;
+    uint32_t tcp_close = XNAT_DEFAULT_TCP_CLOSE_S;
+    uint32_t udp = XNAT_DEFAULT_UDP_S;
+    uint32_t icmp = XNAT_DEFAULT_ICMP_S;
+    bool operator==(const Timeouts &) const = default;
+};
+
+struct Limits {
+    uint32_t connections = XNAT_DEFAULT_MAX_CONNECTIONS;
+    bool operator==(const Limits &) const = default;
+};
+
+struct Config {
+    std::vector<PortForward> port_forwards;
+    Timeouts timeouts;
+    Limits limits;
+};
+
+// Parses and validates a whole config. Errors name the JSON path: "port_forwards[1].from: ...".
+Result<Config> parse_config(std::string_view json_text);
+Result<Config> load_config_file(const std::string &path);
+
+// How errors name the four parts of a forward: JSON keys in a config, arguments on a command line.
+struct ForwardFieldNames {
+    std::string proto = "proto";
+    std::string from = "from";
+    std::string to = "to";
+    std::string on = "on";
+};
+
+// Builds and validates one forward from its parts, as a config or xnat-map add gives them.
+Result<PortForward> make_port_forward(std::string_view proto, std::string_view from,
+                                      std::string_view to, std::string_view side,
+                                      const ForwardFieldNames &names = {});
+
+// The forward in the config's JSON form: {"proto", "on", "from", "to"}.
+nlohmann::json port_forward_to_json(const PortForward &fwd);
+std::string describe(const PortForward &fwd);
+
+} // namespace xnat

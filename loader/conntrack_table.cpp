@@ -1,0 +1,110 @@
+#include "conntrack_table.h"
+
+#include <bpf/libbpf.h>
+
+#include <ctime>
+
+#include "map_io.h"
+#include "xnat/abi.h"
+#include "xnat/maps.h"
+
+namespace xnat {
+namespace {
+
+const char *kCtMap = XNAT_STR(XNAT_MAP_CT);
+
+Result<std::vector<xnat_ct_key>> all_keys(const MapSet &maps)
+{
+    std::vector<xnat_ct_key> keys;
+    auto walked = map_for_each_key<xnat_ct_key>(maps.ct, kCtMap,
+                                                [&](const xnat_ct_key &k) { keys.push_back(k); });
+    if (!walked)
+        return walked.error();
+    return keys;
+}
+
+} // namespace
+
+Result<std::vector<Connection>> read_connections(const MapSet &maps)
+{
+    auto keys = all_keys(maps);
+    if (!keys)
+        return keys.error();
+    std::vector<Connection> conns;
+    for (const auto &key : *keys) {
+        auto entry = map_lookup<xnat_ct_key, xnat_ct_entry>(maps.ct, key, kCtMap);
+        if (!entry)
+            return entry.error();
+        if (!*entry || (*entry)->dir != XNAT_DIR_ORIGINAL)
+            continue;
+        Connection c;
+        c.original_key = key;
+        c.original = **entry;
+        auto reply = map_lookup<xnat_ct_key, xnat_ct_entry>(maps.ct, c.original.peer, kCtMap);
+        if (!reply)
+            return reply.error();
+        if (*reply)
+            c.reply = **reply;
+        else
+            c.reply_missing = true;
+        conns.push_back(c);
+    }
+    return conns;
+}
+
+Result<size_t> flush_connections(const MapSet &maps)
+{
+    auto keys = all_keys(maps);
+    if (!keys)
+        return keys.error();
+    size_t flows = 0;
+    for (const auto &key : *keys) {
+        auto entry = map_lookup<xnat_ct_key, xnat_ct_entry>(maps.ct, key, kCtMap);
+        if (!entry)
+            return entry.error();
+        if (!*entry)
+            continue;
+        // Both halves go together, so no packet finds one without the other for longer
+        // than these two calls.
+        if (auto r = map_delete(maps.ct, key, kCtMap); !r)
+            return r.error();
+        if (auto r = map_delete(maps.ct, (*entry)->peer, kCtMap); !r)
+            return r.error();
+        if ((*entry)->dir == XNAT_DIR_ORIGINAL)
+            ++flows;
+    }
+    return flows;
+}
+
+Result<size_t> count_ct_entries(const MapSet &maps)
+{
+    auto keys = all_keys(maps);
+    if (!keys)
+        return keys.error();
+    return keys->size();
+}
+
+Result<CounterValues> read_counters(const MapSet &maps)
+{
+    int ncpus = libbpf_num_possible_cpus();
+    if (ncpus <= 0)
+        return kernel_error("count possible CPUs", ncpus);
+    CounterValues totals{};
+    std::vector<uint64_t> per_cpu(static_cast<size_t>(ncpus));
+    for (uint32_t i = 0; i < XNAT_CNT_COUNT; ++i) {
+        if (bpf_map_lookup_elem(maps.counters, &i, per_cpu.data()) != 0)
+            return kernel_error(std::string("read ") + XNAT_STR(XNAT_MAP_COUNTERS), errno);
+        for (uint64_t v : per_cpu)
+            totals[i] += v;
+    }
+    return totals;
+}
+
+uint64_t monotonic_now_ns()
+{
+    timespec ts{};
+    ::clock_gettime(CLOCK_MONOTONIC, &ts);
+    return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+} // namespace xnat

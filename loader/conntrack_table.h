@@ -1,0 +1,36 @@
+// Reading and clearing the connection table and the outcome counters.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <vector>
+
+#include "instance_maps.h"
+#include "result.h"
+#include "xnat/counters.h"
+#include "xnat/ct.h"
+
+namespace xnat {
+
+// A flow as both of its halves describe it.
+struct Connection {
+    xnat_ct_key original_key{};
+    xnat_ct_entry original{};
+    xnat_ct_entry reply{}; // the reply key is original.peer
+    bool reply_missing = false;
+};
+
+Result<std::vector<Connection>> read_connections(const MapSet &maps);
+// Deletes every entry; returns how many flows were removed.
+Result<size_t> flush_connections(const MapSet &maps);
+// Number of map entries (two per flow).
+Result<size_t> count_ct_entries(const MapSet &maps);
+
+using CounterValues = std::array<uint64_t, XNAT_CNT_COUNT>;
+// Sums the per-CPU slots.
+Result<CounterValues> read_counters(const MapSet &maps);
+
+// CLOCK_MONOTONIC in nanoseconds: the clock the datapath stamps entries with.
+uint64_t monotonic_now_ns();
+
+} // namespace xnat

@@ -1,0 +1,125 @@
+#include "format.h"
+
+#include <nlohmann/json.hpp>
+
+#include <arpa/inet.h>
+
+#include <algorithm>
+#include <cstdio>
+
+#include "net.h"
+
+namespace xnat {
+namespace {
+
+struct CounterInfo {
+    const char *name;
+    const char *help;
+};
+
+#define XNAT_COUNTER_INFO_(id, name, help) {name, help},
+constexpr CounterInfo kCounterInfo[XNAT_CNT_COUNT] = {XNAT_COUNTER_LIST(XNAT_COUNTER_INFO_)};
+#undef XNAT_COUNTER_INFO_
+
+std::string tuple_text(const xnat_ct_key &k)
+{
+    return "src=" + format_ipv4_be(k.saddr) + " dst=" + format_ipv4_be(k.daddr) +
+           " sport=" + std::to_string(ntohs(k.sport)) + " dport=" + std::to_string(ntohs(k.dport));
+}
+
+nlohmann::json tuple_json(const xnat_ct_key &k, const xnat_ct_entry &e)
+{
+    return {{"src", format_ipv4_be(k.saddr)},  {"dst", format_ipv4_be(k.daddr)},
+            {"sport", ntohs(k.sport)},         {"dport", ntohs(k.dport)},
+            {"packets", e.packets},            {"bytes", e.bytes}};
+}
+
+} // namespace
+
+std::string tcp_state_name(uint8_t state)
+{
+    static const char *names[XNAT_TCP_STATE_COUNT] = {"NONE",       "SYN_SENT",   "SYN_RECV",
+                                                      "ESTABLISHED", "FIN_WAIT",  "CLOSE_WAIT",
+                                                      "TIME_WAIT",  "CLOSE"};
+    return state < XNAT_TCP_STATE_COUNT ? names[state] : "UNKNOWN";
+}
+
+std::string connection_state(const Connection &c)
+{
+    if (c.original_key.proto == XNAT_PROTO_TCP)
+        return tcp_state_name(c.original.state);
+    return (c.original.flags & XNAT_CT_F_SEEN_REPLY) ? "REPLIED" : "UNREPLIED";
+}
+
+uint64_t seconds_left(const Connection &c, const xnat_timeouts &t, uint64_t now_ns)
+{
+    uint64_t last = std::max(c.original.last_seen_ns, c.reply.last_seen_ns);
+    uint64_t timeout = uint64_t{xnat_timeout_s(&t, c.original_key.proto, c.original.state)} * 1000000000ull;
+    uint64_t idle = now_ns > last ? now_ns - last : 0;
+    return idle >= timeout ? 0 : (timeout - idle + 999999999ull) / 1000000000ull;
+}
+
+std::string format_connection(const Connection &c, const xnat_timeouts &t, uint64_t now_ns)
+{
+    std::string line = std::string(proto_name(c.original_key.proto)) + " " + connection_state(c) + " " +
+                       tuple_text(c.original_key) + " " + tuple_text(c.original.peer);
+    line += " timeout=" + std::to_string(seconds_left(c, t, now_ns));
+    line += " packets=" + std::to_string(c.original.packets) + " bytes=" + std::to_string(c.original.bytes);
+    line += " reply_packets=" + std::to_string(c.reply.packets) +
+            " reply_bytes=" + std::to_string(c.reply.bytes);
+    if (c.reply_missing)
+        line += " [REPLY HALF MISSING]";
+    return line;
+}
+
+nlohmann::json connection_to_json(const Connection &c, const xnat_timeouts &t, uint64_t now_ns)
+{
+    return {{"proto", std::string(proto_name(c.original_key.proto))},
+            {"state", connection_state(c)},
+            {"timeout", seconds_left(c, t, now_ns)},
+            {"rule", c.original.rule_id},
+            {"original", tuple_json(c.original_key, c.original)},
+            {"reply", tuple_json(c.original.peer, c.reply)}};
+}
+
+std::string format_stats(const StatsView &s)
+{
+    std::string out;
+    char line[160];
+    std::snprintf(line, sizeof(line), "%-20s %12zu   of %u\n", "connections", s.connections,
+                  s.max_connections);
+    out += line;
+    for (size_t i = 0; i < XNAT_CNT_COUNT; ++i) {
+        std::snprintf(line, sizeof(line), "%-20s %12llu   %s\n", kCounterInfo[i].name,
+                      static_cast<unsigned long long>(s.counters[i]), kCounterInfo[i].help);
+        out += line;
+    }
+    return out;
+}
+
+nlohmann::json stats_to_json(const StatsView &s)
+{
+    nlohmann::json counters = nlohmann::json::object();
+    for (size_t i = 0; i < XNAT_CNT_COUNT; ++i)
+        counters[kCounterInfo[i].name] = s.counters[i];
+    return {{"connections", s.connections}, {"max_connections", s.max_connections}, {"counters", counters}};
+}
+
+std::string format_rules(const std::vector<StoredRule> &rules)
+{
+    std::string out;
+    for (const auto &r : rules)
+        out += std::to_string(r.id) + "\t" + describe(r.fwd) + "\n";
+    return out;
+}
+
+nlohmann::json rules_to_json(const std::vector<StoredRule> &rules)
+{
+    // The config's own shape, so a listing can be saved and loaded again.
+    nlohmann::json list = nlohmann::json::array();
+    for (const auto &r : rules)
+        list.push_back(port_forward_to_json(r.fwd));
+    return {{"port_forwards", list}};
+}
+
+} // namespace xnat

@@ -1,0 +1,37 @@
+// What xnat-map prints: connections in conntrack's form, counters and rules, as text or JSON.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "conntrack_table.h"
+#include "rule_store.h"
+#include "xnat/config.h"
+
+namespace xnat {
+
+std::string tcp_state_name(uint8_t state);
+// TCP state, or UNREPLIED/REPLIED for flows without one.
+std::string connection_state(const Connection &c);
+// Seconds until the flow expires if it stays idle.
+uint64_t seconds_left(const Connection &c, const xnat_timeouts &t, uint64_t now_ns);
+
+// "tcp ESTABLISHED src=... dst=... sport=... dport=... src=... dst=... sport=... dport=...
+//  timeout=N packets=N bytes=N reply_packets=N reply_bytes=N"
+std::string format_connection(const Connection &c, const xnat_timeouts &t, uint64_t now_ns);
+nlohmann::json connection_to_json(const Connection &c, const xnat_timeouts &t, uint64_t now_ns);
+
+struct StatsView {
+    CounterValues counters{};
+    size_t connections = 0;
+    uint32_t max_connections = 0;
+};
+std::string format_stats(const StatsView &s);
+nlohmann::json stats_to_json(const StatsView &s);
+
+std::string format_rules(const std::vector<StoredRule> &rules);
+nlohmann::json rules_to_json(const std::vector<StoredRule> &rules);
+
+} // namespace xnat

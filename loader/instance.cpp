@@ -1,0 +1,331 @@
+#include "instance.h"
+
+#include <bpf/libbpf.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "attach.h"
+#include "conntrack_table.h"
+#include "instance_maps.h"
+#include "kernel_error.h"
+#include "map_io.h"
+#include "pin_dir.h"
+#include "rule_store.h"
+#include "skeleton.h"
+#include "xnat/abi.h"
+#include "xnat/maps.h"
+
+namespace xnat {
+namespace {
+
+constexpr const char *kPinnedMaps[] = {XNAT_STR(XNAT_MAP_CT),     XNAT_STR(XNAT_MAP_FWD),
+                                       XNAT_STR(XNAT_MAP_RULES),  XNAT_STR(XNAT_MAP_CONFIG),
+                                       XNAT_STR(XNAT_MAP_COUNTERS), XNAT_STR(XNAT_MAP_TX_PORTS)};
+constexpr const char *kLinkPin[2] = {"link_xdp_wan", "link_xdp_lan"};
+
+// What one interface gets, and what it had before a reload.
+struct SidePlan {
+    Side side = Side::wan;
+    Interface iface;
+    Mode mode = Mode::tc;
+    std::string reason;
+    Mode old_mode = Mode::auto_select; // auto_select: nothing attached yet
+    bool clsact_created = false;
+    bool auto_chosen = false;
+};
+
+std::string side_label(const SidePlan &p)
+{
+    return std::string(side_name(p.side)) + " " + p.iface.name;
+}
+
+Result<Skeleton> load_programs(const PinDir &pin, uint32_t max_connections)
+{
+    Skeleton skel(xnat_bpf__open());
+    if (!skel)
+        return kernel_error("open the BPF object", errno, last_libbpf_warning());
+    bpf_map *maps[] = {skel->maps.XNAT_MAP_CT,     skel->maps.XNAT_MAP_FWD,
+                       skel->maps.XNAT_MAP_RULES,  skel->maps.XNAT_MAP_CONFIG,
+                       skel->maps.XNAT_MAP_COUNTERS, skel->maps.XNAT_MAP_TX_PORTS};
+    static_assert(std::size(maps) == std::size(kPinnedMaps));
+    // libbpf reuses a map already pinned at this path (keeping connections across a reload)
+    // and pins the ones it creates.
+    for (size_t i = 0; i < std::size(maps); ++i)
+        if (int err = bpf_map__set_pin_path(maps[i], pin.file(kPinnedMaps[i]).c_str()))
+            return kernel_error("set pin path", err);
+    if (int err = bpf_map__set_max_entries(skel->maps.XNAT_MAP_CT, 2 * max_connections))
+        return kernel_error("size the connection table", err);
+    if (int err = xnat_bpf__load(skel.get()))
+        return kernel_error("load the BPF programs", err, last_libbpf_warning());
+    return skel;
+}
+
+int prog_fd(const Skeleton &skel, Side side, Mode mode)
+{
+    bpf_program *p;
+    if (mode == Mode::xdp)
+        p = side == Side::wan ? skel->progs.XNAT_PROG_XDP_WAN : skel->progs.XNAT_PROG_XDP_LAN;
+    else
+        p = side == Side::wan ? skel->progs.XNAT_PROG_TC_WAN : skel->progs.XNAT_PROG_TC_LAN;
+    return bpf_program__fd(p);
+}
+
+void drop_xdp_link(const PinDir &pin, Side side)
+{
+    const char *name = kLinkPin[static_cast<int>(side)];
+    if (!pin.has(name))
+        return;
+    if (auto link = open_pinned(pin.file(name)))
+        link_detach(link->get());
+    (void)pin.unpin(name);
+}
+
+Result<void> attach_xdp(const PinDir &pin, SidePlan &plan, int fd)
+{
+    const char *name = kLinkPin[static_cast<int>(plan.side)];
+    if (pin.has(name)) {
+        auto link = open_pinned(pin.file(name));
+        if (!link)
+            return link.error();
+        return xdp_link_update(link->get(), fd);
+    }
+    auto link = xdp_link_create(fd, plan.iface.ifindex);
+    if (!link)
+        return link.error();
+    if (auto r = pin_fd(link->get(), pin.file(name)); !r) {
+        link_detach(link->get());
+        return r;
+    }
+    return {};
+}
+
+// Attaches the new program to one interface, replacing what was there without a gap: the
+// new hook is in place before the old one is removed.
+Result<void> attach_side(const PinDir &pin, SidePlan &plan, const Skeleton &skel)
+{
+    if (plan.mode == Mode::xdp) {
+        auto r = attach_xdp(pin, plan, prog_fd(skel, plan.side, Mode::xdp));
+        if (!r && plan.auto_chosen && plan.old_mode != Mode::xdp) {
+            plan.mode = Mode::tc;
+            plan.reason = "native XDP refused (" + r.error().message + "); tc instead";
+        } else if (!r) {
+            return with_context(side_label(plan), r.error());
+        } else {
+            if (plan.old_mode == Mode::tc) {
+                (void)tc_detach_ingress(plan.iface.ifindex, plan.clsact_created);
+                plan.clsact_created = false;
+            }
+            return {};
+        }
+    }
+    auto created = tc_attach_ingress(plan.iface.ifindex, prog_fd(skel, plan.side, Mode::tc));
+    if (!created)
+        return with_context(side_label(plan), created.error());
+    plan.clsact_created = plan.clsact_created || *created;
+    if (plan.old_mode == Mode::xdp)
+        drop_xdp_link(pin, plan.side);
+    return {};
+}
+
+void detach_side(const PinDir &pin, Side side, Mode mode, unsigned ifindex, bool clsact_created)
+{
+    drop_xdp_link(pin, side);
+    if (mode == Mode::tc)
+        (void)tc_detach_ingress(ifindex, clsact_created);
+}
+
+void remove_pins(const PinDir &pin)
+{
+    for (const char *name : kPinnedMaps)
+        (void)pin.unpin(name);
+    for (const char *name : kLinkPin)
+        (void)pin.unpin(name);
+    pin.remove_if_empty();
+}
+
+xnat_config make_config(const Config &cfg, const SidePlan &wan, const SidePlan &lan)
+{
+    xnat_config c{};
+    c.abi_version = XNAT_ABI_VERSION;
+    c.wan_ifindex = wan.iface.ifindex;
+    c.lan_ifindex = lan.iface.ifindex;
+    c.wan_mode = mode_code(wan.mode);
+    c.lan_mode = mode_code(lan.mode);
+    c.wan_clsact_created = wan.clsact_created;
+    c.lan_clsact_created = lan.clsact_created;
+    c.timeouts.tcp_established_s = cfg.timeouts.tcp_established;
+    c.timeouts.tcp_transitory_s = cfg.timeouts.tcp_transitory;
+    c.timeouts.tcp_close_s = cfg.timeouts.tcp_close;
+    c.timeouts.udp_s = cfg.timeouts.udp;
+    c.timeouts.icmp_s = cfg.timeouts.icmp;
+    c.netns_ino = current_netns_ino();
+    c.max_connections = cfg.limits.connections;
+    std::strncpy(c.wan_name, wan.iface.name.c_str(), XNAT_IFNAME_LEN - 1);
+    std::strncpy(c.lan_name, lan.iface.name.c_str(), XNAT_IFNAME_LEN - 1);
+    return c;
+}
+
+// A reload must target the same interfaces in the same namespace with the same table size.
+Result<void> check_reload(const std::string &dir, const xnat_config &old, const SidePlan &wan,
+                          const SidePlan &lan, const Config &cfg)
+{
+    std::string unload = "xnat-load --unload --pin-dir " + dir;
+    if (old.netns_ino != current_netns_ino())
+        return invalid_input("the instance at " + dir + " was loaded in another network namespace; "
+                             "run xnat-load there, or " + unload + " there first");
+    if (old.wan_ifindex != wan.iface.ifindex || old.lan_ifindex != lan.iface.ifindex)
+        return invalid_input("the instance at " + dir + " runs on WAN " + old.wan_name + " and LAN " +
+                             old.lan_name + "; " + unload + " first, or use another --pin-dir");
+    if (old.max_connections != cfg.limits.connections)
+        return invalid_input("limits.connections: the running instance was sized for " +
+                             std::to_string(old.max_connections) +
+                             " connections; resizing needs " + unload + " (connections are lost)");
+    return {};
+}
+
+Result<void> apply_state(const MapSet &maps, const Config &cfg, const xnat_config &c)
+{
+    if (auto r = write_config(maps, c); !r)
+        return r;
+    for (uint32_t ifindex : {c.wan_ifindex, c.lan_ifindex})
+        if (auto r = map_update(maps.tx_ports, ifindex, ifindex, XNAT_STR(XNAT_MAP_TX_PORTS)); !r)
+            return r;
+    return install_rules(maps, rules_from_config(cfg));
+}
+
+MapSet skeleton_maps(const Skeleton &skel)
+{
+    return MapSet{bpf_map__fd(skel->maps.XNAT_MAP_CT),       bpf_map__fd(skel->maps.XNAT_MAP_FWD),
+                  bpf_map__fd(skel->maps.XNAT_MAP_RULES),    bpf_map__fd(skel->maps.XNAT_MAP_CONFIG),
+                  bpf_map__fd(skel->maps.XNAT_MAP_COUNTERS), bpf_map__fd(skel->maps.XNAT_MAP_TX_PORTS)};
+}
+
+} // namespace
+
+Result<void> require_root(const std::string &action)
+{
+    if (::geteuid() != 0)
+        return system_error("must be run as root to " + action +
+                                " (xnat needs CAP_BPF, CAP_NET_ADMIN and CAP_SYS_ADMIN)",
+                            EPERM);
+    return {};
+}
+
+Result<Report> load_instance(const LoadOptions &o)
+{
+    auto cfg = load_config_file(o.config_path);
+    if (!cfg)
+        return cfg.error();
+    SidePlan plans[2];
+    plans[0].side = Side::wan;
+    plans[1].side = Side::lan;
+    for (SidePlan &p : plans) {
+        auto iface = find_interface(p.side == Side::wan ? o.wan : o.lan, p.side == Side::wan ? "WAN_IF" : "LAN_IF");
+        if (!iface)
+            return iface.error();
+        p.iface = *iface;
+        if (o.mode == Mode::auto_select) {
+            ModeChoice choice = choose_mode(p.iface);
+            p.mode = choice.mode;
+            p.reason = choice.reason;
+            p.auto_chosen = true;
+        } else {
+            p.mode = o.mode;
+            p.reason = "--mode " + mode_name(o.mode);
+        }
+    }
+    if (plans[0].iface.ifindex == plans[1].iface.ifindex)
+        return invalid_input("WAN_IF and LAN_IF must be two different interfaces");
+    if (auto r = require_root("load xnat"); !r)
+        return r.error();
+
+    auto pin = PinDir::open_or_create(o.pin_dir);
+    if (!pin)
+        return pin.error();
+    bool reload = instance_exists(pin->path());
+    size_t kept_connections = 0;
+    if (reload) {
+        auto maps = InstanceMaps::open(pin->path());
+        if (!maps)
+            return maps.error();
+        auto old = read_config(maps->view());
+        if (!old)
+            return old.error();
+        if (auto r = check_reload(pin->path(), *old, plans[0], plans[1], *cfg); !r)
+            return r.error();
+        plans[0].old_mode = mode_from_code(old->wan_mode);
+        plans[1].old_mode = mode_from_code(old->lan_mode);
+        plans[0].clsact_created = old->wan_clsact_created;
+        plans[1].clsact_created = old->lan_clsact_created;
+        if (auto n = count_ct_entries(maps->view()))
+            kept_connections = *n / 2;
+    }
+
+    auto skel = load_programs(*pin, cfg->limits.connections);
+    if (!skel) {
+        if (!reload)
+            pin->remove_if_empty();
+        return skel.error();
+    }
+    auto fail = [&](const Error &e) -> Result<Report> {
+        if (!reload) {
+            for (const SidePlan &p : plans)
+                if (p.old_mode != Mode::auto_select)
+                    detach_side(*pin, p.side, p.mode, p.iface.ifindex, p.clsact_created);
+            remove_pins(*pin);
+        }
+        return e;
+    };
+    for (SidePlan &p : plans) {
+        if (auto r = attach_side(*pin, p, *skel); !r)
+            return fail(r.error());
+        p.old_mode = p.mode; // attached now: a rollback must undo it
+    }
+    if (auto r = apply_state(skeleton_maps(*skel), *cfg, make_config(*cfg, plans[0], plans[1])); !r)
+        return fail(r.error());
+
+    Report report;
+    for (const SidePlan &p : plans)
+        report.push_back(side_label(p) + ": " + mode_name(p.mode) + " (" + p.reason + ")");
+    std::string rules = std::to_string(cfg->port_forwards.size()) + " rule" +
+                        (cfg->port_forwards.size() == 1 ? "" : "s");
+    if (reload)
+        report.push_back("reloaded " + pin->path() + ": " + rules + ", " +
+                         std::to_string(kept_connections) + " connections kept");
+    else
+        report.push_back("loaded " + rules + "; pinned at " + pin->path());
+    if (!ipv4_forwarding_enabled())
+        report.push_back("warning: IPv4 forwarding is off in this namespace, so packets xnat hands to "
+                         "the kernel (unresolved neighbours, TTL expiry) will not be forwarded; "
+                         "enable it with: sysctl -w net.ipv4.ip_forward=1");
+    return report;
+}
+
+Result<Report> unload_instance(const std::string &pin_dir)
+{
+    if (auto r = require_root("unload xnat"); !r)
+        return r.error();
+    auto pin = PinDir::open_existing(pin_dir);
+    if (!pin)
+        return pin.error();
+    auto maps = InstanceMaps::open(pin->path());
+    if (!maps)
+        return maps.error();
+    auto c = read_config(maps->view());
+    if (!c)
+        return c.error();
+    bool uses_tc = c->wan_mode == XNAT_MODE_TC || c->lan_mode == XNAT_MODE_TC;
+    if (uses_tc && c->netns_ino != current_netns_ino())
+        return invalid_input("the instance at " + pin->path() +
+                             " was loaded in another network namespace, where its tc filters "
+                             "live; run xnat-load --unload there");
+    detach_side(*pin, Side::wan, mode_from_code(c->wan_mode), c->wan_ifindex, c->wan_clsact_created);
+    detach_side(*pin, Side::lan, mode_from_code(c->lan_mode), c->lan_ifindex, c->lan_clsact_created);
+    remove_pins(*pin);
+    return Report{"unloaded xnat from " + std::string(c->wan_name) + " and " + c->lan_name +
+                  "; removed " + pin->path()};
+}
+
+} // namespace xnat

@@ -1,0 +1,34 @@
+// An xnat instance's life: load, reload in place, unload. What xnat-load does.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "config.h"
+#include "interfaces.h"
+#include "result.h"
+
+namespace xnat {
+
+struct LoadOptions {
+    std::string pin_dir;
+    Mode mode = Mode::auto_select;
+    std::string wan;
+    std::string lan;
+    std::string config_path;
+};
+
+// Lines for the operator: what was chosen and done.
+using Report = std::vector<std::string>;
+
+// Loads xnat, or applies a new config and new programs to the instance already at pin_dir
+// while keeping its connections. Everything is validated before the kernel is touched.
+Result<Report> load_instance(const LoadOptions &opts);
+
+// Detaches everything the instance at pin_dir attached and removes its pins.
+Result<Report> unload_instance(const std::string &pin_dir);
+
+// Refuses politely unless running as root.
+Result<void> require_root(const std::string &action);
+
+} // namespace xnat

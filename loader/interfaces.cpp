@@ -1,0 +1,116 @@
+#include "interfaces.h"
+
+#include <linux/ethtool.h>
+#include <linux/sockios.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+#include <array>
+#include <cstring>
+#include <fstream>
+
+#include "unique_fd.h"
+#include "xnat/abi.h"
+
+namespace xnat {
+namespace {
+
+std::string driver_of(const std::string &name)
+{
+    UniqueFd sock(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    if (!sock.valid())
+        return "";
+    ethtool_drvinfo info{};
+    info.cmd = ETHTOOL_GDRVINFO;
+    ifreq req{};
+    std::strncpy(req.ifr_name, name.c_str(), IFNAMSIZ - 1);
+    req.ifr_data = reinterpret_cast<char *>(&info);
+    if (::ioctl(sock.get(), SIOCETHTOOL, &req) != 0)
+        return "";
+    return info.driver;
+}
+
+// Devices whose received packets typically come from a local stack (containers, VMs, tunnels)
+// and so may carry CHECKSUM_PARTIAL, which XDP cannot see.
+bool is_software_device(const std::string &driver)
+{
+    static const std::array<const char *, 12> software = {
+        "veth", "tun", "bridge", "dummy", "macvlan", "ipvlan", "vxlan", "geneve", "openvswitch",
+        "bonding", "team", "802.1Q VLAN Support"};
+    for (const char *d : software)
+        if (driver == d)
+            return true;
+    return false;
+}
+
+} // namespace
+
+Result<Interface> find_interface(const std::string &name, const std::string &role)
+{
+    if (name.empty() || name.size() >= IFNAMSIZ)
+        return invalid_input(role + ": bad interface name \"" + name + "\"");
+    unsigned ifindex = ::if_nametoindex(name.c_str());
+    if (ifindex == 0)
+        return invalid_input(role + ": no interface named \"" + name + "\" in this network namespace");
+    return Interface{name, ifindex, driver_of(name)};
+}
+
+Result<Mode> parse_mode(const std::string &text)
+{
+    if (text == "auto")
+        return Mode::auto_select;
+    if (text == "xdp")
+        return Mode::xdp;
+    if (text == "tc")
+        return Mode::tc;
+    return invalid_input("--mode: must be auto, xdp or tc, got \"" + text + "\"");
+}
+
+std::string mode_name(Mode m)
+{
+    switch (m) {
+    case Mode::xdp:
+        return "xdp";
+    case Mode::tc:
+        return "tc";
+    default:
+        return "auto";
+    }
+}
+
+uint8_t mode_code(Mode m)
+{
+    return m == Mode::xdp ? XNAT_MODE_XDP : m == Mode::tc ? XNAT_MODE_TC : XNAT_MODE_NONE;
+}
+
+Mode mode_from_code(uint8_t code)
+{
+    return code == XNAT_MODE_XDP ? Mode::xdp : code == XNAT_MODE_TC ? Mode::tc : Mode::auto_select;
+}
+
+ModeChoice choose_mode(const Interface &iface)
+{
+    if (iface.driver.empty())
+        return {Mode::tc, "no driver information; tc works on every device"};
+    if (is_software_device(iface.driver))
+        return {Mode::tc, "driver " + iface.driver +
+                              " carries locally generated packets whose checksums XDP cannot see"};
+    return {Mode::xdp, "driver " + iface.driver + " delivers whole packets; native XDP"};
+}
+
+uint64_t current_netns_ino()
+{
+    struct stat st {};
+    return ::stat("/proc/self/ns/net", &st) == 0 ? st.st_ino : 0;
+}
+
+bool ipv4_forwarding_enabled()
+{
+    std::ifstream in("/proc/sys/net/ipv4/ip_forward");
+    int v = 0;
+    return (in >> v) && v == 1;
+}
+
+} // namespace xnat

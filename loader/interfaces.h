@@ -1,0 +1,37 @@
+// Network interfaces: lookup, driver, and the choice between XDP and tc for each.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "result.h"
+
+namespace xnat {
+
+enum class Mode { auto_select, xdp, tc };
+
+struct Interface {
+    std::string name;
+    unsigned ifindex = 0;
+    std::string driver; // from ethtool; "" if the device has none
+};
+
+Result<Interface> find_interface(const std::string &name, const std::string &role);
+Result<Mode> parse_mode(const std::string &text);
+std::string mode_name(Mode m);
+uint8_t mode_code(Mode m);     // XNAT_MODE_*
+Mode mode_from_code(uint8_t code);
+
+// What --mode auto picks, and why, in words for the operator.
+struct ModeChoice {
+    Mode mode;
+    std::string reason;
+};
+ModeChoice choose_mode(const Interface &iface);
+
+// Inode of this process's network namespace, to recognise it again at reload and unload.
+uint64_t current_netns_ino();
+// Whether the kernel forwards IPv4 in this namespace (needed for packets xnat hands to it).
+bool ipv4_forwarding_enabled();
+
+} // namespace xnat

@@ -1,0 +1,163 @@
+#include "net.h"
+
+#include <arpa/inet.h>
+
+#include <charconv>
+
+namespace xnat {
+namespace {
+
+Result<uint32_t> parse_number(std::string_view text, uint32_t max, const char *what)
+{
+    uint32_t value = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (text.empty() || ec == std::errc::invalid_argument || end != text.data() + text.size())
+        return invalid_input(std::string("bad ") + what + " \"" + std::string(text) + "\"");
+    if (ec == std::errc::result_out_of_range || value > max)
+        return invalid_input(std::string(what) + " " + std::string(text) + " out of range");
+    return value;
+}
+
+Result<uint16_t> parse_port(std::string_view text)
+{
+    auto n = parse_number(text, 65535, "port");
+    if (!n)
+        return n.error().message.find("out of range") != std::string::npos
+                   ? invalid_input("port " + std::string(text) + " out of range (1-65535)")
+                   : n.error();
+    if (*n == 0)
+        return invalid_input("port 0 is not a valid port (1-65535)");
+    return static_cast<uint16_t>(*n);
+}
+
+} // namespace
+
+Result<uint32_t> parse_ipv4(std::string_view text)
+{
+    uint32_t addr = 0;
+    int octets = 0;
+    size_t pos = 0;
+    while (octets < 4) {
+        size_t dot = text.find('.', pos);
+        std::string_view part = text.substr(pos, dot == std::string_view::npos ? text.npos : dot - pos);
+        bool leading_zero = part.size() > 1 && part[0] == '0';
+        auto n = parse_number(part, 255, "octet");
+        if (!n || leading_zero || part.size() > 3)
+            return invalid_input("bad IPv4 address \"" + std::string(text) + "\"");
+        addr = (addr << 8) | *n;
+        ++octets;
+        if (dot == std::string_view::npos)
+            break;
+        pos = dot + 1;
+    }
+    if (octets != 4 || text.find('.', pos) != std::string_view::npos)
+        return invalid_input("bad IPv4 address \"" + std::string(text) + "\"");
+    return addr;
+}
+
+std::string format_ipv4(uint32_t addr)
+{
+    return std::to_string(addr >> 24) + "." + std::to_string((addr >> 16) & 0xff) + "." +
+           std::to_string((addr >> 8) & 0xff) + "." + std::to_string(addr & 0xff);
+}
+
+std::string format_ipv4_be(uint32_t addr_network_order)
+{
+    return format_ipv4(ntohl(addr_network_order));
+}
+
+Result<Endpoint> parse_endpoint(std::string_view text)
+{
+    const std::string shape = "expected ADDRESS[/PREFIX]:PORT[-PORT], got \"" + std::string(text) + "\"";
+    size_t colon = text.rfind(':');
+    if (colon == std::string_view::npos)
+        return invalid_input(shape);
+    std::string_view host = text.substr(0, colon);
+    std::string_view ports = text.substr(colon + 1);
+
+    Endpoint ep;
+    size_t slash = host.find('/');
+    auto addr = parse_ipv4(host.substr(0, slash));
+    if (!addr)
+        return addr.error();
+    ep.addr = *addr;
+    if (slash != std::string_view::npos) {
+        auto prefix = parse_number(host.substr(slash + 1), 32, "prefix length");
+        if (!prefix)
+            return invalid_input("bad prefix length \"" + std::string(host.substr(slash + 1)) +
+                                 "\" (0-32)");
+        ep.prefix_len = static_cast<uint8_t>(*prefix);
+        uint32_t host_mask = ep.prefix_len == 32 ? 0 : (~uint32_t{0} >> ep.prefix_len);
+        if (ep.addr & host_mask)
+            return invalid_input(std::string(host) + " has host bits set (network is " +
+                                 format_ipv4(ep.addr & ~host_mask) + "/" +
+                                 std::to_string(ep.prefix_len) + ")");
+    }
+
+    if (ports.empty())
+        return invalid_input(shape);
+    size_t dash = ports.find('-');
+    auto lo = parse_port(ports.substr(0, dash));
+    if (!lo)
+        return lo.error();
+    ep.port_lo = ep.port_hi = *lo;
+    if (dash != std::string_view::npos) {
+        auto hi = parse_port(ports.substr(dash + 1));
+        if (!hi)
+            return hi.error();
+        if (*hi < *lo)
+            return invalid_input("port range " + std::string(ports) + " is reversed");
+        ep.port_hi = *hi;
+    }
+    return ep;
+}
+
+std::string format_endpoint(const Endpoint &ep)
+{
+    std::string s = format_ipv4(ep.addr);
+    if (ep.prefix_len != 32)
+        s += "/" + std::to_string(ep.prefix_len);
+    s += ":" + std::to_string(ep.port_lo);
+    if (ep.port_hi != ep.port_lo)
+        s += "-" + std::to_string(ep.port_hi);
+    return s;
+}
+
+Result<Proto> parse_proto(std::string_view text)
+{
+    if (text == "tcp")
+        return Proto::tcp;
+    if (text == "udp")
+        return Proto::udp;
+    return invalid_input("protocol must be \"tcp\" or \"udp\", got \"" + std::string(text) + "\"");
+}
+
+std::string_view proto_name(uint8_t proto)
+{
+    switch (proto) {
+    case 6:
+        return "tcp";
+    case 17:
+        return "udp";
+    case 1:
+        return "icmp";
+    default:
+        return "unknown";
+    }
+}
+
+Result<Side> parse_side(std::string_view text)
+{
+    if (text == "wan")
+        return Side::wan;
+    if (text == "lan")
+        return Side::lan;
+    return invalid_input("must be \"wan\" or \"lan\", got \"" + std::string(text) + "\"");
+}
+
+std::string_view side_name(Side side)
+{
+    return side == Side::wan ? "wan" : "lan";
+}
+
+} // namespace xnat

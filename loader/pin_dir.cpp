@@ -1,0 +1,133 @@
+#include "pin_dir.h"
+
+#include <fcntl.h>
+#include <linux/magic.h>
+#include <sys/file.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "kernel_error.h"
+#include "xnat/abi.h"
+#include "xnat/maps.h"
+
+namespace xnat {
+namespace {
+
+bool on_bpffs(const std::string &path)
+{
+    struct statfs st {};
+    return ::statfs(path.c_str(), &st) == 0 && st.f_type == BPF_FS_MAGIC;
+}
+
+bool exists(const std::string &path)
+{
+    struct stat st {};
+    return ::stat(path.c_str(), &st) == 0;
+}
+
+std::string parent_of(const std::string &path)
+{
+    size_t slash = path.find_last_of('/');
+    if (slash == std::string::npos)
+        return ".";
+    return slash == 0 ? "/" : path.substr(0, slash);
+}
+
+ino_t mount_ns_ino(const char *proc_path)
+{
+    struct stat st {};
+    return ::stat(proc_path, &st) == 0 ? st.st_ino : 0;
+}
+
+// A bpffs mounted by a process inside a private mount namespace (as `ip netns exec` creates)
+// disappears with it, and so would every pin and XDP link on it.
+bool in_private_mount_ns()
+{
+    ino_t self = mount_ns_ino("/proc/self/ns/mnt");
+    ino_t init = mount_ns_ino("/proc/1/ns/mnt");
+    return self && init && self != init;
+}
+
+Result<void> ensure_bpffs_parent(const std::string &path)
+{
+    std::string parent = parent_of(path);
+    if (on_bpffs(parent))
+        return {};
+    if (parent != parent_of(kDefaultPinDir))
+        return invalid_input("--pin-dir " + path + ": " + parent +
+                             " is not on a bpffs (mount one: mount -t bpf bpf " + parent + ")");
+    if (in_private_mount_ns())
+        return invalid_input(parent + " has no bpffs in this mount namespace (ip netns exec remounts "
+                             "/sys), and one mounted here would vanish with this command, taking "
+                             "xnat with it; pass --pin-dir on a bpffs that outlives it");
+    if (!exists(parent) && ::mkdir(parent.c_str(), 0700) != 0)
+        return kernel_error("mkdir " + parent, errno);
+    if (::mount("bpf", parent.c_str(), "bpf", 0, "mode=0700") != 0)
+        return kernel_error("mount bpffs on " + parent, errno);
+    return {};
+}
+
+} // namespace
+
+Result<PinDir> PinDir::lock(const std::string &path)
+{
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!fd.valid())
+        return kernel_error("open " + path, errno);
+    if (::flock(fd.get(), LOCK_EX) != 0)
+        return kernel_error("lock " + path, errno);
+    return PinDir(path, std::move(fd));
+}
+
+Result<PinDir> PinDir::open_existing(const std::string &path)
+{
+    if (!instance_exists(path)) {
+        if (errno == EACCES || errno == EPERM)
+            return kernel_error("open " + path, errno);
+        return system_error("no xnat instance at " + path + " (start one with xnat-load)", ENOENT);
+    }
+    return lock(path);
+}
+
+Result<PinDir> PinDir::open_or_create(const std::string &path)
+{
+    if (path.empty() || path[0] != '/')
+        return invalid_input("--pin-dir must be an absolute path, got \"" + path + "\"");
+    if (!exists(path)) {
+        if (auto r = ensure_bpffs_parent(path); !r)
+            return r.error();
+        if (::mkdir(path.c_str(), 0700) != 0 && errno != EEXIST)
+            return kernel_error("mkdir " + path, errno);
+    } else if (!on_bpffs(path)) {
+        return invalid_input("--pin-dir " + path + " is not on a bpffs");
+    }
+    return lock(path);
+}
+
+bool PinDir::has(const std::string &name) const
+{
+    return exists(file(name));
+}
+
+Result<void> PinDir::unpin(const std::string &name) const
+{
+    if (::unlink(file(name).c_str()) != 0 && errno != ENOENT)
+        return kernel_error("unpin " + file(name), errno);
+    return {};
+}
+
+void PinDir::remove_if_empty() const
+{
+    ::rmdir(path_.c_str());
+}
+
+bool instance_exists(const std::string &path)
+{
+    return exists(path + "/" XNAT_STR(XNAT_MAP_CONFIG));
+}
+
+} // namespace xnat

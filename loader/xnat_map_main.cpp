@@ -1,0 +1,223 @@
+// xnat-map: inspect and change a running xnat instance through its pinned maps.
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+
+#include "cli.h"
+#include "config.h"
+#include "conntrack_table.h"
+#include "format.h"
+#include "instance.h"
+#include "instance_maps.h"
+#include "kernel_error.h"
+#include "pin_dir.h"
+#include "rule_store.h"
+
+#ifndef XNAT_VERSION
+#define XNAT_VERSION "dev"
+#endif
+
+namespace {
+
+using namespace xnat;
+
+const char *kProg = "xnat-map";
+const ForwardFieldNames kCliNames{"PROTO", "FROM", "TO", "--on"};
+
+void print_json(const nlohmann::json &j)
+{
+    std::printf("%s\n", j.dump(2).c_str());
+}
+
+struct Args {
+    std::string pin_dir = kDefaultPinDir;
+    std::string proto, from, to, on = "wan";
+    bool json = false;
+};
+
+// Opens the instance for reading; for a change, also takes its lock.
+Result<InstanceMaps> open_instance(const Args &a)
+{
+    if (auto r = require_root("use xnat-map"); !r)
+        return r.error();
+    return InstanceMaps::open(a.pin_dir);
+}
+
+Result<void> cmd_add(const Args &a)
+{
+    auto fwd = make_port_forward(a.proto, a.from, a.to, a.on, kCliNames);
+    if (!fwd)
+        return fwd.error();
+    if (auto r = require_root("change rules"); !r)
+        return r;
+    auto lock = PinDir::open_existing(a.pin_dir);
+    if (!lock)
+        return lock.error();
+    auto maps = InstanceMaps::open(a.pin_dir);
+    if (!maps)
+        return maps.error();
+    auto id = add_rule(maps->view(), *fwd);
+    if (!id)
+        return id.error();
+    std::printf("added rule %u: %s\n", *id, describe(*fwd).c_str());
+    return {};
+}
+
+Result<void> cmd_del(const Args &a)
+{
+    auto proto = parse_proto(a.proto);
+    if (!proto)
+        return with_context("PROTO", proto.error());
+    auto from = parse_endpoint(a.from);
+    if (!from)
+        return with_context("FROM", from.error());
+    auto side = parse_side(a.on);
+    if (!side)
+        return with_context("--on", side.error());
+    if (auto r = require_root("change rules"); !r)
+        return r;
+    auto lock = PinDir::open_existing(a.pin_dir);
+    if (!lock)
+        return lock.error();
+    auto maps = InstanceMaps::open(a.pin_dir);
+    if (!maps)
+        return maps.error();
+    auto removed = delete_rule(maps->view(), *proto, *side, *from);
+    if (!removed)
+        return removed.error();
+    std::printf("deleted rule %u: %s\n", removed->id, describe(removed->fwd).c_str());
+    return {};
+}
+
+Result<void> cmd_list(const Args &a)
+{
+    auto maps = open_instance(a);
+    if (!maps)
+        return maps.error();
+    auto rules = read_rules(maps->view());
+    if (!rules)
+        return rules.error();
+    if (a.json)
+        print_json(rules_to_json(*rules));
+    else
+        std::fputs(format_rules(*rules).c_str(), stdout);
+    return {};
+}
+
+Result<void> cmd_conns(const Args &a)
+{
+    auto maps = open_instance(a);
+    if (!maps)
+        return maps.error();
+    auto cfg = read_config(maps->view());
+    if (!cfg)
+        return cfg.error();
+    auto conns = read_connections(maps->view());
+    if (!conns)
+        return conns.error();
+    std::sort(conns->begin(), conns->end(), [](const Connection &x, const Connection &y) {
+        return std::memcmp(&x.original_key, &y.original_key, sizeof(x.original_key)) < 0;
+    });
+    uint64_t now = monotonic_now_ns();
+    if (a.json) {
+        nlohmann::json list = nlohmann::json::array();
+        for (const auto &c : *conns)
+            list.push_back(connection_to_json(c, cfg->timeouts, now));
+        print_json(list);
+    } else {
+        for (const auto &c : *conns)
+            std::printf("%s\n", format_connection(c, cfg->timeouts, now).c_str());
+    }
+    return {};
+}
+
+Result<void> cmd_stats(const Args &a)
+{
+    auto maps = open_instance(a);
+    if (!maps)
+        return maps.error();
+    auto cfg = read_config(maps->view());
+    if (!cfg)
+        return cfg.error();
+    StatsView view;
+    auto counters = read_counters(maps->view());
+    if (!counters)
+        return counters.error();
+    view.counters = *counters;
+    auto entries = count_ct_entries(maps->view());
+    if (!entries)
+        return entries.error();
+    view.connections = *entries / 2;
+    view.max_connections = cfg->max_connections;
+    if (a.json)
+        print_json(stats_to_json(view));
+    else
+        std::fputs(format_stats(view).c_str(), stdout);
+    return {};
+}
+
+Result<void> cmd_flush(const Args &a)
+{
+    if (auto r = require_root("flush connections"); !r)
+        return r;
+    auto lock = PinDir::open_existing(a.pin_dir);
+    if (!lock)
+        return lock.error();
+    auto maps = InstanceMaps::open(a.pin_dir);
+    if (!maps)
+        return maps.error();
+    auto n = flush_connections(maps->view());
+    if (!n)
+        return n.error();
+    std::printf("flushed %zu connections\n", *n);
+    return {};
+}
+
+} // namespace
+
+int main(int argc, char **argv)
+{
+    CLI::App app{"Inspect and change a running xnat instance.\n\n"
+                 "Exit codes: 0 done, 1 the kernel or system refused, 2 bad argument.\n",
+                 kProg};
+    app.set_version_flag("--version", XNAT_VERSION);
+    app.require_subcommand(1);
+    Args args;
+    app.add_option("--pin-dir", args.pin_dir, "bpffs directory of the instance")->capture_default_str();
+
+    std::function<Result<void>(const Args &)> action;
+    auto sub = [&](const char *name, const char *help, Result<void> (*fn)(const Args &)) {
+        CLI::App *s = app.add_subcommand(name, help);
+        s->fallthrough();
+        s->callback([&action, fn] { action = fn; });
+        return s;
+    };
+    CLI::App *add = sub("add", "add a port forward: add PROTO FROM TO [--on wan|lan]", cmd_add);
+    add->add_option("PROTO", args.proto, "tcp or udp")->required();
+    add->add_option("FROM", args.from, "ADDRESS[/PREFIX]:PORT[-PORT] the rule matches")->required();
+    add->add_option("TO", args.to, "ADDRESS[/PREFIX]:PORT[-PORT] it is rewritten to")->required();
+    add->add_option("--on", args.on, "interface whose ingress the rule applies on")->capture_default_str();
+    CLI::App *del = sub("del", "delete a port forward: del PROTO FROM [--on wan|lan]", cmd_del);
+    del->add_option("PROTO", args.proto, "tcp or udp")->required();
+    del->add_option("FROM", args.from, "the rule's FROM, as listed")->required();
+    del->add_option("--on", args.on, "interface of the rule")->capture_default_str();
+    CLI::App *list = sub("list", "show the rules", cmd_list);
+    list->add_flag("--json", args.json, "as a config's port_forwards");
+    CLI::App *conns = sub("conns", "show connections: original tuple, reply tuple, state, timeout, counts", cmd_conns);
+    conns->add_flag("--json", args.json, "as JSON");
+    CLI::App *stats = sub("stats", "show outcome counters and table use", cmd_stats);
+    stats->add_flag("--json", args.json, "as JSON");
+    sub("flush", "delete all connections", cmd_flush);
+
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError &e) {
+        return cli_parse_failed(kProg, app, e);
+    }
+    capture_libbpf_log();
+    auto r = action(args);
+    return r ? kExitOk : fail(kProg, r.error());
+}
