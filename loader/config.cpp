@@ -20,6 +20,12 @@ std::string json_type(const json &j)
         return "a fractional number";
     if (j.is_number_integer() && !j.is_number_unsigned())
         return "a negative number";
+    if (j.is_object())
+        return "an object";
+    if (j.is_array())
+        return "an array";
+    if (j.is_null())
+        return "null";
     return std::string("a ") + j.type_name();
 }
 
@@ -132,10 +138,9 @@ Result<PortForward> parse_forward(const json &j, const std::string &path)
             return on.error();
         side = *on;
     }
-    auto fwd = make_port_forward(*proto, *from, *to, side);
-    if (!fwd)
-        return with_context(path, fwd.error());
-    return fwd;
+    // Errors name the field by its JSON path: "port_forwards[1].from: ...".
+    ForwardFieldNames names{path + ".proto", path + ".from", path + ".to", path + ".on"};
+    return make_port_forward(*proto, *from, *to, side, names);
 }
 
 Result<Timeouts> parse_timeouts(const json &j)

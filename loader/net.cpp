@@ -37,12 +37,13 @@ Result<uint32_t> parse_ipv4(std::string_view text)
     uint32_t addr = 0;
     int octets = 0;
     size_t pos = 0;
-    while (octets < 4) {
+    // Every dot-separated part is read, so text after a fourth octet ("1.2.3.4.5") is refused.
+    while (true) {
         size_t dot = text.find('.', pos);
         std::string_view part = text.substr(pos, dot == std::string_view::npos ? text.npos : dot - pos);
         bool leading_zero = part.size() > 1 && part[0] == '0';
         auto n = parse_number(part, 255, "octet");
-        if (!n || leading_zero || part.size() > 3)
+        if (!n || leading_zero || part.size() > 3 || octets == 4)
             return invalid_input("bad IPv4 address \"" + std::string(text) + "\"");
         addr = (addr << 8) | *n;
         ++octets;
@@ -50,7 +51,7 @@ Result<uint32_t> parse_ipv4(std::string_view text)
             break;
         pos = dot + 1;
     }
-    if (octets != 4 || text.find('.', pos) != std::string_view::npos)
+    if (octets != 4)
         return invalid_input("bad IPv4 address \"" + std::string(text) + "\"");
     return addr;
 }

@@ -33,7 +33,8 @@ Result<nlohmann::json> parse_strict_json(std::string_view text)
     std::vector<std::set<std::string>> keys_seen;
     auto callback = [&](int depth, nlohmann::json::parse_event_t event, nlohmann::json &parsed) {
         using E = nlohmann::json::parse_event_t;
-        if (depth > kMaxJsonDepth)
+        // depth counts the containers around the event, not the one it opens.
+        if ((event == E::object_start || event == E::array_start) && depth >= kMaxJsonDepth)
             throw StrictJsonViolation{"nested deeper than " + std::to_string(kMaxJsonDepth) +
                                       " levels"};
         if (event == E::object_start) {

@@ -1,0 +1,201 @@
+#include "bpf_harness.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <net/if.h>
+
+#include <catch2/catch.hpp>
+
+#include <cstdlib>
+#include <fstream>
+#include <stdexcept>
+#include <string>
+
+#include "kernel_error.h"
+#include "map_io.h"
+#include "rule_store.h"
+#include "xnat/abi.h"
+#include "xnat/maps.h"
+
+namespace xnat::test {
+
+int pass_verdict(Hook h)
+{
+    return h == Hook::xdp ? kXdpPass : kTcOk;
+}
+int drop_verdict(Hook h)
+{
+    return h == Hook::xdp ? kXdpDrop : kTcShot;
+}
+int redirect_verdict(Hook h)
+{
+    return h == Hook::xdp ? kXdpRedirect : kTcRedirect;
+}
+const char *hook_name(Hook h)
+{
+    return h == Hook::xdp ? "xdp" : "tc";
+}
+
+BpfFixture::BpfFixture(uint32_t max_connections)
+{
+    capture_libbpf_log();
+    skel_.reset(xnat_bpf__open());
+    if (!skel_)
+        throw std::runtime_error("open skeleton");
+    if (bpf_map__set_max_entries(skel_->maps.XNAT_MAP_CT, 2 * max_connections))
+        throw std::runtime_error("size ct");
+    if (int err = xnat_bpf__load(skel_.get()))
+        throw std::runtime_error("load BPF object: " + std::to_string(err) + " " + last_libbpf_warning());
+    cfg_.abi_version = XNAT_ABI_VERSION;
+    cfg_.max_connections = max_connections;
+    set_timeouts(Timeouts{});
+}
+
+MapSet BpfFixture::maps() const
+{
+    return MapSet{bpf_map__fd(skel_->maps.XNAT_MAP_CT),       bpf_map__fd(skel_->maps.XNAT_MAP_FWD),
+                  bpf_map__fd(skel_->maps.XNAT_MAP_RULES),    bpf_map__fd(skel_->maps.XNAT_MAP_CONFIG),
+                  bpf_map__fd(skel_->maps.XNAT_MAP_COUNTERS), bpf_map__fd(skel_->maps.XNAT_MAP_TX_PORTS)};
+}
+
+void BpfFixture::write()
+{
+    auto r = write_config(maps(), cfg_);
+    if (!r)
+        throw std::runtime_error(r.error().message);
+}
+
+void BpfFixture::set_interfaces(unsigned wan, unsigned lan, uint8_t wan_mode, uint8_t lan_mode)
+{
+    cfg_.wan_ifindex = wan;
+    cfg_.lan_ifindex = lan;
+    cfg_.wan_mode = wan_mode;
+    cfg_.lan_mode = lan_mode;
+    for (uint32_t ifindex : {wan, lan})
+        if (ifindex)
+            REQUIRE(map_update(maps().tx_ports, ifindex, ifindex, "tx"));
+    write();
+}
+
+void BpfFixture::set_timeouts(const Timeouts &t)
+{
+    cfg_.timeouts.tcp_established_s = t.tcp_established;
+    cfg_.timeouts.tcp_transitory_s = t.tcp_transitory;
+    cfg_.timeouts.tcp_close_s = t.tcp_close;
+    cfg_.timeouts.udp_s = t.udp;
+    cfg_.timeouts.icmp_s = t.icmp;
+    write();
+}
+
+void BpfFixture::install(const std::vector<PortForward> &rules)
+{
+    Config c;
+    c.port_forwards = rules;
+    auto r = install_rules(maps(), rules_from_config(c));
+    if (!r)
+        throw std::runtime_error(r.error().message);
+}
+
+RunResult BpfFixture::run(Hook hook, Side side, const Bytes &frame, unsigned ingress_ifindex)
+{
+    bpf_program *prog;
+    if (hook == Hook::xdp)
+        prog = side == Side::wan ? skel_->progs.XNAT_PROG_XDP_WAN : skel_->progs.XNAT_PROG_XDP_LAN;
+    else
+        prog = side == Side::wan ? skel_->progs.XNAT_PROG_TC_WAN : skel_->progs.XNAT_PROG_TC_LAN;
+
+    RunResult res;
+    res.out.resize(frame.size() + 256);
+    xdp_md xctx{};
+    __sk_buff sctx{};
+    LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = frame.data(),
+                .data_out = res.out.data(), .data_size_in = static_cast<uint32_t>(frame.size()),
+                .data_size_out = static_cast<uint32_t>(res.out.size()), .repeat = 1);
+    if (hook == Hook::xdp && ingress_ifindex) {
+        xctx.ingress_ifindex = ingress_ifindex;
+        xctx.data_end = static_cast<uint32_t>(frame.size());
+        opts.ctx_in = &xctx;
+        opts.ctx_size_in = sizeof(xctx);
+    } else if (hook == Hook::tc && ingress_ifindex) {
+        sctx.ifindex = ingress_ifindex;
+        opts.ctx_in = &sctx;
+        opts.ctx_size_in = sizeof(sctx);
+    }
+    int err = bpf_prog_test_run_opts(bpf_program__fd(prog), &opts);
+    if (err)
+        throw std::runtime_error("bpf_prog_test_run_opts: " + std::to_string(err));
+    res.verdict = static_cast<int>(opts.retval);
+    res.out.resize(opts.data_size_out);
+    return res;
+}
+
+void BpfFixture::advance_clock_s(uint64_t seconds)
+{
+    skel_->bss->xnat_test_clock_offset_ns += seconds * 1000000000ull;
+}
+
+std::vector<Connection> BpfFixture::conns() const
+{
+    auto c = read_connections(maps());
+    if (!c)
+        throw std::runtime_error(c.error().message);
+    return *c;
+}
+
+size_t BpfFixture::ct_entries() const
+{
+    auto n = count_ct_entries(maps());
+    if (!n)
+        throw std::runtime_error(n.error().message);
+    return *n;
+}
+
+uint64_t BpfFixture::counter(int index) const
+{
+    auto c = read_counters(maps());
+    if (!c)
+        throw std::runtime_error(c.error().message);
+    return (*c)[static_cast<size_t>(index)];
+}
+
+PortForward fwd(const char *proto, const char *from, const char *to, const char *side)
+{
+    auto f = make_port_forward(proto, from, to, side);
+    if (!f)
+        throw std::invalid_argument(f.error().message);
+    return *f;
+}
+
+namespace {
+
+void sh(const std::string &cmd)
+{
+    if (std::system(cmd.c_str()) != 0)
+        throw std::runtime_error("test network setup failed: " + cmd);
+}
+
+} // namespace
+
+const TestNet &TestNet::get()
+{
+    // The test binary runs in a network namespace of its own (see main.cpp), so these
+    // interfaces exist only for it.
+    static const TestNet net = [] {
+        sh("ip link add wan0 type veth peer name wan0p && ip link add lan0 type veth peer name lan0p");
+        sh("for d in wan0 wan0p lan0 lan0p lo; do ip link set $d up; done");
+        sh("ip addr add 198.51.100.1/24 dev wan0 && ip addr add 203.0.113.1/32 dev wan0");
+        sh("ip addr add 10.0.0.1/24 dev lan0");
+        sh("ip neigh replace 10.0.0.12 lladdr 02:00:00:00:00:12 dev lan0 nud permanent");
+        sh("ip neigh replace 198.51.100.2 lladdr 02:00:00:00:00:02 dev wan0 nud permanent");
+        std::ofstream("/proc/sys/net/ipv4/ip_forward") << "1";
+        TestNet n;
+        n.wan0 = if_nametoindex("wan0");
+        n.lan0 = if_nametoindex("lan0");
+        if (!n.wan0 || !n.lan0)
+            throw std::runtime_error("test network interfaces missing");
+        return n;
+    }();
+    return net;
+}
+
+} // namespace xnat::test

@@ -1,0 +1,71 @@
+// Runs the real xnat BPF object through BPF_PROG_TEST_RUN. Each fixture loads a fresh copy of
+// the object (its own maps, nothing pinned) and fills its maps with the same library code
+// xnat-load uses.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "config.h"
+#include "conntrack_table.h"
+#include "instance_maps.h"
+#include "packet.h"
+#include "skeleton.h"
+#include "xnat/config.h"
+
+namespace xnat::test {
+
+enum class Hook { xdp, tc };
+
+inline constexpr int kXdpDrop = 1, kXdpPass = 2, kXdpRedirect = 4;
+inline constexpr int kTcOk = 0, kTcShot = 2, kTcRedirect = 7;
+
+int pass_verdict(Hook h);
+int drop_verdict(Hook h);
+int redirect_verdict(Hook h);
+const char *hook_name(Hook h);
+
+struct RunResult {
+    int verdict = -1;
+    Bytes out;
+};
+
+class BpfFixture {
+  public:
+    explicit BpfFixture(uint32_t max_connections = 1024);
+
+    MapSet maps() const;
+    // Interfaces and modes the datapath believes it runs on (0: none, so routes never match).
+    void set_interfaces(unsigned wan_ifindex, unsigned lan_ifindex, uint8_t wan_mode, uint8_t lan_mode);
+    void set_timeouts(const Timeouts &t);
+    void install(const std::vector<PortForward> &rules);
+
+    // Runs one frame through the program for this hook and side.
+    RunResult run(Hook hook, Side side, const Bytes &frame, unsigned ingress_ifindex = 0);
+    // Moves the datapath's clock forward.
+    void advance_clock_s(uint64_t seconds);
+
+    std::vector<Connection> conns() const;
+    size_t ct_entries() const;
+    uint64_t counter(int index) const;
+
+  private:
+    void write();
+    Skeleton skel_;
+    xnat_config cfg_{};
+};
+
+// Port forward from its textual parts; aborts the test on a bad spec.
+PortForward fwd(const char *proto, const char *from, const char *to, const char *side = "wan");
+
+// A private network inside the test's namespace, for the forwarding tests: two veth pairs
+// with addresses, routes and permanent neighbours.
+struct TestNet {
+    unsigned wan0 = 0, lan0 = 0;
+    static const TestNet &get();
+};
+
+inline const Mac kServerMac{0x02, 0, 0, 0, 0, 0x12};
+inline const Mac kClientMac{0x02, 0, 0, 0, 0, 0x02};
+
+} // namespace xnat::test

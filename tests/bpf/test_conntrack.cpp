@@ -1,0 +1,277 @@
+// Connection tracking: TCP state, timeouts under a controlled clock, expiry by timer, and the
+// guarantee that both halves of a flow live and die together.
+#include <arpa/inet.h>
+
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <thread>
+
+#include "bpf_harness.h"
+#include "expect.h"
+#include "xnat/counters.h"
+
+using namespace xnat;
+using namespace xnat::test;
+
+namespace {
+
+PacketSpec client(uint8_t flags, uint16_t sport = 40000, uint16_t dport = 22012)
+{
+    PacketSpec s;
+    s.saddr = ip("198.51.100.2");
+    s.daddr = ip("203.0.113.1");
+    s.sport = sport;
+    s.dport = dport;
+    s.tcp_flags = flags;
+    return s;
+}
+
+PacketSpec server(uint8_t flags, uint16_t dport = 40000)
+{
+    PacketSpec s;
+    s.saddr = ip("10.0.0.12");
+    s.daddr = ip("198.51.100.2");
+    s.sport = 22;
+    s.dport = dport;
+    s.tcp_flags = flags;
+    return s;
+}
+
+PacketSpec udp_client()
+{
+    PacketSpec s;
+    s.proto = kUdp;
+    s.saddr = ip("198.51.100.2");
+    s.daddr = ip("203.0.113.1");
+    s.sport = 5555;
+    s.dport = 6001;
+    s.payload = {1, 2, 3};
+    return s;
+}
+
+PacketSpec udp_server()
+{
+    PacketSpec s = udp_client();
+    s.saddr = ip("10.0.0.20");
+    s.daddr = ip("198.51.100.2");
+    s.sport = 6001;
+    s.dport = 5555;
+    return s;
+}
+
+uint8_t state(const BpfFixture &fx)
+{
+    auto conns = fx.conns();
+    REQUIRE(conns.size() == 1);
+    return conns[0].original.state;
+}
+
+void open_connection(BpfFixture &fx, Hook hook)
+{
+    fx.run(hook, Side::wan, build(client(kSyn)));
+    fx.run(hook, Side::lan, build(server(kSyn | kAck)));
+    fx.run(hook, Side::wan, build(client(kAck)));
+    REQUIRE(state(fx) == XNAT_TCP_ESTABLISHED);
+}
+
+std::vector<PortForward> rules()
+{
+    return {fwd("tcp", "203.0.113.1:22012", "10.0.0.12:22"),
+            fwd("tcp", "203.0.113.1:22013", "10.0.0.12:22"),
+            fwd("udp", "203.0.113.1:6000-6009", "10.0.0.20:6000")};
+}
+
+} // namespace
+
+TEST_CASE("conntrack: TCP handshake and teardown move through conntrack's states")
+{
+    Hook hook = GENERATE(Hook::xdp, Hook::tc);
+    INFO(hook_name(hook));
+    BpfFixture fx;
+    fx.install(rules());
+
+    fx.run(hook, Side::wan, build(client(kSyn)));
+    CHECK(state(fx) == XNAT_TCP_SYN_SENT);
+    fx.run(hook, Side::wan, build(client(kSyn))); // retransmitted SYN
+    CHECK(state(fx) == XNAT_TCP_SYN_SENT);
+    fx.run(hook, Side::lan, build(server(kSyn | kAck)));
+    CHECK(state(fx) == XNAT_TCP_SYN_RECV);
+    fx.run(hook, Side::wan, build(client(kAck)));
+    CHECK(state(fx) == XNAT_TCP_ESTABLISHED);
+    fx.run(hook, Side::lan, build(server(kAck | kPsh)));
+    CHECK(state(fx) == XNAT_TCP_ESTABLISHED);
+
+    SECTION("client closes first")
+    {
+        fx.run(hook, Side::wan, build(client(kFin | kAck)));
+        CHECK(state(fx) == XNAT_TCP_FIN_WAIT);
+        fx.run(hook, Side::lan, build(server(kFin | kAck)));
+        CHECK(state(fx) == XNAT_TCP_TIME_WAIT);
+    }
+    SECTION("server closes first")
+    {
+        fx.run(hook, Side::lan, build(server(kFin | kAck)));
+        CHECK(state(fx) == XNAT_TCP_CLOSE_WAIT);
+        fx.run(hook, Side::wan, build(client(kFin | kAck)));
+        CHECK(state(fx) == XNAT_TCP_TIME_WAIT);
+    }
+    SECTION("reset")
+    {
+        fx.run(hook, Side::lan, build(server(kRst)));
+        CHECK(state(fx) == XNAT_TCP_CLOSE);
+    }
+    CHECK(fx.counter(XNAT_CNT_NEW_FLOW) == 1);
+    CHECK(fx.ct_entries() == 2);
+}
+
+TEST_CASE("conntrack: an idle established flow expires after tcp_established, both halves")
+{
+    Hook hook = GENERATE(Hook::xdp, Hook::tc);
+    BpfFixture fx;
+    fx.install(rules());
+    open_connection(fx, hook);
+
+    fx.advance_clock_s(7439);
+    Bytes ack = build(client(kAck));
+    CHECK(fx.run(hook, Side::wan, ack).verdict == pass_verdict(hook));
+    CHECK(fx.counter(XNAT_CNT_CT_EXPIRED) == 0);
+    CHECK(fields(fx.run(hook, Side::wan, ack).out).daddr == ip("10.0.0.12"));
+
+    fx.advance_clock_s(7441);
+    RunResult r = fx.run(hook, Side::wan, ack);
+    CHECK(fx.counter(XNAT_CNT_CT_EXPIRED) == 1);
+    // The flow is gone, so this stray ACK is not translated and creates nothing.
+    check_untouched(r, ack, hook);
+    CHECK(fx.counter(XNAT_CNT_PASS_TCP_NOT_SYN) == 1);
+    CHECK(fx.ct_entries() == 0);
+}
+
+TEST_CASE("conntrack: transitory and close timeouts apply to unfinished and reset flows")
+{
+    Hook hook = GENERATE(Hook::xdp, Hook::tc);
+    BpfFixture fx;
+    fx.install(rules());
+    fx.run(hook, Side::wan, build(client(kSyn)));
+    fx.advance_clock_s(241); // SYN_SENT lives tcp_transitory = 240 s
+    fx.run(hook, Side::lan, build(server(kSyn | kAck)));
+    CHECK(fx.counter(XNAT_CNT_CT_EXPIRED) == 1);
+    CHECK(fx.ct_entries() == 0);
+
+    open_connection(fx, hook);
+    fx.run(hook, Side::wan, build(client(kRst)));
+    fx.advance_clock_s(11); // CLOSE lives tcp_close = 10 s
+    fx.run(hook, Side::lan, build(server(kAck)));
+    CHECK(fx.counter(XNAT_CNT_CT_EXPIRED) == 2);
+    CHECK(fx.ct_entries() == 0);
+}
+
+TEST_CASE("conntrack: a UDP flow lives while either direction is active")
+{
+    Hook hook = GENERATE(Hook::xdp, Hook::tc);
+    BpfFixture fx;
+    fx.install(rules());
+    fx.run(hook, Side::wan, build(udp_client()));
+    fx.advance_clock_s(200);
+    fx.run(hook, Side::lan, build(udp_server()));
+    fx.advance_clock_s(250); // 450 s since the client spoke, 250 s since the server did
+    CHECK(fields(fx.run(hook, Side::wan, build(udp_client())).out).daddr == ip("10.0.0.20"));
+    CHECK(fx.counter(XNAT_CNT_CT_EXPIRED) == 0);
+    CHECK(fx.counter(XNAT_CNT_NEW_FLOW) == 1);
+
+    fx.advance_clock_s(301);
+    CHECK(fields(fx.run(hook, Side::wan, build(udp_client())).out).daddr == ip("10.0.0.20"));
+    CHECK(fx.counter(XNAT_CNT_CT_EXPIRED) == 1);
+    CHECK(fx.counter(XNAT_CNT_NEW_FLOW) == 2);
+    CHECK(fx.ct_entries() == 2);
+}
+
+TEST_CASE("conntrack: timeouts are configurable")
+{
+    Hook hook = GENERATE(Hook::xdp, Hook::tc);
+    BpfFixture fx;
+    Timeouts t;
+    t.udp = 30;
+    fx.set_timeouts(t);
+    fx.install(rules());
+    fx.run(hook, Side::wan, build(udp_client()));
+    fx.advance_clock_s(29);
+    fx.run(hook, Side::wan, build(udp_client()));
+    CHECK(fx.counter(XNAT_CNT_CT_EXPIRED) == 0);
+    fx.advance_clock_s(31);
+    fx.run(hook, Side::wan, build(udp_client()));
+    CHECK(fx.counter(XNAT_CNT_CT_EXPIRED) == 1);
+}
+
+TEST_CASE("conntrack: a new SYN on a closed tuple starts over with the current rules")
+{
+    Hook hook = GENERATE(Hook::xdp, Hook::tc);
+    BpfFixture fx;
+    fx.install(rules());
+    open_connection(fx, hook);
+    fx.run(hook, Side::wan, build(client(kFin | kAck)));
+    fx.run(hook, Side::lan, build(server(kFin | kAck)));
+    REQUIRE(state(fx) == XNAT_TCP_TIME_WAIT);
+
+    fx.install({fwd("tcp", "203.0.113.1:22012", "10.0.0.13:22")});
+    RunResult r = fx.run(hook, Side::wan, build(client(kSyn)));
+    CHECK(fields(r.out).daddr == ip("10.0.0.13"));
+    CHECK(state(fx) == XNAT_TCP_SYN_SENT);
+    CHECK(fx.ct_entries() == 2);
+    CHECK(fx.counter(XNAT_CNT_NEW_FLOW) == 2);
+}
+
+TEST_CASE("conntrack: a reply tuple already in use refuses the new flow and leaves no half")
+{
+    Hook hook = GENERATE(Hook::xdp, Hook::tc);
+    BpfFixture fx;
+    fx.install(rules());
+    // The same client port to two forwards of the same server port: both flows would need
+    // the reply tuple 10.0.0.12:22 -> 198.51.100.2:40000.
+    fx.run(hook, Side::wan, build(client(kSyn, 40000, 22012)));
+    Bytes second = build(client(kSyn, 40000, 22013));
+    RunResult r = fx.run(hook, Side::wan, second);
+    CHECK(r.verdict == drop_verdict(hook));
+    CHECK(fx.counter(XNAT_CNT_DROP_CT_COLLISION) == 1);
+    CHECK(fx.ct_entries() == 2);
+    auto conns = fx.conns();
+    REQUIRE(conns.size() == 1);
+    CHECK(conns[0].original_key.dport == htons(22012));
+}
+
+TEST_CASE("conntrack: a full table refuses new flows with a counter, never a lone half")
+{
+    Hook hook = GENERATE(Hook::xdp, Hook::tc);
+    BpfFixture fx(16);
+    fx.install(rules());
+    for (uint16_t port = 1000; port < 1016; ++port)
+        REQUIRE(fx.run(hook, Side::wan, build(client(kSyn, port))).verdict == pass_verdict(hook));
+    CHECK(fx.ct_entries() == 32);
+
+    RunResult r = fx.run(hook, Side::wan, build(client(kSyn, 2000)));
+    CHECK(r.verdict == drop_verdict(hook));
+    CHECK(fx.counter(XNAT_CNT_DROP_CT_FULL) == 1);
+    CHECK(fx.ct_entries() == 32);
+    auto conns = fx.conns();
+    CHECK(conns.size() == 16);
+    for (const auto &c : conns)
+        CHECK_FALSE(c.reply_missing);
+
+    // Existing flows keep working at capacity.
+    CHECK(fields(fx.run(hook, Side::wan, build(client(kAck, 1005))).out).daddr == ip("10.0.0.12"));
+}
+
+TEST_CASE("conntrack: expiry needs no daemon: the flow's timer removes both halves")
+{
+    BpfFixture fx;
+    Timeouts t;
+    t.tcp_transitory = 1;
+    fx.set_timeouts(t);
+    fx.install(rules());
+    fx.run(Hook::xdp, Side::wan, build(client(kSyn)));
+    REQUIRE(fx.ct_entries() == 2);
+    // Nothing touches the table from here: only the BPF timer can empty it.
+    for (int i = 0; i < 50 && fx.ct_entries() != 0; ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    CHECK(fx.ct_entries() == 0);
+}

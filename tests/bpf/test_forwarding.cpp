@@ -1,0 +1,140 @@
+// The fast path after translation: route lookup, TTL, MAC rewrite and redirect, and the cases
+// it hands to the kernel instead. Runs against veth interfaces with permanent neighbours in
+// the test's own network namespace.
+#include <net/if.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+
+#include <cstring>
+
+#include "bpf_harness.h"
+#include "expect.h"
+#include "xnat/abi.h"
+#include "xnat/counters.h"
+
+using namespace xnat;
+using namespace xnat::test;
+
+namespace {
+
+Mac mac_of(const char *ifname)
+{
+    int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
+    ifreq req{};
+    std::strncpy(req.ifr_name, ifname, IFNAMSIZ - 1);
+    REQUIRE(::ioctl(fd, SIOCGIFHWADDR, &req) == 0);
+    ::close(fd);
+    Mac m;
+    std::memcpy(m.data(), req.ifr_hwaddr.sa_data, 6);
+    return m;
+}
+
+PacketSpec syn(const char *dst, uint16_t dport)
+{
+    PacketSpec s;
+    s.saddr = ip("198.51.100.2");
+    s.daddr = ip(dst);
+    s.sport = 40000;
+    s.dport = dport;
+    return s;
+}
+
+uint8_t mode_of(Hook h)
+{
+    return h == Hook::xdp ? XNAT_MODE_XDP : XNAT_MODE_TC;
+}
+
+} // namespace
+
+TEST_CASE("forwarding: translated packets are routed, TTL-decremented and redirected")
+{
+    Hook hook = GENERATE(Hook::xdp, Hook::tc);
+    INFO(hook_name(hook));
+    const TestNet &net = TestNet::get();
+    BpfFixture fx;
+    fx.set_interfaces(net.wan0, net.lan0, mode_of(hook), mode_of(hook));
+    fx.install({fwd("tcp", "203.0.113.1:22012", "10.0.0.12:22")});
+
+    PacketSpec in = syn("203.0.113.1", 22012);
+    PacketSpec want = in;
+    want.daddr = ip("10.0.0.12");
+    want.dport = 22;
+    want.ttl = 63;
+    want.eth_dst = kServerMac;
+    want.eth_src = mac_of("lan0");
+    RunResult r = fx.run(hook, Side::wan, build(in), net.wan0);
+    CHECK(r.verdict == redirect_verdict(hook));
+    check_frame(r.out, build(want));
+    CHECK(fx.counter(XNAT_CNT_REDIRECTED) == 1);
+
+    // The reply goes back out of the WAN interface to the client's MAC, from the public address.
+    PacketSpec reply;
+    reply.saddr = ip("10.0.0.12");
+    reply.daddr = ip("198.51.100.2");
+    reply.sport = 22;
+    reply.dport = 40000;
+    reply.tcp_flags = kSyn | kAck;
+    PacketSpec reply_want = reply;
+    reply_want.saddr = ip("203.0.113.1");
+    reply_want.sport = 22012;
+    reply_want.ttl = 63;
+    reply_want.eth_dst = kClientMac;
+    reply_want.eth_src = mac_of("wan0");
+    RunResult back = fx.run(hook, Side::lan, build(reply), net.lan0);
+    CHECK(back.verdict == redirect_verdict(hook));
+    check_frame(back.out, build(reply_want));
+    CHECK(fx.counter(XNAT_CNT_REDIRECTED) == 2);
+}
+
+TEST_CASE("forwarding: without a resolved neighbour the kernel forwards the translated packet")
+{
+    Hook hook = GENERATE(Hook::xdp, Hook::tc);
+    const TestNet &net = TestNet::get();
+    BpfFixture fx;
+    fx.set_interfaces(net.wan0, net.lan0, mode_of(hook), mode_of(hook));
+    fx.install({fwd("tcp", "203.0.113.1:22012", "10.0.0.99:22")});
+    PacketSpec in = syn("203.0.113.1", 22012);
+    PacketSpec want = in;
+    want.daddr = ip("10.0.0.99");
+    want.dport = 22;
+    RunResult r = fx.run(hook, Side::wan, build(in), net.wan0);
+    CHECK(r.verdict == pass_verdict(hook));
+    check_frame(r.out, build(want)); // TTL and MACs untouched: the kernel does those
+    CHECK(fx.counter(XNAT_CNT_PASS_NO_NEIGH) == 1);
+}
+
+TEST_CASE("forwarding: XDP does not redirect into an interface that runs tc")
+{
+    const TestNet &net = TestNet::get();
+    BpfFixture fx;
+    fx.set_interfaces(net.wan0, net.lan0, XNAT_MODE_XDP, XNAT_MODE_TC);
+    fx.install({fwd("tcp", "203.0.113.1:22012", "10.0.0.12:22")});
+    PacketSpec in = syn("203.0.113.1", 22012);
+    PacketSpec want = in;
+    want.daddr = ip("10.0.0.12");
+    want.dport = 22;
+    RunResult r = fx.run(Hook::xdp, Side::wan, build(in), net.wan0);
+    CHECK(r.verdict == kXdpPass);
+    check_frame(r.out, build(want));
+    CHECK(fx.counter(XNAT_CNT_PASS_TRANSLATED) == 1);
+}
+
+TEST_CASE("forwarding: a target routed elsewhere or nowhere is left to the kernel")
+{
+    Hook hook = GENERATE(Hook::xdp, Hook::tc);
+    const TestNet &net = TestNet::get();
+    BpfFixture fx;
+    fx.set_interfaces(net.wan0, net.lan0, mode_of(hook), mode_of(hook));
+    fx.install({fwd("tcp", "203.0.113.1:22012", "192.0.2.50:22")});
+    PacketSpec in = syn("203.0.113.1", 22012);
+    PacketSpec want = in;
+    want.daddr = ip("192.0.2.50");
+    want.dport = 22;
+    RunResult r = fx.run(hook, Side::wan, build(in), net.wan0);
+    CHECK(r.verdict == pass_verdict(hook));
+    check_frame(r.out, build(want));
+    CHECK(fx.counter(XNAT_CNT_PASS_FIB) == 1);
+}
