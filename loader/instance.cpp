@@ -50,15 +50,32 @@ Result<Skeleton> load_programs(const PinDir &pin, uint32_t max_connections)
                        skel->maps.XNAT_MAP_RULES,  skel->maps.XNAT_MAP_CONFIG,
                        skel->maps.XNAT_MAP_COUNTERS, skel->maps.XNAT_MAP_TX_PORTS};
     static_assert(std::size(maps) == std::size(kPinnedMaps));
-    // libbpf reuses a map already pinned at this path (keeping connections across a reload)
-    // and pins the ones it creates.
-    for (size_t i = 0; i < std::size(maps); ++i)
+    bpf_map *devmap = skel->maps.XNAT_MAP_TX_PORTS;
+    for (size_t i = 0; i < std::size(maps); ++i) {
+        if (maps[i] == devmap)
+            continue;
+        // libbpf reuses a map already pinned at this path (keeping connections across a
+        // reload) and pins the ones it creates.
         if (int err = bpf_map__set_pin_path(maps[i], pin.file(kPinnedMaps[i]).c_str()))
             return kernel_error("set pin path", err);
+    }
+    // The kernel adds BPF_F_RDONLY_PROG to every devmap it creates and refuses the flag from
+    // userspace, so libbpf 1.1's reuse check never matches a pinned devmap: take it by fd.
+    const std::string devmap_pin = pin.file(XNAT_STR(XNAT_MAP_TX_PORTS));
+    if (pin.has(XNAT_STR(XNAT_MAP_TX_PORTS))) {
+        auto fd = open_pinned(devmap_pin);
+        if (!fd)
+            return fd.error();
+        if (int err = bpf_map__reuse_fd(devmap, fd->get()))
+            return kernel_error("reuse " + devmap_pin, err);
+    }
     if (int err = bpf_map__set_max_entries(skel->maps.XNAT_MAP_CT, 2 * max_connections))
         return kernel_error("size the connection table", err);
     if (int err = xnat_bpf__load(skel.get()))
         return kernel_error("load the BPF programs", err, last_libbpf_warning());
+    if (!pin.has(XNAT_STR(XNAT_MAP_TX_PORTS)))
+        if (int err = bpf_map__pin(devmap, devmap_pin.c_str()))
+            return kernel_error("pin " + devmap_pin, err);
     return skel;
 }
 

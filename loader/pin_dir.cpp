@@ -6,6 +6,7 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -44,12 +45,20 @@ ino_t mount_ns_ino(const char *proc_path)
 }
 
 // A bpffs mounted by a process inside a private mount namespace (as `ip netns exec` creates)
-// disappears with it, and so would every pin and XDP link on it.
+// disappears with it, and so would every pin and XDP link on it. PID 1's namespace is the
+// reference; where it cannot be read (containers), the parent's is: `ip netns exec` unshares
+// and then executes us in place, so our parent is still outside.
 bool in_private_mount_ns()
 {
     ino_t self = mount_ns_ino("/proc/self/ns/mnt");
-    ino_t init = mount_ns_ino("/proc/1/ns/mnt");
-    return self && init && self != init;
+    if (!self)
+        return false;
+    for (std::string other : {std::string("/proc/1/ns/mnt"), "/proc/" + std::to_string(::getppid()) + "/ns/mnt"}) {
+        ino_t ino = mount_ns_ino(other.c_str());
+        if (ino && ino != self)
+            return true;
+    }
+    return false;
 }
 
 Result<void> ensure_bpffs_parent(const std::string &path)

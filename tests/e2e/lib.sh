@@ -61,11 +61,33 @@ mount_bpffs() {
 }
 
 # Runs a command in the background, remembering it for cleanup; output to $WORK/NAME.log.
+# Its pid is left in LAST_PID.
 spawn() {
 	local name=$1
 	shift
 	"$@" >"$WORK/$name.log" 2>&1 &
-	BG_PIDS+=($!)
+	LAST_PID=$!
+	BG_PIDS+=("$LAST_PID")
+}
+
+# Waits for a spawned command and fails the test unless it succeeded.
+reap() {
+	local name=$1 pid=$2
+	if ! wait "$pid"; then
+		cat "$WORK/$name.log" >&2
+		fail "$name failed"
+	fi
+}
+
+# expect_fail CODE PATTERN CMD...: CMD must exit with CODE and print PATTERN on stderr.
+expect_fail() {
+	local code=$1 pattern=$2 rc=0
+	shift 2
+	"$@" >"$WORK/expect.out" 2>"$WORK/expect.err" || rc=$?
+	[ "$rc" -eq "$code" ] || fail "'$*' exited $rc, expected $code: $(cat "$WORK/expect.err")"
+	grep -qF -- "$pattern" "$WORK/expect.err" ||
+		fail "'$*' said '$(cat "$WORK/expect.err")', expected '$pattern'"
+	[ "$(wc -l <"$WORK/expect.err")" -eq 1 ] || fail "'$*' printed more than one error line"
 }
 
 # Waits until a log file contains a line matching a pattern.
@@ -123,8 +145,18 @@ assert_no_netfilter_rules() {
 	[ -z "$rules" ] || fail "gateway namespace has netfilter rules: $rules"
 }
 
+# write_config NAME <<EOF ... EOF: a config file under the test's directory; prints its path.
 write_config() {
 	local path=$WORK/$1
 	cat >"$path"
 	echo "$path"
+}
+
+# The local port a tcp-client reported ("ok tcp N bytes local=ADDR:PORT").
+client_port() {
+	sed -n 's/.*local=[0-9.]*:\([0-9]*\).*/\1/p' "$WORK/$1.log" | head -n1
+}
+
+counter() {
+	xnat_map stats --json | python3 -c "import json,sys; print(json.load(sys.stdin)['counters']['$1'])"
 }

@@ -1,0 +1,7 @@
+#!/bin/bash
+# Configures and builds into build/ (or $XNAT_BUILD_DIR).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD=${XNAT_BUILD_DIR:-build}
+cmake -S . -B "$BUILD" -DBUILD_TESTING=ON >/dev/null
+cmake --build "$BUILD" -j"$(nproc)"

@@ -1,0 +1,27 @@
+#!/bin/bash
+# Installs what xnat needs to build and test, from Debian's archive only. Quiet and quick
+# when everything is there already.
+set -euo pipefail
+
+PACKAGES=(
+	# build
+	cmake make g++ pkg-config clang libbpf-dev bpftool libelf-dev zlib1g-dev
+	nlohmann-json3-dev libcli11-dev catch2
+	# tests and demo: namespaces, veth, tc, sockets; netfilter only to prove it is unused
+	iproute2 ethtool procps mount util-linux python3 iptables nftables
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "install-deps: missing packages: ${missing[*]}; run as root (sudo $0)" >&2
+	exit 1
+fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
