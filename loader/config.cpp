@@ -188,6 +188,17 @@ Result<Limits> parse_limits(const json &j)
 
 } // namespace
 
+xnat_timeouts to_kernel(const Timeouts &t)
+{
+    xnat_timeouts k{};
+    k.tcp_established_s = t.tcp_established;
+    k.tcp_transitory_s = t.tcp_transitory;
+    k.tcp_close_s = t.tcp_close;
+    k.udp_s = t.udp;
+    k.icmp_s = t.icmp;
+    return k;
+}
+
 Result<PortForward> make_port_forward(std::string_view proto, std::string_view from,
                                       std::string_view to, std::string_view side,
                                       const ForwardFieldNames &names)

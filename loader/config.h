@@ -32,6 +32,9 @@ struct Timeouts {
     bool operator==(const Timeouts &) const = default;
 };
 
+// The datapath's form of the timeouts (include/xnat/config.h).
+xnat_timeouts to_kernel(const Timeouts &t);
+
 struct Limits {
     uint32_t connections = XNAT_DEFAULT_MAX_CONNECTIONS;
     bool operator==(const Limits &) const = default;

@@ -70,8 +70,7 @@ Result<size_t> flush_connections(const MapSet &maps)
             return r.error();
         if (auto r = map_delete(maps.ct, (*entry)->peer, kCtMap); !r)
             return r.error();
-        if ((*entry)->dir == XNAT_DIR_ORIGINAL)
-            ++flows;
+        ++flows; // whichever half came first, the pair is gone and its twin is skipped above
     }
     return flows;
 }

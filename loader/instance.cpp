@@ -172,11 +172,7 @@ xnat_config make_config(const Config &cfg, const SidePlan &wan, const SidePlan &
     c.lan_mode = mode_code(lan.mode);
     c.wan_clsact_created = wan.clsact_created;
     c.lan_clsact_created = lan.clsact_created;
-    c.timeouts.tcp_established_s = cfg.timeouts.tcp_established;
-    c.timeouts.tcp_transitory_s = cfg.timeouts.tcp_transitory;
-    c.timeouts.tcp_close_s = cfg.timeouts.tcp_close;
-    c.timeouts.udp_s = cfg.timeouts.udp;
-    c.timeouts.icmp_s = cfg.timeouts.icmp;
+    c.timeouts = to_kernel(cfg.timeouts);
     c.netns_ino = current_netns_ino();
     c.max_connections = cfg.limits.connections;
     std::strncpy(c.wan_name, wan.iface.name.c_str(), XNAT_IFNAME_LEN - 1);
@@ -210,13 +206,6 @@ Result<void> apply_state(const MapSet &maps, const Config &cfg, const xnat_confi
         if (auto r = map_update(maps.tx_ports, ifindex, ifindex, XNAT_STR(XNAT_MAP_TX_PORTS)); !r)
             return r;
     return install_rules(maps, rules_from_config(cfg));
-}
-
-MapSet skeleton_maps(const Skeleton &skel)
-{
-    return MapSet{bpf_map__fd(skel->maps.XNAT_MAP_CT),       bpf_map__fd(skel->maps.XNAT_MAP_FWD),
-                  bpf_map__fd(skel->maps.XNAT_MAP_RULES),    bpf_map__fd(skel->maps.XNAT_MAP_CONFIG),
-                  bpf_map__fd(skel->maps.XNAT_MAP_COUNTERS), bpf_map__fd(skel->maps.XNAT_MAP_TX_PORTS)};
 }
 
 } // namespace

@@ -9,11 +9,8 @@ namespace xnat {
 
 Result<InstanceMaps> InstanceMaps::open(const std::string &pin_dir)
 {
-    if (!instance_exists(pin_dir)) {
-        if (errno == EACCES || errno == EPERM)
-            return kernel_error("open " + pin_dir, errno);
-        return system_error("no xnat instance at " + pin_dir + " (start one with xnat-load)", ENOENT);
-    }
+    if (auto r = require_instance(pin_dir); !r)
+        return r.error();
     InstanceMaps m;
     struct Slot {
         const char *name;

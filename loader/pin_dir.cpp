@@ -94,11 +94,8 @@ Result<PinDir> PinDir::lock(const std::string &path)
 
 Result<PinDir> PinDir::open_existing(const std::string &path)
 {
-    if (!instance_exists(path)) {
-        if (errno == EACCES || errno == EPERM)
-            return kernel_error("open " + path, errno);
-        return system_error("no xnat instance at " + path + " (start one with xnat-load)", ENOENT);
-    }
+    if (auto r = require_instance(path); !r)
+        return r.error();
     return lock(path);
 }
 
@@ -137,6 +134,16 @@ void PinDir::remove_if_empty() const
 bool instance_exists(const std::string &path)
 {
     return exists(path + "/" XNAT_STR(XNAT_MAP_CONFIG));
+}
+
+Result<void> require_instance(const std::string &path)
+{
+    struct stat st {};
+    if (::stat((path + "/" XNAT_STR(XNAT_MAP_CONFIG)).c_str(), &st) == 0)
+        return {};
+    if (errno == EACCES || errno == EPERM)
+        return kernel_error("open " + path, errno);
+    return system_error("no xnat instance at " + path + " (start one with xnat-load)", ENOENT);
 }
 
 } // namespace xnat

@@ -36,5 +36,7 @@ class PinDir {
 
 // Whether an instance is pinned at path (its config map exists).
 bool instance_exists(const std::string &path);
+// Succeeds if an instance is pinned at path; otherwise says why not (missing, or no access).
+Result<void> require_instance(const std::string &path);
 
 } // namespace xnat

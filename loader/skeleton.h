@@ -1,8 +1,11 @@
 // RAII ownership of the generated libbpf skeleton (build/xnat.skel.h).
 #pragma once
 
+#include <bpf/libbpf.h>
+
 #include <memory>
 
+#include "instance_maps.h"
 #include "xnat.skel.h"
 
 namespace xnat {
@@ -11,5 +14,13 @@ struct SkeletonDeleter {
     void operator()(xnat_bpf *skel) const noexcept { xnat_bpf__destroy(skel); }
 };
 using Skeleton = std::unique_ptr<xnat_bpf, SkeletonDeleter>;
+
+// The loaded object's maps, for the same operations that run on a pinned instance.
+inline MapSet skeleton_maps(const Skeleton &skel)
+{
+    return MapSet{bpf_map__fd(skel->maps.XNAT_MAP_CT),       bpf_map__fd(skel->maps.XNAT_MAP_FWD),
+                  bpf_map__fd(skel->maps.XNAT_MAP_RULES),    bpf_map__fd(skel->maps.XNAT_MAP_CONFIG),
+                  bpf_map__fd(skel->maps.XNAT_MAP_COUNTERS), bpf_map__fd(skel->maps.XNAT_MAP_TX_PORTS)};
+}
 
 } // namespace xnat

@@ -38,7 +38,7 @@ struct Args {
     bool json = false;
 };
 
-// Opens the instance for reading; for a change, also takes its lock.
+// Opens the instance for reading.
 Result<InstanceMaps> open_instance(const Args &a)
 {
     if (auto r = require_root("use xnat-map"); !r)
@@ -46,20 +46,35 @@ Result<InstanceMaps> open_instance(const Args &a)
     return InstanceMaps::open(a.pin_dir);
 }
 
-Result<void> cmd_add(const Args &a)
+// Opens the instance for a change: its lock is held for as long as the result lives, so two
+// changes (or a change and an xnat-load) never interleave.
+struct LockedInstance {
+    PinDir lock;
+    InstanceMaps maps;
+};
+
+Result<LockedInstance> open_for_change(const Args &a, const std::string &action)
 {
-    auto fwd = make_port_forward(a.proto, a.from, a.to, a.on, kCliNames);
-    if (!fwd)
-        return fwd.error();
-    if (auto r = require_root("change rules"); !r)
-        return r;
+    if (auto r = require_root(action); !r)
+        return r.error();
     auto lock = PinDir::open_existing(a.pin_dir);
     if (!lock)
         return lock.error();
     auto maps = InstanceMaps::open(a.pin_dir);
     if (!maps)
         return maps.error();
-    auto id = add_rule(maps->view(), *fwd);
+    return LockedInstance{std::move(*lock), std::move(*maps)};
+}
+
+Result<void> cmd_add(const Args &a)
+{
+    auto fwd = make_port_forward(a.proto, a.from, a.to, a.on, kCliNames);
+    if (!fwd)
+        return fwd.error();
+    auto inst = open_for_change(a, "change rules");
+    if (!inst)
+        return inst.error();
+    auto id = add_rule(inst->maps.view(), *fwd);
     if (!id)
         return id.error();
     std::printf("added rule %u: %s\n", *id, describe(*fwd).c_str());
@@ -77,15 +92,10 @@ Result<void> cmd_del(const Args &a)
     auto side = parse_side(a.on);
     if (!side)
         return with_context("--on", side.error());
-    if (auto r = require_root("change rules"); !r)
-        return r;
-    auto lock = PinDir::open_existing(a.pin_dir);
-    if (!lock)
-        return lock.error();
-    auto maps = InstanceMaps::open(a.pin_dir);
-    if (!maps)
-        return maps.error();
-    auto removed = delete_rule(maps->view(), *proto, *side, *from);
+    auto inst = open_for_change(a, "change rules");
+    if (!inst)
+        return inst.error();
+    auto removed = delete_rule(inst->maps.view(), *proto, *side, *from);
     if (!removed)
         return removed.error();
     std::printf("deleted rule %u: %s\n", removed->id, describe(removed->fwd).c_str());
@@ -161,15 +171,10 @@ Result<void> cmd_stats(const Args &a)
 
 Result<void> cmd_flush(const Args &a)
 {
-    if (auto r = require_root("flush connections"); !r)
-        return r;
-    auto lock = PinDir::open_existing(a.pin_dir);
-    if (!lock)
-        return lock.error();
-    auto maps = InstanceMaps::open(a.pin_dir);
-    if (!maps)
-        return maps.error();
-    auto n = flush_connections(maps->view());
+    auto inst = open_for_change(a, "flush connections");
+    if (!inst)
+        return inst.error();
+    auto n = flush_connections(inst->maps.view());
     if (!n)
         return n.error();
     std::printf("flushed %zu connections\n", *n);

@@ -53,9 +53,7 @@ BpfFixture::BpfFixture(uint32_t max_connections)
 
 MapSet BpfFixture::maps() const
 {
-    return MapSet{bpf_map__fd(skel_->maps.XNAT_MAP_CT),       bpf_map__fd(skel_->maps.XNAT_MAP_FWD),
-                  bpf_map__fd(skel_->maps.XNAT_MAP_RULES),    bpf_map__fd(skel_->maps.XNAT_MAP_CONFIG),
-                  bpf_map__fd(skel_->maps.XNAT_MAP_COUNTERS), bpf_map__fd(skel_->maps.XNAT_MAP_TX_PORTS)};
+    return skeleton_maps(skel_);
 }
 
 void BpfFixture::write()
@@ -79,11 +77,7 @@ void BpfFixture::set_interfaces(unsigned wan, unsigned lan, uint8_t wan_mode, ui
 
 void BpfFixture::set_timeouts(const Timeouts &t)
 {
-    cfg_.timeouts.tcp_established_s = t.tcp_established;
-    cfg_.timeouts.tcp_transitory_s = t.tcp_transitory;
-    cfg_.timeouts.tcp_close_s = t.tcp_close;
-    cfg_.timeouts.udp_s = t.udp;
-    cfg_.timeouts.icmp_s = t.icmp;
+    cfg_.timeouts = to_kernel(t);
     write();
 }
 

@@ -61,5 +61,12 @@ for i in $(seq 100); do
 done
 [ "$(xnat_map list)" = "$before" ] || fail "add/del cycles altered the rules"
 in_c $PEER tcp-client --host 203.0.113.1 --port 22012 >/dev/null || fail "22012 broke during cycles"
+log "flush removes every connection"
+n=$(xnat_map conns | wc -l)
+[ "$n" -gt 0 ] || fail "no connections to flush"
+[ "$(xnat_map flush)" = "flushed $n connections" ] || fail "flush count"
+[ -z "$(xnat_map conns)" ] || fail "connections left after flush"
+xnat_map stats | grep -qE "^connections +0 " || fail "stats still count connections"
+in_c $PEER tcp-client --host 203.0.113.1 --port 22012 >/dev/null || fail "no new flow after flush"
 assert_no_netfilter_rules
 log "PASS live rules"
