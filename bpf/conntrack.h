@@ -12,6 +12,7 @@
 
 #include "maps.h"
 #include "parse.h"
+#include "snat.h"
 
 #define XNAT_NSEC_PER_SEC 1000000000ull
 #define XNAT_CLOCK_MONOTONIC 1
@@ -44,9 +45,18 @@ static __always_inline void ct_delete_pair(const struct xnat_ct_key *key,
 	/* Copies first: a deleted element's memory may be reused at once. */
 	struct xnat_ct_key peer = e->peer;
 	struct xnat_ct_key self = *key;
+	__u8 nat = e->nat, dir = e->dir;
+	long peer_err = bpf_map_delete_elem(&XNAT_MAP_CT, &peer);
+	long self_err = bpf_map_delete_elem(&XNAT_MAP_CT, &self);
 
-	bpf_map_delete_elem(&XNAT_MAP_CT, &peer);
-	bpf_map_delete_elem(&XNAT_MAP_CT, &self);
+	/* Two paths may end the same flow at once (its timer, a packet finding it expired): only
+	 * the one that removed the original half drops the flow's mapping reference. */
+	if ((dir == XNAT_DIR_ORIGINAL ? self_err : peer_err) != 0)
+		return;
+	if (nat & XNAT_NAT_MAP_SELF)
+		snat_release(self.proto, self.daddr, self.dport);
+	else if (nat & XNAT_NAT_MAP_PEER)
+		snat_release(peer.proto, peer.daddr, peer.dport);
 }
 
 static int ct_timer_fired(void *map __attribute__((unused)), struct xnat_ct_key *key, struct xnat_ct_entry *e)
@@ -86,43 +96,54 @@ static __always_inline int ct_is_stale(const struct xnat_pkt *p, const struct xn
 	return ct_time_left(&p->tuple, e, now) == 0;
 }
 
-/* Inserts both halves of a new flow whose original direction is p->tuple and whose packets
- * are rewritten to reach target. Returns 0 and the original half, or a drop counter. */
-static __always_inline int ct_create(const struct xnat_pkt *p, __be32 to_addr, __be16 to_port,
-				     __u16 rule_id, __u8 side, __u64 now,
+/* What a new flow is: its original direction is the packet's tuple, rewritten to `to`. */
+struct ct_new {
+	struct xnat_ct_key to;
+	__u16 rule_id;
+	__u8 side;      /* where the original direction arrives */
+	__u8 orig_nat;  /* XNAT_NAT_* of each half */
+	__u8 reply_nat;
+};
+
+static __always_inline void ct_reverse(const struct xnat_ct_key *t, struct xnat_ct_key *r)
+{
+	r->saddr = t->daddr;
+	r->daddr = t->saddr;
+	r->sport = t->dport;
+	r->dport = t->sport;
+	r->proto = t->proto;
+}
+
+/* Inserts both halves of a new flow. Returns 0 and the original half, or a drop counter; on
+ * failure nothing of the flow is left in the table. */
+static __always_inline int ct_create(const struct xnat_pkt *p, const struct ct_new *n, __u64 now,
 				     const struct xnat_config *cfg, struct xnat_ct_entry **out)
 {
-	struct xnat_ct_key rkey = {
-		.saddr = to_addr,
-		.daddr = p->tuple.saddr,
-		.sport = to_port,
-		.dport = p->tuple.sport,
-		.proto = p->tuple.proto,
-	};
+	struct xnat_ct_key rkey = {};
 	struct xnat_ct_entry half = {
-		.peer = rkey,
 		.last_seen_ns = now,
-		.rule_id = rule_id,
+		.rule_id = n->rule_id,
 		.dir = XNAT_DIR_ORIGINAL,
 		.state = p->tuple.proto == IPPROTO_TCP ? XNAT_TCP_SYN_SENT : XNAT_TCP_NONE,
-		.side = side,
+		.side = n->side,
+		.nat = n->orig_nat,
 	};
 	struct xnat_ct_entry *orig, *stale;
 	long err;
 
+	ct_reverse(&n->to, &rkey);
+	half.peer = rkey;
 	err = bpf_map_update_elem(&XNAT_MAP_CT, &p->tuple, &half, BPF_NOEXIST);
-	if (err == -XNAT_EEXIST) {
-		/* Another CPU created the flow between our lookup and insert. */
-		*out = bpf_map_lookup_elem(&XNAT_MAP_CT, &p->tuple);
-		return *out ? 0 : XNAT_CNT_DROP_CT_FULL;
-	}
 	if (err)
-		return XNAT_CNT_DROP_CT_FULL;
+		/* EEXIST: another CPU created this flow between our lookup and insert; its packet
+		 * goes through, this one is dropped and retransmitted. */
+		return err == -XNAT_EEXIST ? XNAT_CNT_DROP_CT_COLLISION : XNAT_CNT_DROP_CT_FULL;
 
 	half.peer = p->tuple;
 	half.dir = XNAT_DIR_REPLY;
 	half.state = XNAT_TCP_NONE;
-	half.side = side ^ 1;
+	half.side = n->orig_nat & XNAT_NAT_HAIRPIN ? n->side : n->side ^ 1;
+	half.nat = n->reply_nat;
 	err = bpf_map_update_elem(&XNAT_MAP_CT, &rkey, &half, BPF_NOEXIST);
 	if (err == -XNAT_EEXIST) {
 		/* The reply tuple is taken. Reclaim it only if that flow is already dead. */
@@ -144,7 +165,9 @@ static __always_inline int ct_create(const struct xnat_pkt *p, __be32 to_addr, _
 	}
 	if (ct_arm(orig, (__u64)xnat_timeout_s(&cfg->timeouts, p->tuple.proto, orig->state) *
 				 XNAT_NSEC_PER_SEC)) {
-		ct_delete_pair(&p->tuple, orig);
+		/* Deleted by hand: the caller still owns the mapping reference it took. */
+		bpf_map_delete_elem(&XNAT_MAP_CT, &rkey);
+		bpf_map_delete_elem(&XNAT_MAP_CT, &p->tuple);
 		return XNAT_CNT_DROP_CT_FULL;
 	}
 	xnat_count(XNAT_CNT_NEW_FLOW);

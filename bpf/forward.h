@@ -68,44 +68,69 @@ static __always_inline int fwd_finish_tc(struct __sk_buff *skb, const struct xna
 	return XNAT_CNT_REDIRECTED;
 }
 
-/* Sends the already translated packet on its way. Returns the outcome counter. */
-static __always_inline int fwd_packet(void *ctx, const int xdp, const struct xnat_pkt *p,
-				      const struct xnat_ct_key *to, const struct xnat_config *cfg)
+/* Routes a packet by its translated tuple. Returns 0 when the fast path can send it (fib holds
+ * the egress and MACs), or the pass counter saying why the kernel must. Nothing is written. */
+static __always_inline int fwd_route(void *ctx, const int xdp, const struct xnat_pkt *p,
+				     const struct xnat_ct_key *to, const struct xnat_config *cfg,
+				     struct bpf_fib_lookup *fib)
 {
-	struct bpf_fib_lookup fib = {};
 	__u8 egress_mode;
 	int rc;
 
 	if (p->ttl <= 1)
 		return XNAT_CNT_PASS_TTL;
-	fib.family = XNAT_AF_INET;
-	fib.tos = p->tos;
-	fib.l4_protocol = to->proto;
-	fib.sport = to->sport;
-	fib.dport = to->dport;
+	fib->family = XNAT_AF_INET;
+	fib->tos = p->tos;
+	fib->l4_protocol = to->proto;
+	fib->sport = to->proto == IPPROTO_ICMP ? 0 : to->sport;
+	fib->dport = to->proto == IPPROTO_ICMP ? 0 : to->dport;
 	/* tc leaves tot_len 0 so the kernel checks the MTU against the skb, GSO included. */
-	fib.tot_len = xdp ? p->tot_len : 0;
-	fib.ipv4_src = to->saddr;
-	fib.ipv4_dst = to->daddr;
-	fib.ifindex = ctx_ifindex(ctx, xdp);
-	rc = fwd_fib_outcome(bpf_fib_lookup(ctx, &fib, sizeof(fib), 0));
+	fib->tot_len = xdp ? p->tot_len : 0;
+	fib->ipv4_src = to->saddr;
+	fib->ipv4_dst = to->daddr;
+	fib->ifindex = ctx_ifindex(ctx, xdp);
+	rc = fwd_fib_outcome(bpf_fib_lookup(ctx, fib, sizeof(*fib), 0));
 	if (rc)
 		return rc;
 
-	if (fib.ifindex == cfg->wan_ifindex)
+	if (fib->ifindex == cfg->wan_ifindex)
 		egress_mode = cfg->wan_mode;
-	else if (fib.ifindex == cfg->lan_ifindex)
+	else if (fib->ifindex == cfg->lan_ifindex)
 		egress_mode = cfg->lan_mode;
 	else
 		return XNAT_CNT_PASS_FIB;
-
-	if (!xdp)
-		return fwd_finish_tc(ctx, p, &fib);
 	/* Many drivers accept XDP frames only while an XDP program of theirs is attached, so the
 	 * fast path redirects only between XDP-mode interfaces. */
-	if (egress_mode != XNAT_MODE_XDP)
+	if (xdp && egress_mode != XNAT_MODE_XDP)
 		return XNAT_CNT_PASS_TRANSLATED;
-	return fwd_finish_xdp(ctx, &fib);
+	return 0;
+}
+
+/* Decrements TTL, rewrites MACs and redirects a translated packet that fwd_route cleared. */
+static __always_inline int fwd_finish(void *ctx, const int xdp, const struct xnat_pkt *p,
+				      const struct bpf_fib_lookup *fib)
+{
+	if (xdp)
+		return fwd_finish_xdp(ctx, fib);
+	return fwd_finish_tc(ctx, p, fib);
+}
+
+/* The interface a destination is routed out of, neighbour or not (0 if unroutable). */
+static __always_inline __u32 fwd_egress_ifindex(void *ctx, const int xdp, __be32 saddr,
+						__be32 daddr)
+{
+	struct bpf_fib_lookup fib = {
+		.family = XNAT_AF_INET,
+		.ipv4_src = saddr,
+		.ipv4_dst = daddr,
+		.ifindex = ctx_ifindex(ctx, xdp),
+	};
+	long rc = bpf_fib_lookup(ctx, &fib, sizeof(fib), 0);
+
+	return rc == BPF_FIB_LKUP_RET_SUCCESS || rc == BPF_FIB_LKUP_RET_NO_NEIGH ||
+		       rc == BPF_FIB_LKUP_RET_FRAG_NEEDED
+		   ? fib.ifindex
+		   : 0;
 }
 
 #endif

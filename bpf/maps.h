@@ -39,10 +39,53 @@ struct xnat_fwd_table {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
-	__uint(max_entries, 1);
+	__uint(max_entries, XNAT_RULE_GENERATIONS);
 	__type(key, __u32);
 	__array(values, struct xnat_fwd_table);
 } XNAT_MAP_FWD SEC(".maps");
+
+/* Masquerade rules and their excluded destinations, one trie per generation (see rules.h). */
+struct xnat_masq_table {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, XNAT_MASQ_MAX_ENTRIES);
+	__uint(key_size, sizeof(struct xnat_masq_key));
+	__uint(value_size, sizeof(struct xnat_masq_rule));
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, XNAT_RULE_GENERATIONS);
+	__type(key, __u32);
+	__array(values, struct xnat_masq_table);
+} XNAT_MAP_MASQ SEC(".maps");
+
+/* Masquerade rules as configured, keyed by rule id. Control plane only. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, XNAT_MAX_MASQ_RULES);
+	__type(key, __u32);
+	__type(value, struct xnat_masq_desc);
+} XNAT_MAP_MASQ_RULES SEC(".maps");
+
+/* Source-NAT mappings by external endpoint: the one place that says which external ports are
+ * taken. Every mapping is held by at least one flow, so it needs no more room than the
+ * connection table; xnat-load sizes it to limits.connections. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, XNAT_DEFAULT_MAX_CONNECTIONS);
+	__type(key, struct xnat_snat_key);
+	__type(value, struct xnat_snat_mapping);
+} XNAT_MAP_SNAT SEC(".maps");
+
+/* Internal endpoint -> its last external port, so it keeps one across destinations. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, XNAT_DEFAULT_MAX_CONNECTIONS);
+	__type(key, struct xnat_eim_key);
+	__type(value, __be16);
+} XNAT_MAP_EIM SEC(".maps");
 
 /* Rules as configured, keyed by rule id. Control plane only: it lists them and rebuilds the
  * forward table from them on add and del. */
@@ -90,6 +133,14 @@ static __always_inline const struct xnat_config *xnat_config_get(void)
 	__u32 zero = 0;
 
 	return bpf_map_lookup_elem(&XNAT_MAP_CONFIG, &zero);
+}
+
+/* The rule maps of the generation in force. */
+static __always_inline void *xnat_rule_table(void *outer, const struct xnat_config *cfg)
+{
+	__u32 gen = cfg->rule_gen & (XNAT_RULE_GENERATIONS - 1);
+
+	return bpf_map_lookup_elem(outer, &gen);
 }
 
 static __always_inline void xnat_count(__u32 counter)

@@ -31,6 +31,13 @@ struct nat_delta {
 	__u8 port_changed;
 };
 
+/* An ICMP echo's identifier: the request carries it as the source port, the reply as the
+ * destination port, and the other is zero. */
+static __always_inline __be16 echo_id(const struct xnat_ct_key *t)
+{
+	return t->sport | t->dport;
+}
+
 static __always_inline void nat_compute_delta(const struct xnat_ct_key *from,
 					      const struct xnat_ct_key *to, struct nat_delta *d)
 {
@@ -38,11 +45,17 @@ static __always_inline void nat_compute_delta(const struct xnat_ct_key *from,
 		d->addr = csum_diff32(d->addr, from->saddr, to->saddr);
 	if (from->daddr != to->daddr)
 		d->addr = csum_diff32(d->addr, from->daddr, to->daddr);
+	d->addr_changed = from->saddr != to->saddr || from->daddr != to->daddr;
+	if (from->proto == IPPROTO_ICMP) {
+		d->port_changed = echo_id(from) != echo_id(to);
+		if (d->port_changed)
+			d->port = csum_diff16(0, echo_id(from), echo_id(to));
+		return;
+	}
 	if (from->sport != to->sport)
 		d->port = csum_diff16(d->port, from->sport, to->sport);
 	if (from->dport != to->dport)
 		d->port = csum_diff16(d->port, from->dport, to->dport);
-	d->addr_changed = from->saddr != to->saddr || from->daddr != to->daddr;
 	d->port_changed = from->sport != to->sport || from->dport != to->dport;
 }
 
@@ -55,19 +68,26 @@ static __always_inline int nat_rewrite_xdp(struct xdp_md *ctx, const struct xnat
 	__u8 *l4 = data + (p->l4_off & 0xff);
 	__u16 *csum = (void *)l4 + (p->l4_csum_off & 0x1f);
 	__be16 *ports = (void *)l4;
+	__u32 l4_diff = d->port;
 	__u16 c;
 
-	if ((void *)(iph + 1) > end || (void *)(ports + 2) > end || (void *)(csum + 1) > end)
+	if ((void *)(iph + 1) > end || (void *)(l4 + 8) > end || (void *)(csum + 1) > end)
 		return XNAT_CNT_PASS_MALFORMED;
 	if (d->addr_changed) {
 		iph->saddr = to->saddr;
 		iph->daddr = to->daddr;
 		iph->check = csum_apply(iph->check, d->addr);
 	}
-	ports[0] = to->sport;
-	ports[1] = to->dport;
+	if (p->tuple.proto == IPPROTO_ICMP) {
+		/* ICMP has no pseudo-header: only the identifier counts. */
+		ports[XNAT_ICMP_ID_OFF / 2] = echo_id(to);
+	} else {
+		ports[0] = to->sport;
+		ports[1] = to->dport;
+		l4_diff = csum_add(d->addr, d->port);
+	}
 	if (!p->l4_csum_none) {
-		c = csum_apply(*csum, csum_add(d->addr, d->port));
+		c = csum_apply(*csum, l4_diff);
 		if (p->tuple.proto == IPPROTO_UDP && c == 0)
 			c = 0xffff; /* 0 would mean "no checksum" */
 		*csum = c;
@@ -82,12 +102,14 @@ static __always_inline int nat_rewrite_tc(struct __sk_buff *skb, const struct xn
 	__u64 l4_flags = p->tuple.proto == IPPROTO_UDP ? BPF_F_MARK_MANGLED_0 : 0;
 	__be32 addrs[2] = { to->saddr, to->daddr };
 	__be16 ports[2] = { to->sport, to->dport };
+	__be16 id = echo_id(to);
+	int icmp = p->tuple.proto == IPPROTO_ICMP;
 
 	if (d->addr_changed) {
 		if (bpf_l3_csum_replace(skb, XNAT_L3_OFF + __builtin_offsetof(struct iphdr, check),
 					0, d->addr, 0))
 			return XNAT_CNT_PASS_MALFORMED;
-		if (!p->l4_csum_none &&
+		if (!icmp && !p->l4_csum_none &&
 		    bpf_l4_csum_replace(skb, csum_off, 0, d->addr, l4_flags | BPF_F_PSEUDO_HDR))
 			return XNAT_CNT_PASS_MALFORMED;
 		if (bpf_skb_store_bytes(skb, XNAT_L3_OFF + __builtin_offsetof(struct iphdr, saddr),
@@ -97,7 +119,8 @@ static __always_inline int nat_rewrite_tc(struct __sk_buff *skb, const struct xn
 	if (d->port_changed) {
 		if (!p->l4_csum_none && bpf_l4_csum_replace(skb, csum_off, 0, d->port, l4_flags))
 			return XNAT_CNT_PASS_MALFORMED;
-		if (bpf_skb_store_bytes(skb, p->l4_off, ports, sizeof(ports), 0))
+		if (icmp ? bpf_skb_store_bytes(skb, p->l4_off + XNAT_ICMP_ID_OFF, &id, sizeof(id), 0)
+			 : bpf_skb_store_bytes(skb, p->l4_off, ports, sizeof(ports), 0))
 			return XNAT_CNT_PASS_MALFORMED;
 	}
 	return 0;

@@ -27,8 +27,18 @@
 #define XNAT_TCP_RST 0x04
 #define XNAT_TCP_ACK 0x10
 
-/* The longest headers xnat reads: Ethernet, IPv4 with options, the TCP fixed header. */
-#define XNAT_MAX_HDR_LEN (14 + 60 + 20)
+/* The longest headers xnat reads: Ethernet, IPv4 with options, and either a TCP header or an
+ * ICMP error quoting an IPv4 header with options and 20 bytes of TCP. */
+#define XNAT_MAX_HDR_LEN (14 + 60 + 8 + 60 + 20)
+
+/* The packet carried inside an ICMP error: its tuple as embedded, and where it sits. */
+struct xnat_inner {
+	struct xnat_ct_key tuple;
+	__u32 l3_off;
+	__u32 l4_off;
+	__u8 l4_csum_off;  /* 0: no checksum field within the bytes present */
+	__u8 pad[3];
+};
 
 struct xnat_pkt {
 	struct xnat_ct_key tuple; /* as it arrived */
@@ -39,10 +49,102 @@ struct xnat_pkt {
 	__u8 tcp_flags;
 	__u8 l4_csum_off; /* checksum field within the L4 header */
 	__u8 l4_csum_none; /* UDP sent without checksum: it stays zero */
-	__u8 pad;
+	__u8 icmp_error;  /* destination unreachable, time exceeded, parameter problem */
+	struct xnat_inner inner; /* valid when icmp_error */
 };
 
-static __always_inline int parse_l4(void *l4, void *end, __u32 l4_len, struct xnat_pkt *p)
+/* ICMP, spelled out here: <linux/icmp.h> drags in libc's socket headers. */
+#define XNAT_ICMP_ECHOREPLY 0
+#define XNAT_ICMP_DEST_UNREACH 3
+#define XNAT_ICMP_ECHO 8
+#define XNAT_ICMP_TIME_EXCEEDED 11
+#define XNAT_ICMP_PARAMETERPROB 12
+
+struct xnat_icmphdr {
+	__u8 type;
+	__u8 code;
+	__sum16 checksum;
+	__be16 id; /* echo request and reply */
+	__be16 seq;
+};
+
+#define XNAT_ICMP_ID_OFF 4 /* identifier of an echo request or reply */
+
+/* The embedded packet of an ICMP error: an IPv4 header and at least the 8 bytes of L4 header
+ * that RFC 792 promises (ports, or an echo's identifier). */
+static __always_inline int parse_icmp_inner(void *data, void *inner, void *end, struct xnat_pkt *p)
+{
+	struct iphdr *iph = inner;
+	__u32 ihl;
+	__u8 *l4;
+
+	if ((void *)(iph + 1) > end || iph->version != 4 || iph->ihl < 5)
+		return XNAT_CNT_PASS_MALFORMED;
+	if (iph->frag_off & bpf_htons(XNAT_IP_OFFSET))
+		return XNAT_CNT_PASS_ICMP_NO_FLOW; /* a non-first fragment names no ports */
+	ihl = (__u32)iph->ihl * 4;
+	l4 = inner + ihl;
+	if ((void *)(l4 + 8) > end)
+		return XNAT_CNT_PASS_MALFORMED;
+	p->inner.tuple.saddr = iph->saddr;
+	p->inner.tuple.daddr = iph->daddr;
+	p->inner.tuple.proto = iph->protocol;
+	p->inner.l3_off = (__u32)(inner - data);
+	p->inner.l4_off = p->inner.l3_off + ihl;
+	switch (iph->protocol) {
+	case IPPROTO_TCP:
+		p->inner.tuple.sport = *(__be16 *)l4;
+		p->inner.tuple.dport = *(__be16 *)(l4 + 2);
+		/* ICMP errors from Linux quote more than 8 bytes; only then is the TCP checksum here. */
+		if ((void *)(l4 + 18) <= end)
+			p->inner.l4_csum_off = __builtin_offsetof(struct tcphdr, check);
+		return 0;
+	case IPPROTO_UDP:
+		p->inner.tuple.sport = *(__be16 *)l4;
+		p->inner.tuple.dport = *(__be16 *)(l4 + 2);
+		if (*(__be16 *)(l4 + 6))
+			p->inner.l4_csum_off = __builtin_offsetof(struct udphdr, check);
+		return 0;
+	case IPPROTO_ICMP:
+		if (l4[0] == XNAT_ICMP_ECHO)
+			p->inner.tuple.sport = *(__be16 *)(l4 + XNAT_ICMP_ID_OFF);
+		else if (l4[0] == XNAT_ICMP_ECHOREPLY)
+			p->inner.tuple.dport = *(__be16 *)(l4 + XNAT_ICMP_ID_OFF);
+		else
+			return XNAT_CNT_PASS_ICMP_NO_FLOW;
+		p->inner.l4_csum_off = __builtin_offsetof(struct xnat_icmphdr, checksum);
+		return 0;
+	default:
+		return XNAT_CNT_PASS_ICMP_NO_FLOW;
+	}
+}
+
+static __always_inline int parse_icmp(void *data, void *l4, void *end, struct xnat_pkt *p)
+{
+	struct xnat_icmphdr *ih = l4;
+
+	if ((void *)(ih + 1) > end)
+		return XNAT_CNT_PASS_MALFORMED;
+	p->l4_csum_off = __builtin_offsetof(struct xnat_icmphdr, checksum);
+	switch (ih->type) {
+	case XNAT_ICMP_ECHO:
+		p->tuple.sport = ih->id;
+		return 0;
+	case XNAT_ICMP_ECHOREPLY:
+		p->tuple.dport = ih->id;
+		return 0;
+	case XNAT_ICMP_DEST_UNREACH:
+	case XNAT_ICMP_TIME_EXCEEDED:
+	case XNAT_ICMP_PARAMETERPROB:
+		p->icmp_error = 1;
+		return parse_icmp_inner(data, (void *)(ih + 1), end, p);
+	default:
+		return XNAT_CNT_PASS_L4_PROTO;
+	}
+}
+
+static __always_inline int parse_l4(void *data, void *l4, void *end, __u32 l4_len,
+				    struct xnat_pkt *p)
 {
 	if (p->tuple.proto == IPPROTO_TCP) {
 		struct tcphdr *th = l4;
@@ -70,6 +172,8 @@ static __always_inline int parse_l4(void *l4, void *end, __u32 l4_len, struct xn
 		p->l4_csum_none = uh->check == 0;
 		return 0;
 	}
+	if (p->tuple.proto == IPPROTO_ICMP)
+		return parse_icmp(data, l4, end, p);
 	return XNAT_CNT_PASS_L4_PROTO;
 }
 
@@ -106,7 +210,7 @@ static __always_inline int parse_packet(void *ctx, const int xdp, struct xnat_pk
 	p->ttl = iph->ttl;
 	p->tos = iph->tos;
 	p->l4_off = XNAT_L3_OFF + ihl;
-	return parse_l4((void *)iph + ihl, end, p->tot_len - ihl, p);
+	return parse_l4(data, (void *)iph + ihl, end, p->tot_len - ihl, p);
 }
 
 #endif

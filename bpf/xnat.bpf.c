@@ -1,14 +1,17 @@
 /* SPDX-License-Identifier: (GPL-2.0 OR BSD-2-Clause) */
 /*
- * xnat entry points: XDP and tc ingress on the WAN and LAN interfaces. Each is a thin call
- * into the one NAT core, naming its hook and its side.
+ * xnat entry points: XDP and tc ingress on the WAN and LAN interfaces, tc egress for the ICMP
+ * errors the kernel itself sends, and the flush program xnat-map runs. Each is a thin call into
+ * the one NAT core, naming its hook and its side.
  */
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 
 #include "conntrack.h"
 #include "ctx.h"
+#include "flow.h"
 #include "forward.h"
+#include "icmp_error.h"
 #include "maps.h"
 #include "nat.h"
 #include "parse.h"
@@ -18,7 +21,7 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 static __always_inline int outcome_is_drop(int outcome)
 {
 	return outcome == XNAT_CNT_DROP_CT_FULL || outcome == XNAT_CNT_DROP_CT_COLLISION ||
-	       outcome == XNAT_CNT_DROP_TX_PORT;
+	       outcome == XNAT_CNT_DROP_TX_PORT || outcome == XNAT_CNT_DROP_PORTS_EXHAUSTED;
 }
 
 /* The only place an outcome becomes a verdict. */
@@ -32,33 +35,43 @@ static __always_inline int verdict(const int xdp, int outcome)
 	return xdp ? XDP_PASS : TC_ACT_OK;
 }
 
-/* A packet without state: a forward rule for its destination on this side creates a flow. */
-static __always_inline int flow_from_rule(const struct xnat_pkt *p, __u8 side, __u64 now,
-					  const struct xnat_config *cfg, struct xnat_ct_entry **out)
+/* Rewrites a packet to `to` and sends it on: by the fast path when the route allows, else to
+ * the kernel. A packet whose source the NAT rewrites and which the kernel must answer with an
+ * ICMP error (TTL expiring, too big for the next link) goes to the kernel untranslated: the
+ * error then reaches the real sender quoting what it really sent. */
+static __always_inline int translate_and_send(void *ctx, const int xdp, const struct xnat_pkt *p,
+					      const struct xnat_ct_key *to,
+					      const struct xnat_config *cfg)
 {
-	struct xnat_fwd_key key = {
-		.addr = p->tuple.daddr,
-		.port = p->tuple.dport,
-		.proto = p->tuple.proto,
-		.side = side,
-	};
-	const struct xnat_fwd_target *target;
-	__u32 zero = 0;
-	void *table;
+	struct bpf_fib_lookup fib = {};
+	int route, rc;
 
-	table = bpf_map_lookup_elem(&XNAT_MAP_FWD, &zero);
-	if (!table)
-		return XNAT_CNT_PASS_NO_MATCH;
-	target = bpf_map_lookup_elem(table, &key);
-	if (!target)
-		return XNAT_CNT_PASS_NO_MATCH;
-	/* Only a SYN opens a TCP flow: stray segments (scans, leftovers of flushed flows) must not
-	 * create state. The gateway's own stack answers them. */
-	if (p->tuple.proto == IPPROTO_TCP &&
-	    (p->tcp_flags & (XNAT_TCP_SYN | XNAT_TCP_ACK | XNAT_TCP_RST | XNAT_TCP_FIN)) !=
-		    XNAT_TCP_SYN)
-		return XNAT_CNT_PASS_TCP_NOT_SYN;
-	return ct_create(p, target->addr, target->port, target->rule_id, side, now, cfg, out);
+	route = fwd_route(ctx, xdp, p, to, cfg, &fib);
+	if ((route == XNAT_CNT_PASS_TTL || route == XNAT_CNT_PASS_FRAG_NEEDED) &&
+	    (p->tuple.saddr != to->saddr || p->tuple.sport != to->sport))
+		return XNAT_CNT_PASS_FOR_ERROR;
+	rc = nat_rewrite(ctx, xdp, p, to);
+	if (rc)
+		return rc;
+	if (route)
+		return route;
+	return fwd_finish(ctx, xdp, p, &fib);
+}
+
+static __always_inline int handle_icmp_error(void *ctx, const int xdp, const struct xnat_pkt *p,
+					     const struct xnat_config *cfg)
+{
+	struct xnat_ct_key quoted = {}, outer = {};
+	struct bpf_fib_lookup fib = {};
+	int rc;
+
+	rc = icmp_error_lookup(p, &quoted, &outer);
+	if (rc)
+		return rc;
+	rc = fwd_route(ctx, xdp, p, &outer, cfg, &fib);
+	if (icmp_error_rewrite(ctx, xdp, p, &quoted, &outer))
+		return XNAT_CNT_PASS_MALFORMED;
+	return rc ? rc : fwd_finish(ctx, xdp, p, &fib);
 }
 
 static __always_inline int xnat_handle(void *ctx, const int xdp, const __u8 side)
@@ -76,6 +89,8 @@ static __always_inline int xnat_handle(void *ctx, const int xdp, const __u8 side
 	cfg = xnat_config_get();
 	if (!cfg)
 		return verdict(xdp, XNAT_CNT_PASS_NO_MATCH);
+	if (p.icmp_error)
+		return verdict(xdp, handle_icmp_error(ctx, xdp, &p, cfg));
 
 	now = xnat_now();
 	e = bpf_map_lookup_elem(&XNAT_MAP_CT, &p.tuple);
@@ -85,17 +100,16 @@ static __always_inline int xnat_handle(void *ctx, const int xdp, const __u8 side
 		e = NULL;
 	}
 	if (!e) {
-		rc = flow_from_rule(&p, side, now, cfg, &e);
+		if (side == XNAT_SIDE_WAN)
+			rc = flow_new_wan(&p, now, cfg, &e);
+		else
+			rc = flow_new_lan(ctx, xdp, &p, now, cfg, &e);
 		if (rc)
 			return verdict(xdp, rc);
 	}
 	ct_account(e, &p, now, cfg);
-
 	nat_target_tuple(e, &to);
-	rc = nat_rewrite(ctx, xdp, &p, &to);
-	if (rc)
-		return verdict(xdp, rc);
-	return verdict(xdp, fwd_packet(ctx, xdp, &p, &to, cfg));
+	return verdict(xdp, translate_and_send(ctx, xdp, &p, &to, cfg));
 }
 
 SEC("xdp")
@@ -120,4 +134,43 @@ SEC("tc")
 int XNAT_PROG_TC_LAN(struct __sk_buff *skb)
 {
 	return xnat_handle(skb, XNAT_HOOK_TC, XNAT_SIDE_LAN);
+}
+
+/* Egress, both interfaces: the ICMP errors the gateway's own kernel sends about packets xnat
+ * handed it translated (TTL expired, fragmentation needed) quote the translated form; put the
+ * quote back in the form its recipient sent. Everything else passes untouched and uncounted:
+ * this hook also sees every packet tc redirects. */
+SEC("tc")
+int XNAT_PROG_TC_EGRESS(struct __sk_buff *skb)
+{
+	struct xnat_ct_key quoted = {}, outer = {};
+	struct xnat_pkt p = {};
+
+	if (parse_packet(skb, XNAT_HOOK_TC, &p) || !p.icmp_error)
+		return TC_ACT_OK;
+	if (icmp_error_lookup(&p, &quoted, &outer) == 0)
+		icmp_error_rewrite(skb, XNAT_HOOK_TC, &p, &quoted, &outer);
+	return TC_ACT_OK;
+}
+
+static long flush_one(void *map __attribute__((unused)), struct xnat_ct_key *key,
+		      struct xnat_ct_entry *e, __u64 *flows)
+{
+	/* A pair is ended through its original half; a reply half is ended only as an orphan. */
+	if (e->dir == XNAT_DIR_ORIGINAL || !bpf_map_lookup_elem(&XNAT_MAP_CT, &e->peer)) {
+		ct_delete_pair(key, e);
+		*flows += e->dir == XNAT_DIR_ORIGINAL;
+	}
+	return 0;
+}
+
+/* Ends every flow the way the datapath does, mapping references included. Run by xnat-map
+ * flush through BPF_PROG_TEST_RUN; returns the number of flows ended. */
+SEC("syscall")
+int XNAT_PROG_FLUSH(void *ctx __attribute__((unused)))
+{
+	__u64 flows = 0;
+
+	bpf_for_each_map_elem(&XNAT_MAP_CT, flush_one, &flows, 0);
+	return (int)flows;
 }

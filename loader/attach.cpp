@@ -13,12 +13,12 @@
 namespace xnat {
 namespace {
 
-bpf_tc_hook ingress_hook(unsigned ifindex)
+bpf_tc_hook clsact_hook(unsigned ifindex, TcPoint point)
 {
     bpf_tc_hook hook{};
     hook.sz = sizeof(hook);
     hook.ifindex = static_cast<int>(ifindex);
-    hook.attach_point = BPF_TC_INGRESS;
+    hook.attach_point = point == TcPoint::ingress ? BPF_TC_INGRESS : BPF_TC_EGRESS;
     return hook;
 }
 
@@ -77,9 +77,9 @@ void link_detach(int link_fd)
     bpf_link_detach(link_fd);
 }
 
-Result<bool> tc_attach_ingress(unsigned ifindex, int prog_fd)
+Result<bool> tc_attach(unsigned ifindex, TcPoint point, int prog_fd)
 {
-    bpf_tc_hook hook = ingress_hook(ifindex);
+    bpf_tc_hook hook = clsact_hook(ifindex, point);
     int err = bpf_tc_hook_create(&hook);
     if (err && err != -EEXIST)
         return kernel_error("create clsact qdisc", err);
@@ -89,25 +89,25 @@ Result<bool> tc_attach_ingress(unsigned ifindex, int prog_fd)
     err = bpf_tc_attach(&hook, &opts);
     if (err) {
         if (created)
-            bpf_tc_hook_destroy(&hook);
-        return kernel_error("attach tc filter", err);
+            tc_destroy_clsact(ifindex);
+        return kernel_error(point == TcPoint::ingress ? "attach tc ingress filter" : "attach tc egress filter", err);
     }
     return created;
 }
 
-Result<void> tc_detach_ingress(unsigned ifindex, bool destroy_clsact)
+void tc_detach(unsigned ifindex, TcPoint point)
 {
-    bpf_tc_hook hook = ingress_hook(ifindex);
+    bpf_tc_hook hook = clsact_hook(ifindex, point);
     bpf_tc_opts opts = xnat_filter(0);
-    int err = bpf_tc_detach(&hook, &opts);
-    if (err && err != -ENOENT && err != -ENODEV && err != -EINVAL)
-        return kernel_error("detach tc filter", err);
-    if (destroy_clsact) {
-        // Destroying the ingress point of a clsact hook removes the whole qdisc.
-        hook.attach_point = static_cast<bpf_tc_attach_point>(BPF_TC_INGRESS | BPF_TC_EGRESS);
-        bpf_tc_hook_destroy(&hook);
-    }
-    return {};
+    bpf_tc_detach(&hook, &opts);
+}
+
+void tc_destroy_clsact(unsigned ifindex)
+{
+    // Destroying both points of a clsact hook removes the whole qdisc.
+    bpf_tc_hook hook = clsact_hook(ifindex, TcPoint::ingress);
+    hook.attach_point = static_cast<bpf_tc_attach_point>(BPF_TC_INGRESS | BPF_TC_EGRESS);
+    bpf_tc_hook_destroy(&hook);
 }
 
 } // namespace xnat

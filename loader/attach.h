@@ -16,11 +16,14 @@ Result<void> pin_fd(int fd, const std::string &path);
 // Detaches a link explicitly, whoever else holds it.
 void link_detach(int link_fd);
 
-// Attaches or atomically replaces xnat's ingress filter; reports whether it had to create
-// the clsact qdisc.
-Result<bool> tc_attach_ingress(unsigned ifindex, int prog_fd);
-// Removes xnat's filter; removes the clsact qdisc too when xnat created it. A device that is
-// gone already is not an error.
-Result<void> tc_detach_ingress(unsigned ifindex, bool destroy_clsact);
+enum class TcPoint { ingress, egress };
+
+// Attaches or atomically replaces xnat's filter at one point of the clsact hook; reports
+// whether it had to create the clsact qdisc.
+Result<bool> tc_attach(unsigned ifindex, TcPoint point, int prog_fd);
+// Removes xnat's filter from one point. A device or filter that is gone already is not an error.
+void tc_detach(unsigned ifindex, TcPoint point);
+// Removes the clsact qdisc (with every filter on it): only for a qdisc xnat created.
+void tc_destroy_clsact(unsigned ifindex);
 
 } // namespace xnat

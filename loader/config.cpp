@@ -5,6 +5,8 @@
 #include <set>
 
 #include "forward_table.h"
+#include "json_fields.h"
+#include "masquerade.h"
 #include "strict_json.h"
 
 namespace xnat {
@@ -14,76 +16,11 @@ using nlohmann::json;
 
 constexpr uint32_t kMaxTimeoutS = 30u * 86400u;
 
-std::string json_type(const json &j)
-{
-    if (j.is_number_float())
-        return "a fractional number";
-    if (j.is_number_integer() && !j.is_number_unsigned())
-        return "a negative number";
-    if (j.is_object())
-        return "an object";
-    if (j.is_array())
-        return "an array";
-    if (j.is_null())
-        return "null";
-    return std::string("a ") + j.type_name();
-}
-
-Result<void> check_keys(const json &obj, const std::string &path, std::set<std::string> allowed)
-{
-    for (const auto &[key, value] : obj.items()) {
-        if (!allowed.count(key)) {
-            std::string list;
-            for (const auto &a : allowed)
-                list += (list.empty() ? "" : ", ") + a;
-            return invalid_input((path.empty() ? "" : path + ": ") + "unknown key \"" + key +
-                                 "\" (expected " + list + ")");
-        }
-    }
-    return {};
-}
-
-Result<std::string> get_string(const json &obj, const std::string &key, const std::string &path)
-{
-    auto it = obj.find(key);
-    if (it == obj.end())
-        return invalid_input(path + ": missing \"" + key + "\"");
-    if (!it->is_string())
-        return invalid_input(path + "." + key + ": expected a string, got " + json_type(*it));
-    return it->get<std::string>();
-}
-
-Result<uint32_t> get_uint(const json &value, const std::string &path, uint32_t lo, uint32_t hi)
-{
-    if (!value.is_number_unsigned())
-        return invalid_input(path + ": expected a whole number of at least " + std::to_string(lo) +
-                             ", got " + json_type(value));
-    uint64_t n = value.get<uint64_t>();
-    if (n < lo || n > hi)
-        return invalid_input(path + ": " + std::to_string(n) + " out of range (" +
-                             std::to_string(lo) + "-" + std::to_string(hi) + ")");
-    return static_cast<uint32_t>(n);
-}
-
-const char *special_range(uint32_t addr)
-{
-    uint8_t first = static_cast<uint8_t>(addr >> 24);
-    if (first == 0)
-        return "in 0.0.0.0/8 (\"this network\")";
-    if (first == 127)
-        return "loopback";
-    if (first >= 224 && first < 240)
-        return "multicast";
-    if (first >= 240)
-        return "reserved or broadcast";
-    return nullptr;
-}
-
 Result<void> check_usable(const Endpoint &ep)
 {
     uint32_t last = ep.addr + static_cast<uint32_t>(ep.hosts() - 1);
     for (uint32_t a : {ep.addr, last})
-        if (const char *why = special_range(a))
+        if (const char *why = special_address_kind(a))
             return invalid_input("address " + format_ipv4(a) + " is " + why +
                                  " and cannot be forwarded");
     if (ep.hosts() > 1 && ep.ports() > 1)
@@ -231,7 +168,7 @@ Result<Config> parse_config(std::string_view json_text)
     const json &root = *parsed;
     if (!root.is_object())
         return invalid_input("expected a JSON object at the top, got " + json_type(root));
-    if (auto r = check_keys(root, "", {"port_forwards", "timeouts", "limits"}); !r)
+    if (auto r = check_keys(root, "", {"port_forwards", "masquerade", "timeouts", "limits"}); !r)
         return r.error();
 
     Config cfg;
@@ -248,6 +185,19 @@ Result<Config> parse_config(std::string_view json_text)
                 return fwd.error();
             cfg.port_forwards.push_back(*fwd);
         }
+    }
+    if (root.contains("masquerade")) {
+        const json &list = root.at("masquerade");
+        if (!list.is_array())
+            return invalid_input("masquerade: expected an array, got " + json_type(list));
+        for (size_t i = 0; i < list.size(); ++i) {
+            auto m = parse_masquerade(list[i], "masquerade[" + std::to_string(i) + "]");
+            if (!m)
+                return m.error();
+            cfg.masquerade.push_back(*m);
+        }
+        if (auto r = check_masquerade_set(cfg.masquerade); !r)
+            return r.error();
     }
     if (root.contains("timeouts")) {
         auto t = parse_timeouts(root.at("timeouts"));

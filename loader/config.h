@@ -8,6 +8,7 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include "masquerade.h"
 #include "net.h"
 #include "result.h"
 #include "xnat/config.h"
@@ -42,6 +43,7 @@ struct Limits {
 
 struct Config {
     std::vector<PortForward> port_forwards;
+    std::vector<Masquerade> masquerade;
     Timeouts timeouts;
     Limits limits;
 };

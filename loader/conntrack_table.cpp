@@ -52,27 +52,14 @@ Result<std::vector<Connection>> read_connections(const MapSet &maps)
     return conns;
 }
 
-Result<size_t> flush_connections(const MapSet &maps)
+Result<size_t> flush_connections(int flush_prog_fd)
 {
-    auto keys = all_keys(maps);
-    if (!keys)
-        return keys.error();
-    size_t flows = 0;
-    for (const auto &key : *keys) {
-        auto entry = map_lookup<xnat_ct_key, xnat_ct_entry>(maps.ct, key, kCtMap);
-        if (!entry)
-            return entry.error();
-        if (!*entry)
-            continue;
-        // Both halves go together, so no packet finds one without the other for longer
-        // than these two calls.
-        if (auto r = map_delete(maps.ct, key, kCtMap); !r)
-            return r.error();
-        if (auto r = map_delete(maps.ct, (*entry)->peer, kCtMap); !r)
-            return r.error();
-        ++flows; // whichever half came first, the pair is gone and its twin is skipped above
-    }
-    return flows;
+    if (flush_prog_fd < 0)
+        return system_error("the instance has no flush program pinned (loaded by an older xnat?)", ENOENT);
+    LIBBPF_OPTS(bpf_test_run_opts, opts);
+    if (bpf_prog_test_run_opts(flush_prog_fd, &opts) != 0)
+        return kernel_error("run the flush program", errno);
+    return static_cast<size_t>(opts.retval);
 }
 
 Result<size_t> count_ct_entries(const MapSet &maps)

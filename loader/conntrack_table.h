@@ -21,8 +21,9 @@ struct Connection {
 };
 
 Result<std::vector<Connection>> read_connections(const MapSet &maps);
-// Deletes every entry; returns how many flows were removed.
-Result<size_t> flush_connections(const MapSet &maps);
+// Ends every flow through the instance's flush program, which deletes both halves and drops
+// their source-NAT mapping references exactly as the datapath does; returns how many.
+Result<size_t> flush_connections(int flush_prog_fd);
 // Number of map entries (two per flow).
 Result<size_t> count_ct_entries(const MapSet &maps);
 

@@ -105,21 +105,29 @@ nlohmann::json stats_to_json(const StatsView &s)
     return {{"connections", s.connections}, {"max_connections", s.max_connections}, {"counters", counters}};
 }
 
-std::string format_rules(const std::vector<StoredRule> &rules)
+std::string format_rules(const std::vector<StoredRule> &rules, const std::vector<Masquerade> &masq)
 {
     std::string out;
     for (const auto &r : rules)
         out += std::to_string(r.id) + "\t" + describe(r.fwd) + "\n";
+    for (const auto &m : masq)
+        out += "-\t" + describe(m) + "\n";
     return out;
 }
 
-nlohmann::json rules_to_json(const std::vector<StoredRule> &rules)
+nlohmann::json rules_to_json(const std::vector<StoredRule> &rules, const std::vector<Masquerade> &masq)
 {
-    // The config's own shape, so a listing can be saved and loaded again.
     nlohmann::json list = nlohmann::json::array();
     for (const auto &r : rules)
         list.push_back(port_forward_to_json(r.fwd));
-    return {{"port_forwards", list}};
+    nlohmann::json out = {{"port_forwards", list}};
+    if (!masq.empty()) {
+        nlohmann::json m = nlohmann::json::array();
+        for (const auto &rule : masq)
+            m.push_back(masquerade_to_json(rule));
+        out["masquerade"] = m;
+    }
+    return out;
 }
 
 } // namespace xnat

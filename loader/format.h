@@ -31,7 +31,9 @@ struct StatsView {
 std::string format_stats(const StatsView &s);
 nlohmann::json stats_to_json(const StatsView &s);
 
-std::string format_rules(const std::vector<StoredRule> &rules);
-nlohmann::json rules_to_json(const std::vector<StoredRule> &rules);
+// Forwards with their ids, then masquerade rules ("masquerade ...").
+std::string format_rules(const std::vector<StoredRule> &rules, const std::vector<Masquerade> &masq = {});
+// The config's own shape, so a listing can be saved and loaded again.
+nlohmann::json rules_to_json(const std::vector<StoredRule> &rules, const std::vector<Masquerade> &masq = {});
 
 } // namespace xnat

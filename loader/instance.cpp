@@ -20,9 +20,6 @@
 namespace xnat {
 namespace {
 
-constexpr const char *kPinnedMaps[] = {XNAT_STR(XNAT_MAP_CT),     XNAT_STR(XNAT_MAP_FWD),
-                                       XNAT_STR(XNAT_MAP_RULES),  XNAT_STR(XNAT_MAP_CONFIG),
-                                       XNAT_STR(XNAT_MAP_COUNTERS), XNAT_STR(XNAT_MAP_TX_PORTS)};
 constexpr const char *kLinkPin[2] = {"link_xdp_wan", "link_xdp_lan"};
 
 // What one interface gets, and what it had before a reload.
@@ -46,34 +43,36 @@ Result<Skeleton> load_programs(const PinDir &pin, uint32_t max_connections)
     Skeleton skel(xnat_bpf__open());
     if (!skel)
         return kernel_error("open the BPF object", errno, last_libbpf_warning());
-    bpf_map *maps[] = {skel->maps.XNAT_MAP_CT,     skel->maps.XNAT_MAP_FWD,
-                       skel->maps.XNAT_MAP_RULES,  skel->maps.XNAT_MAP_CONFIG,
-                       skel->maps.XNAT_MAP_COUNTERS, skel->maps.XNAT_MAP_TX_PORTS};
-    static_assert(std::size(maps) == std::size(kPinnedMaps));
     bpf_map *devmap = skel->maps.XNAT_MAP_TX_PORTS;
-    for (size_t i = 0; i < std::size(maps); ++i) {
-        if (maps[i] == devmap)
+    for (const PinnedMap &m : kPinnedMaps) {
+        bpf_map *map = bpf_object__find_map_by_name(skel->obj, m.name);
+        if (map == devmap)
             continue;
         // libbpf reuses a map already pinned at this path (keeping connections across a
         // reload) and pins the ones it creates.
-        if (int err = bpf_map__set_pin_path(maps[i], pin.file(kPinnedMaps[i]).c_str()))
+        if (int err = bpf_map__set_pin_path(map, pin.file(m.name).c_str()))
             return kernel_error("set pin path", err);
     }
     // The kernel adds BPF_F_RDONLY_PROG to every devmap it creates and refuses the flag from
     // userspace, so libbpf 1.1's reuse check never matches a pinned devmap: take it by fd.
     const std::string devmap_pin = pin.file(XNAT_STR(XNAT_MAP_TX_PORTS));
-    if (pin.has(XNAT_STR(XNAT_MAP_TX_PORTS))) {
+    bool devmap_pinned = pin.has(XNAT_STR(XNAT_MAP_TX_PORTS));
+    if (devmap_pinned) {
         auto fd = open_pinned(devmap_pin);
         if (!fd)
             return fd.error();
         if (int err = bpf_map__reuse_fd(devmap, fd->get()))
             return kernel_error("reuse " + devmap_pin, err);
     }
-    if (int err = bpf_map__set_max_entries(skel->maps.XNAT_MAP_CT, 2 * max_connections))
-        return kernel_error("size the connection table", err);
+    // Two entries per flow; a mapping is always held by a flow, so no more mappings than flows.
+    for (auto [map, entries] : {std::pair{skel->maps.XNAT_MAP_CT, 2 * max_connections},
+                                std::pair{skel->maps.XNAT_MAP_SNAT, max_connections},
+                                std::pair{skel->maps.XNAT_MAP_EIM, max_connections}})
+        if (int err = bpf_map__set_max_entries(map, entries))
+            return kernel_error("size the connection tables", err);
     if (int err = xnat_bpf__load(skel.get()))
         return kernel_error("load the BPF programs", err, last_libbpf_warning());
-    if (!pin.has(XNAT_STR(XNAT_MAP_TX_PORTS)))
+    if (!devmap_pinned)
         if (int err = bpf_map__pin(devmap, devmap_pin.c_str()))
             return kernel_error("pin " + devmap_pin, err);
     return skel;
@@ -118,26 +117,29 @@ Result<void> attach_xdp(const PinDir &pin, SidePlan &plan, int fd)
     return {};
 }
 
-// Attaches the new program to one interface, replacing what was there without a gap: the
+// Attaches the new programs to one interface, replacing what was there without a gap: the
 // new hook is in place before the old one is removed.
 Result<void> attach_side(const PinDir &pin, SidePlan &plan, const Skeleton &skel)
 {
+    // Egress in every mode: it mends the ICMP errors the kernel sends about translated packets.
+    auto egress = tc_attach(plan.iface.ifindex, TcPoint::egress,
+                            bpf_program__fd(skel->progs.XNAT_PROG_TC_EGRESS));
+    if (!egress)
+        return with_context(side_label(plan), egress.error());
+    plan.clsact_created = plan.clsact_created || *egress;
     if (plan.mode == Mode::xdp) {
         auto r = attach_xdp(pin, plan, prog_fd(skel, plan.side, Mode::xdp));
-        if (!r && plan.auto_chosen && plan.old_mode != Mode::xdp) {
-            plan.mode = Mode::tc;
-            plan.reason = "native XDP refused (" + r.error().message + "); tc instead";
-        } else if (!r) {
-            return with_context(side_label(plan), r.error());
-        } else {
-            if (plan.old_mode == Mode::tc) {
-                (void)tc_detach_ingress(plan.iface.ifindex, plan.clsact_created);
-                plan.clsact_created = false;
-            }
+        if (r) {
+            if (plan.old_mode == Mode::tc)
+                tc_detach(plan.iface.ifindex, TcPoint::ingress);
             return {};
         }
+        if (!plan.auto_chosen || plan.old_mode == Mode::xdp)
+            return with_context(side_label(plan), r.error());
+        plan.mode = Mode::tc;
+        plan.reason = "native XDP refused (" + r.error().message + "); tc instead";
     }
-    auto created = tc_attach_ingress(plan.iface.ifindex, prog_fd(skel, plan.side, Mode::tc));
+    auto created = tc_attach(plan.iface.ifindex, TcPoint::ingress, prog_fd(skel, plan.side, Mode::tc));
     if (!created)
         return with_context(side_label(plan), created.error());
     plan.clsact_created = plan.clsact_created || *created;
@@ -146,23 +148,33 @@ Result<void> attach_side(const PinDir &pin, SidePlan &plan, const Skeleton &skel
     return {};
 }
 
-void detach_side(const PinDir &pin, Side side, Mode mode, unsigned ifindex, bool clsact_created)
+void detach_side(const PinDir &pin, Side side, unsigned ifindex, bool clsact_created)
 {
     drop_xdp_link(pin, side);
-    if (mode == Mode::tc)
-        (void)tc_detach_ingress(ifindex, clsact_created);
+    tc_detach(ifindex, TcPoint::ingress);
+    tc_detach(ifindex, TcPoint::egress);
+    if (clsact_created)
+        tc_destroy_clsact(ifindex);
 }
 
 void remove_pins(const PinDir &pin)
 {
-    for (const char *name : kPinnedMaps)
-        (void)pin.unpin(name);
+    for (const PinnedMap &m : kPinnedMaps)
+        (void)pin.unpin(m.name);
     for (const char *name : kLinkPin)
         (void)pin.unpin(name);
+    (void)pin.unpin(kFlushProgPin);
     pin.remove_if_empty();
 }
 
-xnat_config make_config(const Config &cfg, const SidePlan &wan, const SidePlan &lan)
+Result<void> pin_flush_program(const PinDir &pin, const Skeleton &skel)
+{
+    (void)pin.unpin(kFlushProgPin);
+    return pin_fd(bpf_program__fd(skel->progs.XNAT_PROG_FLUSH), pin.file(kFlushProgPin));
+}
+
+xnat_config make_config(const Config &cfg, const SidePlan &wan, const SidePlan &lan,
+                        std::pair<uint16_t, uint16_t> local_ports)
 {
     xnat_config c{};
     c.abi_version = XNAT_ABI_VERSION;
@@ -175,6 +187,8 @@ xnat_config make_config(const Config &cfg, const SidePlan &wan, const SidePlan &
     c.timeouts = to_kernel(cfg.timeouts);
     c.netns_ino = current_netns_ino();
     c.max_connections = cfg.limits.connections;
+    c.local_port_lo = local_ports.first;
+    c.local_port_hi = local_ports.second;
     std::strncpy(c.wan_name, wan.iface.name.c_str(), XNAT_IFNAME_LEN - 1);
     std::strncpy(c.lan_name, lan.iface.name.c_str(), XNAT_IFNAME_LEN - 1);
     return c;
@@ -198,14 +212,17 @@ Result<void> check_reload(const std::string &dir, const xnat_config &old, const 
     return {};
 }
 
-Result<void> apply_state(const MapSet &maps, const Config &cfg, const xnat_config &c)
+Result<void> apply_state(const MapSet &maps, const Config &cfg, RuleTables tables,
+                         const xnat_config &c)
 {
-    if (auto r = write_config(maps, c); !r)
-        return r;
     for (uint32_t ifindex : {c.wan_ifindex, c.lan_ifindex})
         if (auto r = map_update(maps.tx_ports, ifindex, ifindex, XNAT_STR(XNAT_MAP_TX_PORTS)); !r)
             return r;
-    return install_rules(maps, rules_from_config(cfg));
+    if (auto r = publish(maps, tables, c); !r)
+        return r;
+    if (auto r = write_rule_records(maps, rules_from_config(cfg)); !r)
+        return r;
+    return write_masq_records(maps, cfg.masquerade);
 }
 
 } // namespace
@@ -244,6 +261,12 @@ Result<Report> load_instance(const LoadOptions &o)
     }
     if (plans[0].iface.ifindex == plans[1].iface.ifindex)
         return invalid_input("WAN_IF and LAN_IF must be two different interfaces");
+    auto local_ports = local_port_range();
+    auto masq = resolve_masquerade(cfg->masquerade, primary_ipv4(plans[0].iface.name),
+                                   plans[0].iface.name, local_ports.first, local_ports.second);
+    if (!masq)
+        return with_context(o.config_path, masq.error());
+    cfg->masquerade = *masq;
     if (auto r = require_root("load xnat"); !r)
         return r.error();
 
@@ -279,17 +302,32 @@ Result<Report> load_instance(const LoadOptions &o)
         if (!reload) {
             for (const SidePlan &p : plans)
                 if (p.old_mode != Mode::auto_select)
-                    detach_side(*pin, p.side, p.mode, p.iface.ifindex, p.clsact_created);
+                    detach_side(*pin, p.side, p.iface.ifindex, p.clsact_created);
             remove_pins(*pin);
         }
         return e;
     };
+    // The new rule tables are built, and so validated, before anything is attached.
+    RuleTables tables;
+    auto fwd = build_forward_table(rules_from_config(*cfg));
+    if (!fwd)
+        return fail(fwd.error());
+    tables.fwd = std::move(*fwd);
+    auto masq_table = build_masq_table(cfg->masquerade);
+    if (!masq_table)
+        return fail(masq_table.error());
+    tables.masq = std::move(*masq_table);
+
     for (SidePlan &p : plans) {
         if (auto r = attach_side(*pin, p, *skel); !r)
             return fail(r.error());
         p.old_mode = p.mode; // attached now: a rollback must undo it
     }
-    if (auto r = apply_state(skeleton_maps(*skel), *cfg, make_config(*cfg, plans[0], plans[1])); !r)
+    if (auto r = apply_state(skeleton_maps(*skel), *cfg, std::move(tables),
+                             make_config(*cfg, plans[0], plans[1], local_ports));
+        !r)
+        return fail(r.error());
+    if (auto r = pin_flush_program(*pin, *skel); !r)
         return fail(r.error());
 
     Report report;
@@ -297,11 +335,15 @@ Result<Report> load_instance(const LoadOptions &o)
         report.push_back(side_label(p) + ": " + mode_name(p.mode) + " (" + p.reason + ")");
     std::string rules = std::to_string(cfg->port_forwards.size()) + " rule" +
                         (cfg->port_forwards.size() == 1 ? "" : "s");
+    if (!cfg->masquerade.empty())
+        rules += ", " + std::to_string(cfg->masquerade.size()) + " masquerade";
     if (reload)
         report.push_back("reloaded " + pin->path() + ": " + rules + ", " +
                          std::to_string(kept_connections) + " connections kept");
     else
         report.push_back("loaded " + rules + "; pinned at " + pin->path());
+    for (const Masquerade &m : cfg->masquerade)
+        report.push_back(describe(m));
     if (!ipv4_forwarding_enabled())
         report.push_back("warning: IPv4 forwarding is off in this namespace, so packets xnat hands to "
                          "the kernel (unresolved neighbours, TTL expiry) will not be forwarded; "
@@ -322,13 +364,13 @@ Result<Report> unload_instance(const std::string &pin_dir)
     auto c = read_config(maps->view());
     if (!c)
         return c.error();
-    bool uses_tc = c->wan_mode == XNAT_MODE_TC || c->lan_mode == XNAT_MODE_TC;
-    if (uses_tc && c->netns_ino != current_netns_ino())
+    // tc filters (every instance has egress ones) live in the namespace of their interfaces.
+    if (c->netns_ino != current_netns_ino())
         return invalid_input("the instance at " + pin->path() +
                              " was loaded in another network namespace, where its tc filters "
                              "live; run xnat-load --unload there");
-    detach_side(*pin, Side::wan, mode_from_code(c->wan_mode), c->wan_ifindex, c->wan_clsact_created);
-    detach_side(*pin, Side::lan, mode_from_code(c->lan_mode), c->lan_ifindex, c->lan_clsact_created);
+    detach_side(*pin, Side::wan, c->wan_ifindex, c->wan_clsact_created);
+    detach_side(*pin, Side::lan, c->lan_ifindex, c->lan_clsact_created);
     remove_pins(*pin);
     return Report{"unloaded xnat from " + std::string(c->wan_name) + " and " + c->lan_name +
                   "; removed " + pin->path()};

@@ -7,22 +7,29 @@
 
 namespace xnat {
 
+const PinnedMap kPinnedMaps[10] = {
+    {XNAT_STR(XNAT_MAP_CT), &MapSet::ct},
+    {XNAT_STR(XNAT_MAP_FWD), &MapSet::fwd},
+    {XNAT_STR(XNAT_MAP_RULES), &MapSet::rules},
+    {XNAT_STR(XNAT_MAP_CONFIG), &MapSet::config},
+    {XNAT_STR(XNAT_MAP_COUNTERS), &MapSet::counters},
+    {XNAT_STR(XNAT_MAP_TX_PORTS), &MapSet::tx_ports},
+    {XNAT_STR(XNAT_MAP_MASQ), &MapSet::masq},
+    {XNAT_STR(XNAT_MAP_MASQ_RULES), &MapSet::masq_rules},
+    {XNAT_STR(XNAT_MAP_SNAT), &MapSet::snat},
+    {XNAT_STR(XNAT_MAP_EIM), &MapSet::eim},
+};
+
 Result<InstanceMaps> InstanceMaps::open(const std::string &pin_dir)
 {
     if (auto r = require_instance(pin_dir); !r)
         return r.error();
     InstanceMaps m;
-    struct Slot {
-        const char *name;
-        UniqueFd *fd;
-    } slots[] = {{XNAT_STR(XNAT_MAP_CT), &m.ct_},         {XNAT_STR(XNAT_MAP_FWD), &m.fwd_},
-                 {XNAT_STR(XNAT_MAP_RULES), &m.rules_},   {XNAT_STR(XNAT_MAP_CONFIG), &m.config_},
-                 {XNAT_STR(XNAT_MAP_COUNTERS), &m.counters_}, {XNAT_STR(XNAT_MAP_TX_PORTS), &m.tx_ports_}};
-    for (auto &s : slots) {
-        auto fd = open_pinned(pin_dir + "/" + s.name);
+    for (size_t i = 0; i < std::size(kPinnedMaps); ++i) {
+        auto fd = open_pinned(pin_dir + "/" + kPinnedMaps[i].name);
         if (!fd)
             return with_context("instance at " + pin_dir + " is incomplete or stale", fd.error());
-        *s.fd = std::move(*fd);
+        m.fds_[i] = std::move(*fd);
     }
     auto cfg = read_config(m.view());
     if (!cfg)
@@ -31,12 +38,17 @@ Result<InstanceMaps> InstanceMaps::open(const std::string &pin_dir)
         return system_error("instance at " + pin_dir + " was pinned by an xnat with map layout " +
                             std::to_string(cfg->abi_version) + ", this build reads layout " +
                             std::to_string(XNAT_ABI_VERSION) + "; unload it with the xnat-load that loaded it");
+    if (auto prog = open_pinned(pin_dir + "/" + kFlushProgPin))
+        m.flush_prog_ = std::move(*prog);
     return m;
 }
 
 MapSet InstanceMaps::view() const
 {
-    return MapSet{ct_.get(), fwd_.get(), rules_.get(), config_.get(), counters_.get(), tx_ports_.get()};
+    MapSet set;
+    for (size_t i = 0; i < std::size(kPinnedMaps); ++i)
+        set.*kPinnedMaps[i].slot = fds_[i].get();
+    return set;
 }
 
 Result<xnat_config> read_config(const MapSet &maps)

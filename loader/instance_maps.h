@@ -1,6 +1,7 @@
 // The maps of one xnat instance, whether just loaded (skeleton) or opened from their pins.
 #pragma once
 
+#include <iterator>
 #include <string>
 
 #include "pin_dir.h"
@@ -18,7 +19,21 @@ struct MapSet {
     int config = -1;
     int counters = -1;
     int tx_ports = -1;
+    int masq = -1;
+    int masq_rules = -1;
+    int snat = -1;
+    int eim = -1;
 };
+
+// Every pinned map, by the name it is pinned under, and where its fd goes in a MapSet.
+struct PinnedMap {
+    const char *name;
+    int MapSet::*slot;
+};
+extern const PinnedMap kPinnedMaps[10];
+
+// The pinned flush program, run by xnat-map flush.
+inline constexpr const char *kFlushProgPin = "prog_flush";
 
 // Owning: the pinned maps of a running instance.
 class InstanceMaps {
@@ -27,8 +42,12 @@ class InstanceMaps {
     static Result<InstanceMaps> open(const std::string &pin_dir);
     MapSet view() const;
 
+    // The flush program pinned beside the maps.
+    int flush_prog() const { return flush_prog_.get(); }
+
   private:
-    UniqueFd ct_, fwd_, rules_, config_, counters_, tx_ports_;
+    UniqueFd fds_[std::size(kPinnedMaps)];
+    UniqueFd flush_prog_;
 };
 
 Result<xnat_config> read_config(const MapSet &maps);

@@ -2,7 +2,10 @@
 
 #include <linux/ethtool.h>
 #include <linux/sockios.h>
+#include <arpa/inet.h>
+#include <ifaddrs.h>
 #include <net/if.h>
+#include <netinet/in.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -98,6 +101,27 @@ ModeChoice choose_mode(const Interface &iface)
         return {Mode::tc, "driver " + iface.driver +
                               " carries locally generated packets whose checksums XDP cannot see"};
     return {Mode::xdp, "driver " + iface.driver + " delivers whole packets; native XDP"};
+}
+
+std::optional<uint32_t> primary_ipv4(const std::string &ifname)
+{
+    ifaddrs *list = nullptr;
+    if (::getifaddrs(&list) != 0)
+        return std::nullopt;
+    std::optional<uint32_t> found;
+    for (ifaddrs *a = list; a && !found; a = a->ifa_next)
+        if (a->ifa_addr && a->ifa_addr->sa_family == AF_INET && ifname == a->ifa_name)
+            found = ntohl(reinterpret_cast<const sockaddr_in *>(a->ifa_addr)->sin_addr.s_addr);
+    ::freeifaddrs(list);
+    return found;
+}
+
+std::pair<uint16_t, uint16_t> local_port_range()
+{
+    std::ifstream in("/proc/sys/net/ipv4/ip_local_port_range");
+    unsigned lo = 32768, hi = 60999; // the kernel's default, should /proc not say
+    in >> lo >> hi;
+    return {static_cast<uint16_t>(lo), static_cast<uint16_t>(hi)};
 }
 
 uint64_t current_netns_ino()

@@ -2,7 +2,9 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <utility>
 
 #include "result.h"
 
@@ -28,6 +30,11 @@ struct ModeChoice {
     std::string reason;
 };
 ModeChoice choose_mode(const Interface &iface);
+
+// The interface's first IPv4 address (host order), the default masquerade source.
+std::optional<uint32_t> primary_ipv4(const std::string &ifname);
+// This namespace's net.ipv4.ip_local_port_range: the ports the gateway's own sockets use.
+std::pair<uint16_t, uint16_t> local_port_range();
 
 // Inode of this process's network namespace, to recognise it again at reload and unload.
 uint64_t current_netns_ino();

@@ -67,6 +67,32 @@ std::string format_ipv4_be(uint32_t addr_network_order)
     return format_ipv4(ntohl(addr_network_order));
 }
 
+Result<Prefix> parse_prefix(std::string_view text)
+{
+    Prefix p;
+    size_t slash = text.find('/');
+    auto addr = parse_ipv4(text.substr(0, slash));
+    if (!addr)
+        return addr.error();
+    p.addr = *addr;
+    if (slash == std::string_view::npos)
+        return p;
+    auto len = parse_number(text.substr(slash + 1), 32, "prefix length");
+    if (!len)
+        return invalid_input("bad prefix length \"" + std::string(text.substr(slash + 1)) + "\" (0-32)");
+    p.len = static_cast<uint8_t>(*len);
+    uint32_t host_mask = p.len == 32 ? 0 : (~uint32_t{0} >> p.len);
+    if (p.addr & host_mask)
+        return invalid_input(std::string(text) + " has host bits set (network is " +
+                             format_ipv4(p.addr & ~host_mask) + "/" + std::to_string(p.len) + ")");
+    return p;
+}
+
+std::string format_prefix(const Prefix &p)
+{
+    return format_ipv4(p.addr) + "/" + std::to_string(p.len);
+}
+
 Result<Endpoint> parse_endpoint(std::string_view text)
 {
     const std::string shape = "expected ADDRESS[/PREFIX]:PORT[-PORT], got \"" + std::string(text) + "\"";
@@ -77,23 +103,11 @@ Result<Endpoint> parse_endpoint(std::string_view text)
     std::string_view ports = text.substr(colon + 1);
 
     Endpoint ep;
-    size_t slash = host.find('/');
-    auto addr = parse_ipv4(host.substr(0, slash));
-    if (!addr)
-        return addr.error();
-    ep.addr = *addr;
-    if (slash != std::string_view::npos) {
-        auto prefix = parse_number(host.substr(slash + 1), 32, "prefix length");
-        if (!prefix)
-            return invalid_input("bad prefix length \"" + std::string(host.substr(slash + 1)) +
-                                 "\" (0-32)");
-        ep.prefix_len = static_cast<uint8_t>(*prefix);
-        uint32_t host_mask = ep.prefix_len == 32 ? 0 : (~uint32_t{0} >> ep.prefix_len);
-        if (ep.addr & host_mask)
-            return invalid_input(std::string(host) + " has host bits set (network is " +
-                                 format_ipv4(ep.addr & ~host_mask) + "/" +
-                                 std::to_string(ep.prefix_len) + ")");
-    }
+    auto prefix = parse_prefix(host);
+    if (!prefix)
+        return prefix.error();
+    ep.addr = prefix->addr;
+    ep.prefix_len = prefix->len;
 
     if (ports.empty())
         return invalid_input(shape);
@@ -122,6 +136,20 @@ std::string format_endpoint(const Endpoint &ep)
     if (ep.port_hi != ep.port_lo)
         s += "-" + std::to_string(ep.port_hi);
     return s;
+}
+
+const char *special_address_kind(uint32_t addr)
+{
+    uint8_t first = static_cast<uint8_t>(addr >> 24);
+    if (first == 0)
+        return "in 0.0.0.0/8 (\"this network\")";
+    if (first == 127)
+        return "loopback";
+    if (first >= 224 && first < 240)
+        return "multicast";
+    if (first >= 240)
+        return "reserved or broadcast";
+    return nullptr;
 }
 
 Result<Proto> parse_proto(std::string_view text)

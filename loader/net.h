@@ -26,13 +26,26 @@ struct Endpoint {
     bool operator==(const Endpoint &) const = default;
 };
 
+// An address block "A.B.C.D/LEN" (a bare address is /32), host byte order.
+struct Prefix {
+    uint32_t addr = 0;
+    uint8_t len = 32;
+    bool operator==(const Prefix &) const = default;
+    bool contains(uint32_t a) const { return len == 0 || ((a ^ addr) >> (32 - len)) == 0; }
+};
+
 Result<uint32_t> parse_ipv4(std::string_view text);
+Result<Prefix> parse_prefix(std::string_view text);
+std::string format_prefix(const Prefix &p);
 std::string format_ipv4(uint32_t addr_host_order);
 // Formats a network-order address as it sits in a packet or a map.
 std::string format_ipv4_be(uint32_t addr_network_order);
 
 Result<Endpoint> parse_endpoint(std::string_view text);
 std::string format_endpoint(const Endpoint &ep);
+
+// What kind of address no rule may use ("loopback", "multicast"...), or nullptr if usable.
+const char *special_address_kind(uint32_t addr_host_order);
 
 Result<Proto> parse_proto(std::string_view text);
 std::string_view proto_name(uint8_t proto);

@@ -4,7 +4,6 @@
 
 #include "forward_table.h"
 #include "map_io.h"
-#include "unique_fd.h"
 #include "xnat/abi.h"
 #include "xnat/maps.h"
 
@@ -12,38 +11,72 @@ namespace xnat {
 namespace {
 
 const char *kRulesMap = XNAT_STR(XNAT_MAP_RULES);
-const char *kFwdMap = XNAT_STR(XNAT_MAP_FWD);
+const char *kMasqRulesMap = XNAT_STR(XNAT_MAP_MASQ_RULES);
 
 std::string label(const StoredRule &r)
 {
     return "rule " + std::to_string(r.id) + " (" + describe(r.fwd) + ")";
 }
 
-// A fresh inner map with exactly the shape of the template in bpf/maps.h (the kernel checks
-// type, sizes and flags when it goes into the outer map).
-Result<UniqueFd> build_table(const std::vector<FwdEntry> &entries)
+// A fresh inner map with exactly the shape of its template in bpf/maps.h: the kernel checks
+// type, sizes and flags when it goes into the outer map.
+template <typename K, typename V>
+Result<UniqueFd> build_inner(bpf_map_type type, const char *name, uint32_t max_entries,
+                             const std::vector<std::pair<K, V>> &entries)
 {
     LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = BPF_F_NO_PREALLOC);
-    int fd = bpf_map_create(BPF_MAP_TYPE_HASH, "xnat_fwd_table", sizeof(xnat_fwd_key),
-                            sizeof(xnat_fwd_target), XNAT_FWD_MAX_ENTRIES, &opts);
+    int fd = bpf_map_create(type, name, sizeof(K), sizeof(V), max_entries, &opts);
     if (fd < 0)
-        return kernel_error("create forward table", errno);
+        return kernel_error(std::string("create ") + name, errno);
     UniqueFd table(fd);
-    if (entries.empty())
+    if (type == BPF_MAP_TYPE_HASH && !entries.empty()) {
+        // Hash tables can be large (a full port range is 65535 entries): one batch call.
+        std::vector<K> keys;
+        std::vector<V> values;
+        for (const auto &[key, value] : entries) {
+            keys.push_back(key);
+            values.push_back(value);
+        }
+        uint32_t count = static_cast<uint32_t>(entries.size());
+        LIBBPF_OPTS(bpf_map_batch_opts, batch);
+        if (bpf_map_update_batch(table.get(), keys.data(), values.data(), &count, &batch) != 0)
+            return kernel_error(std::string("fill ") + name, errno);
         return table;
-    std::vector<xnat_fwd_key> keys;
-    std::vector<xnat_fwd_target> values;
-    keys.reserve(entries.size());
-    values.reserve(entries.size());
-    for (const auto &e : entries) {
-        keys.push_back(e.key);
-        values.push_back(e.target);
     }
-    uint32_t count = static_cast<uint32_t>(entries.size());
-    LIBBPF_OPTS(bpf_map_batch_opts, batch);
-    if (bpf_map_update_batch(table.get(), keys.data(), values.data(), &count, &batch) != 0)
-        return kernel_error("fill forward table", errno);
+    for (const auto &[key, value] : entries)
+        if (auto r = map_update(table.get(), key, value, name, BPF_NOEXIST); !r)
+            return r.error();
     return table;
+}
+
+// The table in force in the current generation's slot, or an invalid fd if the slot is empty.
+Result<UniqueFd> current_table(int outer, uint32_t gen, const char *name)
+{
+    auto id = map_lookup<uint32_t, uint32_t>(outer, gen, name);
+    if (!id)
+        return id.error();
+    if (!*id)
+        return UniqueFd();
+    int fd = bpf_map_get_fd_by_id(**id);
+    if (fd < 0)
+        return kernel_error(std::string("open the current ") + name, errno);
+    return UniqueFd(fd);
+}
+
+Result<void> fill_slot(int outer, uint32_t slot, uint32_t current_gen, const UniqueFd &fresh, const char *name)
+{
+    int fd = fresh.get();
+    UniqueFd kept;
+    if (fd < 0) {
+        auto cur = current_table(outer, current_gen, name);
+        if (!cur)
+            return cur.error();
+        kept = std::move(*cur);
+        fd = kept.get();
+    }
+    if (fd < 0)
+        return map_delete(outer, slot, name);
+    return map_update(outer, slot, fd, name);
 }
 
 } // namespace
@@ -75,7 +108,26 @@ Result<std::vector<StoredRule>> read_rules(const MapSet &maps)
     return rules;
 }
 
-Result<void> install_rules(const MapSet &maps, const std::vector<StoredRule> &rules)
+Result<std::vector<Masquerade>> read_masquerade(const MapSet &maps)
+{
+    std::vector<uint32_t> ids;
+    auto walked = map_for_each_key<uint32_t>(maps.masq_rules, kMasqRulesMap,
+                                             [&](const uint32_t &id) { ids.push_back(id); });
+    if (!walked)
+        return walked.error();
+    std::sort(ids.begin(), ids.end());
+    std::vector<Masquerade> rules;
+    for (uint32_t id : ids) {
+        auto rec = map_lookup<uint32_t, xnat_masq_desc>(maps.masq_rules, id, kMasqRulesMap);
+        if (!rec)
+            return rec.error();
+        if (*rec)
+            rules.push_back(from_masq_desc(**rec));
+    }
+    return rules;
+}
+
+Result<UniqueFd> build_forward_table(const std::vector<StoredRule> &rules)
 {
     std::vector<LabelledForward> labelled;
     for (const auto &r : rules)
@@ -83,15 +135,38 @@ Result<void> install_rules(const MapSet &maps, const std::vector<StoredRule> &ru
     auto entries = expand_forwards(labelled);
     if (!entries)
         return entries.error();
-    auto table = build_table(*entries);
-    if (!table)
-        return table.error();
+    std::vector<std::pair<xnat_fwd_key, xnat_fwd_target>> kv;
+    kv.reserve(entries->size());
+    for (const auto &e : *entries)
+        kv.emplace_back(e.key, e.target);
+    return build_inner(BPF_MAP_TYPE_HASH, "xnat_fwd_table", XNAT_FWD_MAX_ENTRIES, kv);
+}
 
-    uint32_t zero = 0;
-    int table_fd = table->get();
-    if (auto r = map_update(maps.fwd, zero, table_fd, kFwdMap); !r)
+Result<UniqueFd> build_masq_table(const std::vector<Masquerade> &rules)
+{
+    std::vector<std::pair<xnat_masq_key, xnat_masq_rule>> kv;
+    for (const auto &e : masq_trie_entries(rules))
+        kv.emplace_back(e.key, e.value);
+    return build_inner(BPF_MAP_TYPE_LPM_TRIE, "xnat_masq_table", XNAT_MASQ_MAX_ENTRIES, kv);
+}
+
+Result<void> publish(const MapSet &maps, const RuleTables &tables, xnat_config cfg)
+{
+    auto current = read_config(maps);
+    if (!current)
+        return current.error();
+    uint32_t gen = current->rule_gen % XNAT_RULE_GENERATIONS;
+    uint32_t next = (gen + 1) % XNAT_RULE_GENERATIONS;
+    if (auto r = fill_slot(maps.fwd, next, gen, tables.fwd, XNAT_STR(XNAT_MAP_FWD)); !r)
         return r;
+    if (auto r = fill_slot(maps.masq, next, gen, tables.masq, XNAT_STR(XNAT_MAP_MASQ)); !r)
+        return r;
+    cfg.rule_gen = next;
+    return write_config(maps, cfg);
+}
 
+Result<void> write_rule_records(const MapSet &maps, const std::vector<StoredRule> &rules)
+{
     auto old = read_rules(maps);
     if (!old)
         return old.error();
@@ -107,6 +182,39 @@ Result<void> install_rules(const MapSet &maps, const std::vector<StoredRule> &ru
     return {};
 }
 
+Result<void> write_masq_records(const MapSet &maps, const std::vector<Masquerade> &rules)
+{
+    for (uint32_t id = static_cast<uint32_t>(rules.size()); id < XNAT_MAX_MASQ_RULES; ++id)
+        if (auto r = map_delete(maps.masq_rules, id, kMasqRulesMap); !r)
+            return r;
+    for (size_t i = 0; i < rules.size(); ++i)
+        if (auto r = map_update(maps.masq_rules, static_cast<uint32_t>(i),
+                                to_masq_desc(rules[i], static_cast<uint16_t>(i)), kMasqRulesMap);
+            !r)
+            return r;
+    return {};
+}
+
+namespace {
+
+// Rebuilds the forward table from `rules`, makes it current, then records the rules.
+Result<void> replace_forwards(const MapSet &maps, const std::vector<StoredRule> &rules)
+{
+    RuleTables tables;
+    auto fwd = build_forward_table(rules);
+    if (!fwd)
+        return fwd.error();
+    tables.fwd = std::move(*fwd);
+    auto cfg = read_config(maps);
+    if (!cfg)
+        return cfg.error();
+    if (auto r = publish(maps, tables, *cfg); !r)
+        return r;
+    return write_rule_records(maps, rules);
+}
+
+} // namespace
+
 Result<uint16_t> add_rule(const MapSet &maps, const PortForward &fwd)
 {
     auto rules = read_rules(maps);
@@ -119,7 +227,7 @@ Result<uint16_t> add_rule(const MapSet &maps, const PortForward &fwd)
         if (r.id == id)
             ++id;
     rules->push_back({id, fwd});
-    if (auto r = install_rules(maps, *rules); !r)
+    if (auto r = replace_forwards(maps, *rules); !r)
         return r.error();
     return id;
 }
@@ -138,7 +246,7 @@ Result<StoredRule> delete_rule(const MapSet &maps, Proto proto, Side side, const
                              " (see xnat-map list)");
     StoredRule removed = *it;
     rules->erase(it);
-    if (auto r = install_rules(maps, *rules); !r)
+    if (auto r = replace_forwards(maps, *rules); !r)
         return r.error();
     return removed;
 }

@@ -1,5 +1,7 @@
-// Forward rules in a running instance: the rules map (what was configured) and the forward
-// table the datapath reads (built from it and swapped in whole).
+// Rules in a running instance. The datapath reads rule tables through rule generations: a new
+// forward table or masquerade trie is built whole, put into the idle generation's slot, and
+// made current by one write of the config. Beside them, the rules map and the masquerade rules
+// map keep the rules as configured, for listing and for rebuilding.
 #pragma once
 
 #include <cstdint>
@@ -8,6 +10,7 @@
 #include "config.h"
 #include "instance_maps.h"
 #include "result.h"
+#include "unique_fd.h"
 
 namespace xnat {
 
@@ -17,18 +20,30 @@ struct StoredRule {
 };
 
 Result<std::vector<StoredRule>> read_rules(const MapSet &maps);
-
-// Replaces the whole rule set: validates it, builds a new forward table, swaps it in so a
-// packet sees either the old rules or the new ones, then rewrites the rules map.
-Result<void> install_rules(const MapSet &maps, const std::vector<StoredRule> &rules);
-
+Result<std::vector<Masquerade>> read_masquerade(const MapSet &maps);
 // Rule set from a config: ids follow the config's order.
 std::vector<StoredRule> rules_from_config(const Config &cfg);
 
-// Adds one rule to the running set; returns its id.
-Result<uint16_t> add_rule(const MapSet &maps, const PortForward &fwd);
+// New tables for the next generation; an invalid fd keeps the current table.
+struct RuleTables {
+    UniqueFd fwd;
+    UniqueFd masq;
+};
+// Validates the rules (overlaps, table size) and builds their forward table.
+Result<UniqueFd> build_forward_table(const std::vector<StoredRule> &rules);
+Result<UniqueFd> build_masq_table(const std::vector<Masquerade> &rules);
 
-// Removes the rule with this protocol, side and `from`; returns it.
+// Makes `tables` current: fills the idle generation (with the current table where none is
+// given), then writes `cfg` with that generation in force, in one map update.
+Result<void> publish(const MapSet &maps, const RuleTables &tables, xnat_config cfg);
+
+// Rewrites the rules and masquerade maps to hold exactly these.
+Result<void> write_rule_records(const MapSet &maps, const std::vector<StoredRule> &rules);
+Result<void> write_masq_records(const MapSet &maps, const std::vector<Masquerade> &rules);
+
+// Adds one forward to the running set; returns its id.
+Result<uint16_t> add_rule(const MapSet &maps, const PortForward &fwd);
+// Removes the forward with this protocol, side and `from`; returns it.
 Result<StoredRule> delete_rule(const MapSet &maps, Proto proto, Side side, const Endpoint &from);
 
 } // namespace xnat

@@ -18,9 +18,10 @@ using Skeleton = std::unique_ptr<xnat_bpf, SkeletonDeleter>;
 // The loaded object's maps, for the same operations that run on a pinned instance.
 inline MapSet skeleton_maps(const Skeleton &skel)
 {
-    return MapSet{bpf_map__fd(skel->maps.XNAT_MAP_CT),       bpf_map__fd(skel->maps.XNAT_MAP_FWD),
-                  bpf_map__fd(skel->maps.XNAT_MAP_RULES),    bpf_map__fd(skel->maps.XNAT_MAP_CONFIG),
-                  bpf_map__fd(skel->maps.XNAT_MAP_COUNTERS), bpf_map__fd(skel->maps.XNAT_MAP_TX_PORTS)};
+    MapSet set;
+    for (const PinnedMap &m : kPinnedMaps)
+        set.*m.slot = bpf_object__find_map_fd_by_name(skel->obj, m.name);
+    return set;
 }
 
 } // namespace xnat

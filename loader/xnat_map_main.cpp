@@ -110,10 +110,13 @@ Result<void> cmd_list(const Args &a)
     auto rules = read_rules(maps->view());
     if (!rules)
         return rules.error();
+    auto masq = read_masquerade(maps->view());
+    if (!masq)
+        return masq.error();
     if (a.json)
-        print_json(rules_to_json(*rules));
+        print_json(rules_to_json(*rules, *masq));
     else
-        std::fputs(format_rules(*rules).c_str(), stdout);
+        std::fputs(format_rules(*rules, *masq).c_str(), stdout);
     return {};
 }
 
@@ -174,7 +177,7 @@ Result<void> cmd_flush(const Args &a)
     auto inst = open_for_change(a, "flush connections");
     if (!inst)
         return inst.error();
-    auto n = flush_connections(inst->maps.view());
+    auto n = flush_connections(inst->maps.flush_prog());
     if (!n)
         return n.error();
     std::printf("flushed %zu connections\n", *n);

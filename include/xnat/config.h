@@ -52,11 +52,16 @@ struct xnat_config {
 	struct xnat_timeouts timeouts;
 	__u64 netns_ino; /* inode of the network namespace the instance was loaded in */
 	__u32 max_connections;
+	__u32 rule_gen; /* generation of the rule maps in force (XNAT_RULE_GENERATIONS) */
+	/* The gateway's own ephemeral ports (ip_local_port_range): source NAT never hands them
+	 * out, so replies to the gateway's own connections are never taken for a LAN host's. */
+	__u16 local_port_lo;
+	__u16 local_port_hi;
 	__u32 pad;
 	char wan_name[XNAT_IFNAME_LEN];
 	char lan_name[XNAT_IFNAME_LEN];
 };
-XNAT_STATIC_ASSERT(sizeof(struct xnat_config) == 88, "config layout");
+XNAT_STATIC_ASSERT(sizeof(struct xnat_config) == 96, "config layout");
 XNAT_STATIC_ASSERT(XNAT_OFFSETOF(struct xnat_config, timeouts) == 16, "config layout");
 
 #endif

@@ -23,8 +23,12 @@
 	X(DROP_CT_FULL, "drop_ct_full", "connection table full: new flow refused")                \
 	X(DROP_CT_COLLISION, "drop_ct_collision", "reply tuple already in use: new flow refused") \
 	X(DROP_TX_PORT, "drop_tx_port", "egress interface missing from the redirect map")      \
+	X(DROP_PORTS_EXHAUSTED, "drop_ports_exhausted", "no free external port: new flow refused") \
+	X(PASS_ICMP_NO_FLOW, "pass_icmp_no_flow", "ICMP error about no tracked flow: untouched")   \
+	X(PASS_FOR_ERROR, "pass_for_error", "source-NATed packet needs an ICMP error: untouched")  \
 	X(NEW_FLOW, "new_flow", "connections created (counted besides the outcome)")               \
-	X(CT_EXPIRED, "ct_expired", "connections expired on lookup (counted besides the outcome)")
+	X(CT_EXPIRED, "ct_expired", "connections expired on lookup (counted besides the outcome)") \
+	X(ICMP_ERROR_TRANSLATED, "icmp_error_translated", "ICMP errors whose embedded packet was translated")
 
 #define XNAT_COUNTER_ENUM_(id, name, help) XNAT_CNT_##id,
 enum xnat_counter { XNAT_COUNTER_LIST(XNAT_COUNTER_ENUM_) XNAT_CNT_COUNT };

@@ -5,8 +5,9 @@
 
 #include "abi.h"
 
-/* A tuple exactly as it appears on the wire, in network byte order. For protocols without
- * ports both port fields are zero. */
+/* A tuple exactly as it appears on the wire, in network byte order. ICMP echo uses the
+ * identifier as a port: a request is (id, 0) and a reply (0, id), so reversing a request's
+ * tuple gives its reply's. */
 struct xnat_ct_key {
 	__be32 saddr;
 	__be32 daddr;
@@ -37,6 +38,17 @@ XNAT_STATIC_ASSERT(XNAT_OFFSETOF(struct xnat_ct_key, proto) == 12, "ct key layou
 #define XNAT_CT_F_FIN_ORIG 0x02
 #define XNAT_CT_F_FIN_REPLY 0x04
 
+/* nat: what the flow translates and which half names its source-NAT mapping. A flow that
+ * holds a mapping (masquerade, hairpin) keeps one reference on it; the external endpoint is
+ * the destination of one half's key: the reply half for flows opened from inside, the
+ * original half for flows let in by endpoint-independent filtering. */
+#define XNAT_NAT_DNAT 0x01
+#define XNAT_NAT_SNAT 0x02
+#define XNAT_NAT_MAP_SELF 0x04 /* this half's key.daddr:dport is the mapping */
+#define XNAT_NAT_MAP_PEER 0x08 /* the peer's key.daddr:dport is the mapping */
+#define XNAT_NAT_HAIRPIN 0x10
+#define XNAT_NAT_INBOUND 0x20  /* opened from outside through an endpoint-independent mapping */
+
 /*
  * The translation of a half is not stored: it is the peer's key reversed. The original half
  * (c -> P) with peer (S -> c) rewrites to (c -> S); the reply half (S -> c) with peer (c -> P)
@@ -54,7 +66,8 @@ struct xnat_ct_entry {
 	__u8 state;             /* XNAT_TCP_* (original half) */
 	__u8 flags;             /* XNAT_CT_F_* (original half) */
 	__u8 side;              /* XNAT_SIDE_* this half arrives on */
-	__u8 pad[2];
+	__u8 nat;               /* XNAT_NAT_* */
+	__u8 pad;
 };
 XNAT_STATIC_ASSERT(sizeof(struct xnat_ct_entry) == 64, "ct entry layout");
 XNAT_STATIC_ASSERT(XNAT_OFFSETOF(struct xnat_ct_entry, peer) == 16, "ct entry layout");

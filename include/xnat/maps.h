@@ -9,8 +9,12 @@
 #define XNAT_MAPS_H
 
 #define XNAT_MAP_CT xnat_ct           /* connection tracking, one entry per direction */
-#define XNAT_MAP_FWD xnat_fwd         /* array-of-maps, slot 0 = active forward table */
+#define XNAT_MAP_FWD xnat_fwd         /* array-of-maps: forward table per rule generation */
+#define XNAT_MAP_MASQ xnat_masq       /* array-of-maps: masquerade trie per rule generation */
 #define XNAT_MAP_RULES xnat_rules     /* forward rules as configured, for list/add/del */
+#define XNAT_MAP_MASQ_RULES xnat_masq_rules /* masquerade rules as configured, for list */
+#define XNAT_MAP_SNAT xnat_snat       /* source-NAT mappings by external endpoint */
+#define XNAT_MAP_EIM xnat_eim         /* internal endpoint -> last external port (LRU hint) */
 #define XNAT_MAP_CONFIG xnat_config   /* one struct xnat_config */
 #define XNAT_MAP_COUNTERS xnat_stats  /* per-CPU outcome counters */
 #define XNAT_MAP_TX_PORTS xnat_tx     /* devmap of the interfaces XDP may redirect to */
@@ -20,11 +24,19 @@
 #define XNAT_PROG_XDP_LAN xnat_xdp_lan
 #define XNAT_PROG_TC_WAN xnat_tc_wan
 #define XNAT_PROG_TC_LAN xnat_tc_lan
+#define XNAT_PROG_TC_EGRESS xnat_tc_egress /* ICMP errors the kernel sends about translated packets */
+#define XNAT_PROG_FLUSH xnat_flush         /* run by xnat-map flush: deletes flows as the datapath does */
+
+/* Rule generations: the control plane fills the idle slot of each rule map, then flips
+ * xnat_config.rule_gen, so a packet sees one generation of every rule map. */
+#define XNAT_RULE_GENERATIONS 2
 
 /* Expanded forward entries: a rule over a port range or a prefix becomes one entry per port
  * or host, so the datapath does one exact-match lookup. 2^18 covers four full port ranges. */
 #define XNAT_FWD_MAX_ENTRIES (1u << 18)
 #define XNAT_MAX_RULES 4096u
+#define XNAT_MAX_MASQ_RULES 256u
+#define XNAT_MASQ_MAX_ENTRIES (XNAT_MAX_MASQ_RULES * (1 + 16))
 
 #define XNAT_DEFAULT_MAX_CONNECTIONS 262144u
 #define XNAT_MIN_CONNECTIONS 16u

@@ -42,4 +42,81 @@ struct xnat_fwd_rule {
 };
 XNAT_STATIC_ASSERT(sizeof(struct xnat_fwd_rule) == 28, "rule layout");
 
+/*
+ * Masquerade rules live in one LPM trie per rule generation, holding two kinds of entry so a
+ * single map swap changes them together:
+ *   source:  kind XNAT_MASQ_SOURCE, rule 0, addr = source prefix   -> the rule
+ *   exclude: kind XNAT_MASQ_EXCLUDE, rule id, addr = dest prefix   -> (presence only)
+ * LPM matches bits from the start of `kind`, so prefixlen = 32 + the address prefix length.
+ */
+#define XNAT_MASQ_SOURCE 1
+#define XNAT_MASQ_EXCLUDE 2
+#define XNAT_MASQ_KEY_BITS 64
+
+struct xnat_masq_key {
+	__u32 prefixlen;
+	__u8 kind;
+	__u8 pad;
+	__be16 rule_id;
+	__be32 addr;
+};
+XNAT_STATIC_ASSERT(sizeof(struct xnat_masq_key) == 12, "masq key layout");
+
+#define XNAT_MASQ_F_EIF 0x01 /* endpoint-independent filtering */
+
+struct xnat_masq_rule {
+	__be32 to_source;
+	__u16 port_lo; /* host order */
+	__u16 port_hi;
+	__u16 rule_id;
+	__u8 flags;    /* XNAT_MASQ_F_* */
+	__u8 pad;
+};
+XNAT_STATIC_ASSERT(sizeof(struct xnat_masq_rule) == 12, "masq rule layout");
+
+/* A masquerade rule as configured, for listing. */
+#define XNAT_MASQ_MAX_EXCLUDES 16
+struct xnat_masq_desc {
+	struct xnat_masq_rule rule;
+	__be32 source;
+	__u8 source_len;
+	__u8 n_excludes;
+	__u8 to_source_default; /* to_source was the WAN address when loaded */
+	__u8 pad;
+	__be32 exclude_addr[XNAT_MASQ_MAX_EXCLUDES];
+	__u8 exclude_len[XNAT_MASQ_MAX_EXCLUDES];
+};
+XNAT_STATIC_ASSERT(sizeof(struct xnat_masq_desc) == 100, "masq desc layout");
+
+/* Source-NAT mappings: external endpoint -> internal endpoint, the authority on which external
+ * ports are taken. A mapping lives while flows hold references on it. */
+struct xnat_snat_key {
+	__be32 addr;
+	__be16 port;
+	__u8 proto;
+	__u8 pad;
+};
+XNAT_STATIC_ASSERT(sizeof(struct xnat_snat_key) == 8, "snat key layout");
+
+struct xnat_snat_mapping {
+	__be32 int_addr;
+	__be16 int_port;
+	__u8 flags; /* XNAT_MASQ_F_* of the rule that made it */
+	__u8 pad;
+	__u32 refs;  /* flows holding it */
+	__u32 pad2;
+};
+XNAT_STATIC_ASSERT(sizeof(struct xnat_snat_mapping) == 16, "snat mapping layout");
+
+/* Endpoint-independent mapping hint (RFC 4787 REQ-1): internal endpoint -> the external port it
+ * had last, checked against the mappings before reuse. An LRU: losing a hint only loses reuse. */
+struct xnat_eim_key {
+	__be32 int_addr;
+	__be32 ext_addr;
+	__be16 int_port;
+	__u8 proto;
+	__u8 pad;
+};
+XNAT_STATIC_ASSERT(sizeof(struct xnat_eim_key) == 12, "eim key layout");
+
 #endif

@@ -42,12 +42,16 @@ BpfFixture::BpfFixture(uint32_t max_connections)
     skel_.reset(xnat_bpf__open());
     if (!skel_)
         throw std::runtime_error("open skeleton");
-    if (bpf_map__set_max_entries(skel_->maps.XNAT_MAP_CT, 2 * max_connections))
+    if (bpf_map__set_max_entries(skel_->maps.XNAT_MAP_CT, 2 * max_connections) ||
+        bpf_map__set_max_entries(skel_->maps.XNAT_MAP_SNAT, max_connections) ||
+        bpf_map__set_max_entries(skel_->maps.XNAT_MAP_EIM, max_connections))
         throw std::runtime_error("size ct");
     if (int err = xnat_bpf__load(skel_.get()))
         throw std::runtime_error("load BPF object: " + std::to_string(err) + " " + last_libbpf_warning());
     cfg_.abi_version = XNAT_ABI_VERSION;
     cfg_.max_connections = max_connections;
+    cfg_.local_port_lo = kLocalPortLo;
+    cfg_.local_port_hi = kLocalPortHi;
     set_timeouts(Timeouts{});
 }
 
@@ -58,6 +62,11 @@ MapSet BpfFixture::maps() const
 
 void BpfFixture::write()
 {
+    // Keep the rule generation in force: only install() moves it.
+    auto current = read_config(maps());
+    if (!current)
+        throw std::runtime_error(current.error().message);
+    cfg_.rule_gen = current->rule_gen;
     auto r = write_config(maps(), cfg_);
     if (!r)
         throw std::runtime_error(r.error().message);
@@ -81,13 +90,43 @@ void BpfFixture::set_timeouts(const Timeouts &t)
     write();
 }
 
-void BpfFixture::install(const std::vector<PortForward> &rules)
+void BpfFixture::install(const std::vector<PortForward> &rules, const std::vector<Masquerade> &masq)
 {
     Config c;
     c.port_forwards = rules;
-    auto r = install_rules(maps(), rules_from_config(c));
+    RuleTables tables;
+    auto fwd = build_forward_table(rules_from_config(c));
+    if (!fwd)
+        throw std::runtime_error(fwd.error().message);
+    tables.fwd = std::move(*fwd);
+    auto trie = build_masq_table(masq);
+    if (!trie)
+        throw std::runtime_error(trie.error().message);
+    tables.masq = std::move(*trie);
+    auto current = read_config(maps());
+    if (!current)
+        throw std::runtime_error(current.error().message);
+    cfg_.rule_gen = current->rule_gen;
+    auto r = publish(maps(), tables, cfg_);
     if (!r)
         throw std::runtime_error(r.error().message);
+}
+
+size_t BpfFixture::flush()
+{
+    auto n = flush_connections(bpf_program__fd(skel_->progs.XNAT_PROG_FLUSH));
+    if (!n)
+        throw std::runtime_error(n.error().message);
+    return *n;
+}
+
+size_t BpfFixture::snat_mappings() const
+{
+    size_t n = 0;
+    auto walked = map_for_each_key<xnat_snat_key>(maps().snat, "snat", [&](const xnat_snat_key &) { ++n; });
+    if (!walked)
+        throw std::runtime_error(walked.error().message);
+    return n;
 }
 
 RunResult BpfFixture::run(Hook hook, Side side, const Bytes &frame, unsigned ingress_ifindex)
@@ -181,6 +220,9 @@ const TestNet &TestNet::get()
         sh("ip addr add 10.0.0.1/24 dev lan0");
         sh("ip neigh replace 10.0.0.12 lladdr 02:00:00:00:00:12 dev lan0 nud permanent");
         sh("ip neigh replace 198.51.100.2 lladdr 02:00:00:00:00:02 dev wan0 nud permanent");
+        sh("ip neigh replace 198.51.100.254 lladdr 02:00:00:00:00:fe dev wan0 nud permanent");
+        sh("ip route add default via 198.51.100.254 dev wan0");
+        sh("ip route add unreachable 192.0.2.0/24"); // a destination that routes nowhere
         std::ofstream("/proc/sys/net/ipv4/ip_forward") << "1";
         TestNet n;
         n.wan0 = if_nametoindex("wan0");

@@ -38,7 +38,10 @@ class BpfFixture {
     // Interfaces and modes the datapath believes it runs on (0: none, so routes never match).
     void set_interfaces(unsigned wan_ifindex, unsigned lan_ifindex, uint8_t wan_mode, uint8_t lan_mode);
     void set_timeouts(const Timeouts &t);
-    void install(const std::vector<PortForward> &rules);
+    // Publishes a new rule generation, as xnat-load and xnat-map do.
+    void install(const std::vector<PortForward> &rules, const std::vector<Masquerade> &masq = {});
+    // Ends every flow through the flush program; returns how many it ended.
+    size_t flush();
 
     // Runs one frame through the program for this hook and side.
     RunResult run(Hook hook, Side side, const Bytes &frame, unsigned ingress_ifindex = 0);
@@ -47,6 +50,7 @@ class BpfFixture {
 
     std::vector<Connection> conns() const;
     size_t ct_entries() const;
+    size_t snat_mappings() const;
     uint64_t counter(int index) const;
 
   private:
@@ -60,10 +64,13 @@ PortForward fwd(const char *proto, const char *from, const char *to, const char 
 
 // A private network inside the test's namespace, for the forwarding tests: two veth pairs
 // with addresses, routes and permanent neighbours.
+// The internet is behind 198.51.100.254 on wan0; the LAN is 10.0.0.0/24 on lan0.
 struct TestNet {
     unsigned wan0 = 0, lan0 = 0;
     static const TestNet &get();
 };
+
+inline constexpr uint16_t kLocalPortLo = 32768, kLocalPortHi = 60999;
 
 inline const Mac kServerMac{0x02, 0, 0, 0, 0, 0x12};
 inline const Mac kClientMac{0x02, 0, 0, 0, 0, 0x02};

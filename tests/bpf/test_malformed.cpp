@@ -138,13 +138,37 @@ const std::vector<Case> &cases()
              return build(s);
          },
          XNAT_CNT_PASS_NOT_IPV4},
-        {"ICMP echo to the public address",
+        {"ICMP echo to the public address (the gateway answers it)",
          [] {
              PacketSpec s = syn_to_forward();
              s.proto = kIcmp;
              return build(s);
          },
+         XNAT_CNT_PASS_NO_MATCH},
+        {"ICMP timestamp request",
+         [] {
+             PacketSpec s = syn_to_forward();
+             s.proto = kIcmp;
+             return mutated(s, [](Bytes &f) { f[kL4] = 13; });
+         },
          XNAT_CNT_PASS_L4_PROTO},
+        {"GRE",
+         [] {
+             PacketSpec s = syn_to_forward();
+             s.proto = 47;
+             return build(s);
+         },
+         XNAT_CNT_PASS_L4_PROTO},
+        {"ICMP header cut short",
+         [] {
+             PacketSpec s = syn_to_forward();
+             s.proto = kIcmp;
+             return mutated(s, [](Bytes &f) {
+                 f.resize(kL4 + 4);
+                 set16(f, kL3 + 2, 24);
+             });
+         },
+         XNAT_CNT_PASS_MALFORMED},
         {"TCP ACK without state",
          [] {
              PacketSpec s = syn_to_forward();

@@ -213,7 +213,7 @@ TEST_CASE("values of the wrong type are refused with their path", "[config]")
 TEST_CASE("unknown keys are refused wherever they appear", "[config]")
 {
     CHECK(rejected(R"({"port_forward":[]})").message ==
-          "unknown key \"port_forward\" (expected limits, port_forwards, timeouts)");
+          "unknown key \"port_forward\" (expected limits, masquerade, port_forwards, timeouts)");
     CHECK(rejected(forwards(R"({"proto":"tcp","from":"203.0.113.1:22","to":"10.0.0.1:22","side":"lan"})"))
               .message == "port_forwards[0]: unknown key \"side\" (expected from, on, proto, to)");
     CHECK(rejected(R"({"timeouts":{"tcp":60}})").message ==

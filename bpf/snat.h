@@ -1,0 +1,155 @@
+/* SPDX-License-Identifier: (GPL-2.0 OR BSD-2-Clause) */
+/*
+ * Source NAT: masquerade rule matching, external port allocation and mapping references.
+ *
+ * A mapping (external endpoint -> internal endpoint) is created with one reference by the flow
+ * that needs it, gains one per further flow of the same internal endpoint (endpoint-independent
+ * mapping, RFC 4787 REQ-1), and is deleted by whoever drops the last reference. A reference is
+ * only taken on a live mapping (refs > 0 before the increment); a mapping caught at zero is
+ * being deleted and is left alone, so an external port is never shared by two internal
+ * endpoints.
+ */
+#ifndef XNAT_BPF_SNAT_H
+#define XNAT_BPF_SNAT_H
+
+#include "maps.h"
+#include "parse.h"
+
+/* Port probes per new mapping: the internal port first, then a run of consecutive ports from a
+ * random start (RFC 6056 style), which finds a free port whenever the range is this small. */
+#define XNAT_SNAT_PROBES 64
+
+/* Hairpinned flows are source-NATed to the forward's public address from this range. */
+#define XNAT_HAIRPIN_PORT_LO 1024
+#define XNAT_HAIRPIN_PORT_HI 65535
+
+/* The masquerade rule for a flow from saddr to daddr, if any: the most specific source prefix
+ * wins, and its excluded destinations opt out. */
+static __always_inline const struct xnat_masq_rule *masq_match(void *trie, __be32 saddr,
+								 __be32 daddr)
+{
+	struct xnat_masq_key key = {
+		.prefixlen = XNAT_MASQ_KEY_BITS,
+		.kind = XNAT_MASQ_SOURCE,
+		.addr = saddr,
+	};
+	const struct xnat_masq_rule *rule;
+
+	rule = bpf_map_lookup_elem(trie, &key);
+	if (!rule)
+		return 0;
+	key.kind = XNAT_MASQ_EXCLUDE;
+	key.rule_id = bpf_htons(rule->rule_id);
+	key.addr = daddr;
+	if (bpf_map_lookup_elem(trie, &key))
+		return 0;
+	return rule;
+}
+
+/* Takes a reference on a live mapping; 0 if it was dying. */
+static __always_inline int snat_hold(struct xnat_snat_mapping *m)
+{
+	if (__sync_fetch_and_add(&m->refs, 1) > 0)
+		return 1;
+	__sync_fetch_and_sub(&m->refs, 1);
+	return 0;
+}
+
+static __always_inline void snat_release(__u8 proto, __be32 ext_addr, __be16 ext_port)
+{
+	struct xnat_snat_key key = { .addr = ext_addr, .port = ext_port, .proto = proto };
+	struct xnat_snat_mapping *m = bpf_map_lookup_elem(&XNAT_MAP_SNAT, &key);
+
+	if (m && __sync_sub_and_fetch(&m->refs, 1) == 0)
+		bpf_map_delete_elem(&XNAT_MAP_SNAT, &key);
+}
+
+/* Ports source NAT must not hand out: the gateway's own ephemeral ports, and ports that a
+ * WAN-side forward owns on this address. */
+static __always_inline int snat_port_reserved(__u16 port, __u8 proto, __be32 ext_addr,
+					      const struct xnat_config *cfg, void *fwd_table)
+{
+	struct xnat_fwd_key fk = {
+		.addr = ext_addr,
+		.port = bpf_htons(port),
+		.proto = proto,
+		.side = XNAT_SIDE_WAN,
+	};
+
+	if (port >= cfg->local_port_lo && port <= cfg->local_port_hi)
+		return 1;
+	return fwd_table && bpf_map_lookup_elem(fwd_table, &fk);
+}
+
+struct snat_request {
+	__u8 proto;
+	__u8 flags; /* XNAT_MASQ_F_* for a new mapping */
+	__u16 port_lo;
+	__u16 port_hi;
+	__be16 int_port;
+	__be32 int_addr;
+	__be32 ext_addr;
+};
+
+/* Finds or makes the mapping for an internal endpoint and takes a reference on it. Returns 0
+ * with the external port, or the drop counter. */
+static __always_inline int snat_acquire(const struct snat_request *req,
+					const struct xnat_config *cfg, void *fwd_table,
+					__be16 *ext_port)
+{
+	struct xnat_eim_key ek = {
+		.int_addr = req->int_addr,
+		.ext_addr = req->ext_addr,
+		.int_port = req->int_port,
+		.proto = req->proto,
+	};
+	struct xnat_snat_key sk = { .addr = req->ext_addr, .proto = req->proto };
+	struct xnat_snat_mapping fresh = {
+		.int_addr = req->int_addr,
+		.int_port = req->int_port,
+		.flags = req->flags,
+		.refs = 1,
+	};
+	struct xnat_snat_mapping *m;
+	__u32 range, start;
+	__be16 *hint;
+	__u16 port, want;
+	int i;
+
+	hint = bpf_map_lookup_elem(&XNAT_MAP_EIM, &ek);
+	if (hint) {
+		sk.port = *hint;
+		m = bpf_map_lookup_elem(&XNAT_MAP_SNAT, &sk);
+		if (m && m->int_addr == req->int_addr && m->int_port == req->int_port && snat_hold(m)) {
+			*ext_port = sk.port;
+			return 0;
+		}
+	}
+
+	if (req->port_hi < req->port_lo)
+		return XNAT_CNT_DROP_PORTS_EXHAUSTED;
+	range = (__u32)req->port_hi - req->port_lo + 1;
+	start = bpf_get_prandom_u32() % range;
+	want = bpf_ntohs(req->int_port);
+	for (i = 0; i < XNAT_SNAT_PROBES; i++) {
+		if (i == 0) {
+			/* Keep the internal port when the range allows it. */
+			if (want < req->port_lo || want > req->port_hi)
+				continue;
+			port = want;
+		} else {
+			port = req->port_lo + (__u16)((start + (__u32)i) % range);
+		}
+		if (snat_port_reserved(port, req->proto, req->ext_addr, cfg, fwd_table))
+			continue;
+		sk.port = bpf_htons(port);
+		if (bpf_map_update_elem(&XNAT_MAP_SNAT, &sk, &fresh, BPF_NOEXIST) == 0) {
+			bpf_map_update_elem(&XNAT_MAP_EIM, &ek, &sk.port, BPF_ANY);
+			*ext_port = sk.port;
+			return 0;
+		}
+	}
+	return XNAT_CNT_DROP_PORTS_EXHAUSTED;
+}
+
+#endif
