@@ -64,10 +64,9 @@ static __always_inline void snat_release(__u8 proto, __be32 ext_addr, __be16 ext
 		bpf_map_delete_elem(&XNAT_MAP_SNAT, &key);
 }
 
-/* Ports source NAT must not hand out: the gateway's own ephemeral ports, and ports that a
- * WAN-side forward owns on this address. */
-static __always_inline int snat_port_reserved(__u16 port, __u8 proto, __be32 ext_addr,
-					      const struct xnat_config *cfg, void *fwd_table)
+/* A port a WAN-side forward owns on this address: source NAT must not hand it out. */
+static __always_inline int snat_port_forwarded(__u16 port, __u8 proto, __be32 ext_addr,
+					       void *fwd_table)
 {
 	struct xnat_fwd_key fk = {
 		.addr = ext_addr,
@@ -76,9 +75,43 @@ static __always_inline int snat_port_reserved(__u16 port, __u8 proto, __be32 ext
 		.side = XNAT_SIDE_WAN,
 	};
 
-	if (port >= cfg->local_port_lo && port <= cfg->local_port_hi)
-		return 1;
 	return fwd_table && bpf_map_lookup_elem(fwd_table, &fk);
+}
+
+/* The rule's port range minus the gateway's own ephemeral ports, as two runs [a_lo, a_lo+n_a)
+ * and [b_lo, b_lo+n_b): the gateway's sockets own those ports, and a flow given one would
+ * take the replies of the gateway's own connections. */
+struct snat_pool {
+	__u32 a_lo, n_a, b_lo, n_b;
+};
+
+static __always_inline void snat_pool_make(__u32 lo, __u32 hi, const struct xnat_config *cfg,
+					   struct snat_pool *pool)
+{
+	__u32 l_lo = cfg->local_port_lo, l_hi = cfg->local_port_hi;
+
+	pool->a_lo = lo;
+	pool->n_a = hi >= lo ? hi - lo + 1 : 0;
+	pool->b_lo = 0;
+	pool->n_b = 0;
+	if (!l_lo || l_lo > l_hi || l_lo > hi || l_hi < lo)
+		return; /* no overlap */
+	if (l_hi < hi) {
+		pool->b_lo = l_hi + 1;
+		pool->n_b = hi - l_hi;
+	}
+	pool->n_a = l_lo > lo ? l_lo - lo : 0;
+}
+
+static __always_inline int snat_pool_has(const struct snat_pool *pool, __u32 port)
+{
+	return (port >= pool->a_lo && port < pool->a_lo + pool->n_a) ||
+	       (port >= pool->b_lo && port < pool->b_lo + pool->n_b);
+}
+
+static __always_inline __u16 snat_pool_port(const struct snat_pool *pool, __u32 k)
+{
+	return (__u16)(k < pool->n_a ? pool->a_lo + k : pool->b_lo + (k - pool->n_a));
 }
 
 struct snat_request {
@@ -111,7 +144,8 @@ static __always_inline int snat_acquire(const struct snat_request *req,
 		.refs = 1,
 	};
 	struct xnat_snat_mapping *m;
-	__u32 range, start;
+	struct snat_pool pool;
+	__u32 size, start;
 	__be16 *hint;
 	__u16 port, want;
 	int i;
@@ -126,21 +160,22 @@ static __always_inline int snat_acquire(const struct snat_request *req,
 		}
 	}
 
-	if (req->port_hi < req->port_lo)
+	snat_pool_make(req->port_lo, req->port_hi, cfg, &pool);
+	size = pool.n_a + pool.n_b;
+	if (!size)
 		return XNAT_CNT_DROP_PORTS_EXHAUSTED;
-	range = (__u32)req->port_hi - req->port_lo + 1;
-	start = bpf_get_prandom_u32() % range;
+	start = bpf_get_prandom_u32() % size;
 	want = bpf_ntohs(req->int_port);
 	for (i = 0; i < XNAT_SNAT_PROBES; i++) {
 		if (i == 0) {
-			/* Keep the internal port when the range allows it. */
-			if (want < req->port_lo || want > req->port_hi)
+			/* Keep the internal port when the pool allows it. */
+			if (!snat_pool_has(&pool, want))
 				continue;
 			port = want;
 		} else {
-			port = req->port_lo + (__u16)((start + (__u32)i) % range);
+			port = snat_pool_port(&pool, (start + (__u32)i) % size);
 		}
-		if (snat_port_reserved(port, req->proto, req->ext_addr, cfg, fwd_table))
+		if (snat_port_forwarded(port, req->proto, req->ext_addr, fwd_table))
 			continue;
 		sk.port = bpf_htons(port);
 		if (bpf_map_update_elem(&XNAT_MAP_SNAT, &sk, &fresh, BPF_NOEXIST) == 0) {

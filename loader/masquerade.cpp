@@ -15,7 +15,9 @@ Result<std::pair<uint16_t, uint16_t>> parse_port_range(const std::string &text)
 {
     auto ep = parse_endpoint("0.0.0.1:" + text); // reuse the PORT[-PORT] grammar and its messages
     if (!ep)
-        return invalid_input(ep.error().message.find("expected") != std::string::npos
+        // A ':' in the text would move the split into the stand-in address and blame it.
+        return invalid_input(ep.error().message.find("expected") != std::string::npos ||
+                                     text.find(':') != std::string::npos
                                  ? "expected PORT or PORT-PORT, got \"" + text + "\""
                                  : ep.error().message);
     return std::make_pair(ep->port_lo, ep->port_hi);

@@ -3,6 +3,11 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <net/if.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstring>
 
 #include <catch2/catch.hpp>
 
@@ -129,14 +134,10 @@ size_t BpfFixture::snat_mappings() const
     return n;
 }
 
-RunResult BpfFixture::run(Hook hook, Side side, const Bytes &frame, unsigned ingress_ifindex)
-{
-    bpf_program *prog;
-    if (hook == Hook::xdp)
-        prog = side == Side::wan ? skel_->progs.XNAT_PROG_XDP_WAN : skel_->progs.XNAT_PROG_XDP_LAN;
-    else
-        prog = side == Side::wan ? skel_->progs.XNAT_PROG_TC_WAN : skel_->progs.XNAT_PROG_TC_LAN;
+namespace {
 
+RunResult run_program(bpf_program *prog, Hook hook, const Bytes &frame, unsigned ingress_ifindex)
+{
     RunResult res;
     res.out.resize(frame.size() + 256);
     xdp_md xctx{};
@@ -160,6 +161,23 @@ RunResult BpfFixture::run(Hook hook, Side side, const Bytes &frame, unsigned ing
     res.verdict = static_cast<int>(opts.retval);
     res.out.resize(opts.data_size_out);
     return res;
+}
+
+} // namespace
+
+RunResult BpfFixture::run(Hook hook, Side side, const Bytes &frame, unsigned ingress_ifindex)
+{
+    bpf_program *prog;
+    if (hook == Hook::xdp)
+        prog = side == Side::wan ? skel_->progs.XNAT_PROG_XDP_WAN : skel_->progs.XNAT_PROG_XDP_LAN;
+    else
+        prog = side == Side::wan ? skel_->progs.XNAT_PROG_TC_WAN : skel_->progs.XNAT_PROG_TC_LAN;
+    return run_program(prog, hook, frame, ingress_ifindex);
+}
+
+RunResult BpfFixture::run_egress(const Bytes &frame)
+{
+    return run_program(skel_->progs.XNAT_PROG_TC_EGRESS, Hook::tc, frame, 0);
 }
 
 void BpfFixture::advance_clock_s(uint64_t seconds)
@@ -199,6 +217,34 @@ PortForward fwd(const char *proto, const char *from, const char *to, const char 
     return *f;
 }
 
+Masquerade masq(const char *source, const char *to_source, uint16_t port_lo, uint16_t port_hi,
+                bool endpoint_independent, std::vector<const char *> not_destination)
+{
+    Masquerade m;
+    m.source = *parse_prefix(source);
+    m.to_source = *parse_ipv4(to_source);
+    m.port_lo = port_lo;
+    m.port_hi = port_hi;
+    m.filtering = endpoint_independent ? Filtering::endpoint_independent : Filtering::address_port_dependent;
+    for (const char *p : not_destination)
+        m.not_destination.push_back(*parse_prefix(p));
+    return m;
+}
+
+Mac mac_of(const char *ifname)
+{
+    int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
+    ifreq req{};
+    std::strncpy(req.ifr_name, ifname, IFNAMSIZ - 1);
+    int rc = ::ioctl(fd, SIOCGIFHWADDR, &req);
+    ::close(fd);
+    if (rc != 0)
+        throw std::runtime_error(std::string("no MAC for ") + ifname);
+    Mac m;
+    std::memcpy(m.data(), req.ifr_hwaddr.sa_data, 6);
+    return m;
+}
+
 namespace {
 
 void sh(const std::string &cmd)
@@ -221,6 +267,7 @@ const TestNet &TestNet::get()
         sh("ip neigh replace 10.0.0.12 lladdr 02:00:00:00:00:12 dev lan0 nud permanent");
         sh("ip neigh replace 198.51.100.2 lladdr 02:00:00:00:00:02 dev wan0 nud permanent");
         sh("ip neigh replace 198.51.100.254 lladdr 02:00:00:00:00:fe dev wan0 nud permanent");
+        sh("ip neigh replace 10.0.0.5 lladdr 02:00:00:00:00:05 dev lan0 nud permanent");
         sh("ip route add default via 198.51.100.254 dev wan0");
         sh("ip route add unreachable 192.0.2.0/24"); // a destination that routes nowhere
         std::ofstream("/proc/sys/net/ipv4/ip_forward") << "1";

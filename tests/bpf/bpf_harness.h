@@ -45,6 +45,8 @@ class BpfFixture {
 
     // Runs one frame through the program for this hook and side.
     RunResult run(Hook hook, Side side, const Bytes &frame, unsigned ingress_ifindex = 0);
+    // Runs one frame through the tc egress program.
+    RunResult run_egress(const Bytes &frame);
     // Moves the datapath's clock forward.
     void advance_clock_s(uint64_t seconds);
 
@@ -74,5 +76,15 @@ inline constexpr uint16_t kLocalPortLo = 32768, kLocalPortHi = 60999;
 
 inline const Mac kServerMac{0x02, 0, 0, 0, 0, 0x12};
 inline const Mac kClientMac{0x02, 0, 0, 0, 0, 0x02};
+inline const Mac kRouterMac{0x02, 0, 0, 0, 0, 0xfe}; // 198.51.100.254, the way to the internet
+inline const Mac kLanHostMac{0x02, 0, 0, 0, 0, 0x05}; // 10.0.0.5
+
+// A masquerade rule from its parts, resolved (to_source given).
+Masquerade masq(const char *source, const char *to_source, uint16_t port_lo = 1024,
+                uint16_t port_hi = 65535, bool endpoint_independent = false,
+                std::vector<const char *> not_destination = {});
+
+// The MAC of an interface in the test's namespace.
+Mac mac_of(const char *ifname);
 
 } // namespace xnat::test

@@ -117,12 +117,40 @@ Bytes build(const PacketSpec &s)
             uint16_t c = internet_checksum(&f[l4], seg, pseudo_sum(s.saddr, s.daddr, kUdp, seg));
             put16(f, l4 + 6, c == 0 ? 0xffff : c); // RFC 768: a computed 0 is sent as all ones
         }
-    } else {
-        f[l4] = 8; // ICMP echo request
-        put16(f, l4 + 4, s.sport);
+    } else if (s.proto == kIcmp) {
+        f[l4] = s.icmp_type;
+        f[l4 + 1] = s.icmp_code;
+        put16(f, l4 + 4, s.icmp_id);
+        put16(f, l4 + 6, s.icmp_seq);
         put16(f, l4 + 2, internet_checksum(&f[l4], seg));
+    } else {
+        f[l4] = 0x5a; // some other protocol: opaque bytes
     }
     return f;
+}
+
+Bytes ip_packet(const Bytes &frame, size_t len)
+{
+    Bytes b(frame.begin() + kEth, frame.end());
+    if (len && len < b.size())
+        b.resize(len);
+    return b;
+}
+
+bool icmp_checksum_ok(const Bytes &f)
+{
+    Fields x = fields(f);
+    size_t seg = get16(f, kEth + 2) - ihl_bytes(f);
+    return fold(sum_bytes(&f.at(x.l4_off), seg, 0)) == 0xffff;
+}
+
+Bytes quoted_frame(const Bytes &f)
+{
+    Fields x = fields(f);
+    Bytes q(f.begin() + static_cast<long>(x.l4_off + 8), f.end());
+    q.insert(q.begin(), kEth, uint8_t{0});
+    q[12] = 0x08;
+    return q;
 }
 
 Fields fields(const Bytes &f)
@@ -140,6 +168,9 @@ Fields fields(const Bytes &f)
         x.sport = get16(f, x.l4_off);
         x.dport = get16(f, x.l4_off + 2);
         x.l4_check = get16(f, l4_check_offset(f));
+    } else if (x.proto == kIcmp) {
+        x.icmp_id = get16(f, x.l4_off + 4);
+        x.l4_check = get16(f, x.l4_off + 2);
     }
     return x;
 }
@@ -167,7 +198,8 @@ size_t ip_check_offset()
 size_t l4_check_offset(const Bytes &f)
 {
     size_t l4 = kEth + ihl_bytes(f);
-    return l4 + (f.at(kEth + 9) == kTcp ? 16 : 6);
+    uint8_t proto = f.at(kEth + 9);
+    return l4 + (proto == kTcp ? 16 : proto == kIcmp ? 2 : 6);
 }
 
 std::string hex(const Bytes &b)

@@ -36,9 +36,21 @@ struct PacketSpec {
     uint8_t tcp_flags = kSyn;
     uint32_t seq = 1000;
     uint32_t ack_seq = 0;
-    Bytes payload;
+    Bytes payload; // for an ICMP error: the quoted packet (IP header onward)
     bool udp_no_checksum = false;
+    // ICMP (proto kIcmp): type and code; for echo, the identifier (and sequence) follow,
+    // for errors the second word (frag-needed: the next-hop MTU).
+    uint8_t icmp_type = 8;
+    uint8_t icmp_code = 0;
+    uint16_t icmp_id = 0;
+    uint16_t icmp_seq = 1;
 };
+
+inline constexpr uint8_t kEchoReply = 0, kUnreach = 3, kEcho = 8, kTimeExceeded = 11;
+
+// The IP packet inside a frame (no Ethernet header), cut to `len` bytes if given: what an
+// ICMP error quotes.
+Bytes ip_packet(const Bytes &frame, size_t len = 0);
 
 Bytes build(const PacketSpec &spec);
 
@@ -49,7 +61,8 @@ uint16_t internet_checksum(const uint8_t *data, size_t len, uint32_t seed = 0);
 struct Fields {
     Mac eth_dst{}, eth_src{};
     uint32_t saddr = 0, daddr = 0; // host order
-    uint16_t sport = 0, dport = 0;
+    uint16_t sport = 0, dport = 0; // ICMP: type/code are not here; see icmp_id
+    uint16_t icmp_id = 0;
     uint8_t ttl = 0, proto = 0;
     uint16_t ip_check = 0, l4_check = 0;
     size_t l4_off = 0;
@@ -57,6 +70,11 @@ struct Fields {
 Fields fields(const Bytes &frame);
 
 bool ipv4_checksum_ok(const Bytes &frame);
+// The ICMP checksum over the whole message (ICMP has no pseudo-header).
+bool icmp_checksum_ok(const Bytes &frame);
+// The packet an ICMP error quotes, as a frame of its own (zero Ethernet header), so the
+// checks above can be run on it.
+Bytes quoted_frame(const Bytes &icmp_frame);
 // TCP/UDP checksum over the pseudo-header and segment; a UDP checksum of 0 is "none" and
 // counts as valid only when allow_udp_none.
 bool l4_checksum_ok(const Bytes &frame, bool allow_udp_none = false);

@@ -20,18 +20,6 @@ using namespace xnat::test;
 
 namespace {
 
-Mac mac_of(const char *ifname)
-{
-    int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
-    ifreq req{};
-    std::strncpy(req.ifr_name, ifname, IFNAMSIZ - 1);
-    REQUIRE(::ioctl(fd, SIOCGIFHWADDR, &req) == 0);
-    ::close(fd);
-    Mac m;
-    std::memcpy(m.data(), req.ifr_hwaddr.sa_data, 6);
-    return m;
-}
-
 PacketSpec syn(const char *dst, uint16_t dport)
 {
     PacketSpec s;
