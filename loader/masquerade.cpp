@@ -137,6 +137,7 @@ Result<std::vector<Masquerade>> resolve_masquerade(std::vector<Masquerade> rules
                 return invalid_input(path + ".to_source: not given, and WAN_IF " + wan_name +
                                      " has no IPv4 address to default to");
             m.to_source = *wan_addr;
+            m.to_source_is_wan = true;
         }
         if (m.port_lo >= local_lo && m.port_hi <= local_hi)
             return invalid_input(path + ".ports: " + std::to_string(m.port_lo) + "-" +
@@ -179,6 +180,7 @@ xnat_masq_desc to_masq_desc(const Masquerade &m, uint16_t id)
     d.rule.rule_id = id;
     d.source = htonl(m.source.addr);
     d.source_len = m.source.len;
+    d.to_source_default = m.to_source_is_wan;
     d.n_excludes = static_cast<uint8_t>(m.not_destination.size());
     for (size_t i = 0; i < m.not_destination.size() && i < XNAT_MASQ_MAX_EXCLUDES; ++i) {
         d.exclude_addr[i] = htonl(m.not_destination[i].addr);
@@ -194,6 +196,7 @@ Masquerade from_masq_desc(const xnat_masq_desc &d)
     for (size_t i = 0; i < d.n_excludes && i < XNAT_MASQ_MAX_EXCLUDES; ++i)
         m.not_destination.push_back(Prefix{ntohl(d.exclude_addr[i]), d.exclude_len[i]});
     m.to_source = ntohl(d.rule.to_source);
+    m.to_source_is_wan = d.to_source_default != 0;
     m.port_lo = d.rule.port_lo;
     m.port_hi = d.rule.port_hi;
     m.filtering = (d.rule.flags & XNAT_MASQ_F_EIF) ? Filtering::endpoint_independent
@@ -211,7 +214,8 @@ nlohmann::json masquerade_to_json(const Masquerade &m)
     for (const Prefix &p : m.not_destination)
         excl.push_back(format_prefix(p));
     j["not_destination"] = excl;
-    if (m.to_source)
+    // A to_source taken from the WAN address is left out, so a saved listing keeps following it.
+    if (m.to_source && !m.to_source_is_wan)
         j["to_source"] = format_ipv4(*m.to_source);
     return j;
 }
@@ -221,8 +225,9 @@ std::string describe(const Masquerade &m)
     std::string s = "masquerade " + format_prefix(m.source);
     for (const Prefix &p : m.not_destination)
         s += " !" + format_prefix(p);
-    s += " -> " + (m.to_source ? format_ipv4(*m.to_source) : std::string("WAN address")) + ":" +
-         std::to_string(m.port_lo) + "-" + std::to_string(m.port_hi);
+    s += " -> " + (m.to_source ? format_ipv4(*m.to_source) : std::string("WAN address")) +
+         (m.to_source && m.to_source_is_wan ? " (WAN address)" : "") + ":" + std::to_string(m.port_lo) +
+         "-" + std::to_string(m.port_hi);
     s += m.filtering == Filtering::endpoint_independent ? " filtering endpoint_independent"
                                                          : " filtering address_port_dependent";
     return s;

@@ -25,6 +25,7 @@ struct Masquerade {
     Prefix source;
     std::vector<Prefix> not_destination;
     std::optional<uint32_t> to_source; // unset: the WAN interface's address when loaded
+    bool to_source_is_wan = false;     // to_source was filled in from the WAN address
     uint16_t port_lo = 1024;
     uint16_t port_hi = 65535;
     Filtering filtering = Filtering::address_port_dependent;

@@ -442,9 +442,10 @@ TEST_CASE("resolve_masquerade fills a missing to_source with the WAN address", "
     REQUIRE((*r)[1].to_source.has_value());
     CHECK(*(*r)[1].to_source == kWan2);
 
-    // Nothing else changes.
+    // Nothing else changes, but that to_source is known to be the WAN's.
     Masquerade expected = two_rules()[0];
     expected.to_source = kWan2;
+    expected.to_source_is_wan = true;
     CHECK((*r)[0] == expected);
     CHECK((*r)[1] == two_rules()[1]);
 
@@ -694,4 +695,29 @@ TEST_CASE("rules_to_json with masquerade loads back as the same rules", "[masque
     nlohmann::json bare = rules_to_json(stored);
     CHECK_FALSE(bare.contains("masquerade"));
     CHECK(accepted(bare.dump()).masquerade.empty());
+}
+
+TEST_CASE("a to_source taken from the WAN address is remembered and not written back", "[masquerade]")
+{
+    Masquerade m;
+    m.source = Prefix{0x0a000100u, 24}; // 10.0.1.0/24
+    auto resolved = resolve_masquerade({m}, 0xc6336401u, "eth0", 32768, 60999);
+    REQUIRE(resolved);
+    const Masquerade &r = resolved->at(0);
+    CHECK(r.to_source == 0xc6336401u);
+    CHECK(r.to_source_is_wan);
+
+    xnat_masq_desc d = to_masq_desc(r, 0);
+    CHECK(d.to_source_default == 1);
+    CHECK(from_masq_desc(d) == r);
+    CHECK(describe(r) == "masquerade 10.0.1.0/24 -> 198.51.100.1 (WAN address):1024-65535 filtering address_port_dependent");
+    // Saved as a config, the rule keeps following the WAN address.
+    CHECK_FALSE(masquerade_to_json(r).contains("to_source"));
+
+    Masquerade given = m;
+    given.to_source = 0xcb007101u;
+    auto kept = resolve_masquerade({given}, 0xc6336401u, "eth0", 32768, 60999);
+    REQUIRE(kept);
+    CHECK_FALSE(kept->at(0).to_source_is_wan);
+    CHECK(masquerade_to_json(kept->at(0)).at("to_source") == "203.0.113.1");
 }
