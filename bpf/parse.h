@@ -19,6 +19,7 @@
 #include "xnat/ct.h"
 
 #define XNAT_L3_OFF ((__u32)sizeof(struct ethhdr))
+#define XNAT_IP_DF 0x4000
 #define XNAT_IP_MF 0x2000
 #define XNAT_IP_OFFSET 0x1fff
 
@@ -50,6 +51,7 @@ struct xnat_pkt {
 	__u8 l4_csum_off; /* checksum field within the L4 header */
 	__u8 l4_csum_none; /* UDP sent without checksum: it stays zero */
 	__u8 icmp_error;  /* destination unreachable, time exceeded, parameter problem */
+	__u8 dont_fragment;
 	struct xnat_inner inner; /* valid when icmp_error */
 };
 
@@ -209,6 +211,7 @@ static __always_inline int parse_packet(void *ctx, const int xdp, struct xnat_pk
 	p->tuple.proto = iph->protocol;
 	p->ttl = iph->ttl;
 	p->tos = iph->tos;
+	p->dont_fragment = !!(iph->frag_off & bpf_htons(XNAT_IP_DF));
 	p->l4_off = XNAT_L3_OFF + ihl;
 	return parse_l4(data, (void *)iph + ihl, end, p->tot_len - ihl, p);
 }

@@ -37,8 +37,9 @@ static __always_inline int verdict(const int xdp, int outcome)
 
 /* Rewrites a packet to `to` and sends it on: by the fast path when the route allows, else to
  * the kernel. A packet whose source the NAT rewrites and which the kernel must answer with an
- * ICMP error (TTL expiring, too big for the next link) goes to the kernel untranslated: the
- * error then reaches the real sender quoting what it really sent. */
+ * ICMP error (TTL expiring, too big for the next link with DF set) goes to the kernel
+ * untranslated: the error then reaches the real sender quoting what it really sent. A big
+ * packet without DF is translated first, since the kernel will fragment and forward it. */
 static __always_inline int translate_and_send(void *ctx, const int xdp, const struct xnat_pkt *p,
 					      const struct xnat_ct_key *to,
 					      const struct xnat_config *cfg)
@@ -47,7 +48,7 @@ static __always_inline int translate_and_send(void *ctx, const int xdp, const st
 	int route, rc;
 
 	route = fwd_route(ctx, xdp, p, to, cfg, &fib);
-	if ((route == XNAT_CNT_PASS_TTL || route == XNAT_CNT_PASS_FRAG_NEEDED) &&
+	if ((route == XNAT_CNT_PASS_TTL || (route == XNAT_CNT_PASS_FRAG_NEEDED && p->dont_fragment)) &&
 	    (p->tuple.saddr != to->saddr || p->tuple.sport != to->sport))
 		return XNAT_CNT_PASS_FOR_ERROR;
 	rc = nat_rewrite(ctx, xdp, p, to);

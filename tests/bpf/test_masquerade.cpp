@@ -341,13 +341,23 @@ TEST_CASE("policy: a source-NATed packet the kernel must answer with an error go
         check_untouched(gw.from_lan(frame), frame, hook);
         CHECK(gw.fx.counter(XNAT_CNT_PASS_FOR_ERROR) == 1);
     }
-    SECTION("too big for the WAN link on a masqueraded flow")
+    SECTION("too big for the WAN link, DF set, on a masqueraded flow")
     {
         PacketSpec in = lan_to("10.0.0.5", 20000, "203.0.113.50", 80, kUdp);
         in.payload.assign(1600, 7);
         Bytes frame = build(in);
         check_untouched(gw.from_lan(frame), frame, hook);
         CHECK(gw.fx.counter(XNAT_CNT_PASS_FOR_ERROR) == 1);
+    }
+    SECTION("too big without DF: translated, since the kernel fragments and forwards it")
+    {
+        PacketSpec in = lan_to("10.0.0.5", 20000, "203.0.113.50", 80, kUdp);
+        in.payload.assign(1600, 7);
+        in.frag = 0; // DF clear
+        RunResult r = gw.from_lan(build(in));
+        CHECK(r.verdict == pass_verdict(hook));
+        CHECK(fields(r.out).saddr == ip(kWanAddr));
+        CHECK(gw.fx.counter(XNAT_CNT_PASS_FRAG_NEEDED) == 1);
     }
     SECTION("TTL expiring on a forwarded flow is handed over translated")
     {
