@@ -48,28 +48,38 @@ static __always_inline int fwd_finish_xdp(struct xdp_md *ctx, const struct bpf_f
 	return XNAT_CNT_REDIRECTED;
 }
 
+/* tc sends the packet itself even when the next hop is unresolved: bpf_redirect_neigh has the
+ * kernel resolve it and fill in the MACs. Handing such a packet to the stack instead would not
+ * work once its source is the gateway's own address: the stack drops it as a martian before it
+ * resolves anything, and the flow would never start. */
 static __always_inline int fwd_finish_tc(struct __sk_buff *skb, const struct xnat_pkt *p,
-					 const struct bpf_fib_lookup *fib)
+					 const struct bpf_fib_lookup *fib, int resolve_neigh)
 {
 	__u8 macs[2 * ETH_ALEN];
 	__u8 ttl = p->ttl - 1;
 	__be16 old_word = bpf_htons(((__u16)p->ttl << 8) | p->tuple.proto);
 	__be16 new_word = bpf_htons(((__u16)ttl << 8) | p->tuple.proto);
 
-	__builtin_memcpy(macs, fib->dmac, ETH_ALEN);
-	__builtin_memcpy(macs + ETH_ALEN, fib->smac, ETH_ALEN);
 	if (bpf_l3_csum_replace(skb, XNAT_L3_OFF + __builtin_offsetof(struct iphdr, check),
 				old_word, new_word, sizeof(__u16)) ||
 	    bpf_skb_store_bytes(skb, XNAT_L3_OFF + __builtin_offsetof(struct iphdr, ttl), &ttl,
-				sizeof(ttl), 0) ||
-	    bpf_skb_store_bytes(skb, 0, macs, sizeof(macs), 0))
+				sizeof(ttl), 0))
+		return XNAT_CNT_PASS_MALFORMED;
+	if (resolve_neigh) {
+		bpf_redirect_neigh(fib->ifindex, 0, 0, 0);
+		return XNAT_CNT_REDIRECTED_NEIGH;
+	}
+	__builtin_memcpy(macs, fib->dmac, ETH_ALEN);
+	__builtin_memcpy(macs + ETH_ALEN, fib->smac, ETH_ALEN);
+	if (bpf_skb_store_bytes(skb, 0, macs, sizeof(macs), 0))
 		return XNAT_CNT_PASS_MALFORMED;
 	bpf_redirect(fib->ifindex, 0);
 	return XNAT_CNT_REDIRECTED;
 }
 
 /* Routes a packet by its translated tuple. Returns 0 when the fast path can send it (fib holds
- * the egress and MACs), or the pass counter saying why the kernel must. Nothing is written. */
+ * the egress and MACs), or the pass counter saying why it cannot. PASS_NO_NEIGH still names
+ * one of xnat's interfaces in fib->ifindex. Nothing is written. */
 static __always_inline int fwd_route(void *ctx, const int xdp, const struct xnat_pkt *p,
 				     const struct xnat_ct_key *to, const struct xnat_config *cfg,
 				     struct bpf_fib_lookup *fib)
@@ -90,7 +100,7 @@ static __always_inline int fwd_route(void *ctx, const int xdp, const struct xnat
 	fib->ipv4_dst = to->daddr;
 	fib->ifindex = ctx_ifindex(ctx, xdp);
 	rc = fwd_fib_outcome(bpf_fib_lookup(ctx, fib, sizeof(*fib), 0));
-	if (rc)
+	if (rc && rc != XNAT_CNT_PASS_NO_NEIGH)
 		return rc;
 
 	if (fib->ifindex == cfg->wan_ifindex)
@@ -99,6 +109,16 @@ static __always_inline int fwd_route(void *ctx, const int xdp, const struct xnat
 		egress_mode = cfg->lan_mode;
 	else
 		return XNAT_CNT_PASS_FIB;
+	if (rc)
+		return rc;
+	if (!xdp) {
+		/* The route lookup passes any GSO packet; what the link must carry is its segments,
+		 * which the kernel's forwarding path checks and so must the fast path. */
+		__u32 mtu = 0;
+
+		if (bpf_check_mtu(ctx, fib->ifindex, &mtu, 0, BPF_MTU_CHK_SEGS) != BPF_MTU_CHK_RET_SUCCESS)
+			return XNAT_CNT_PASS_FRAG_NEEDED;
+	}
 	/* Many drivers accept XDP frames only while an XDP program of theirs is attached, so the
 	 * fast path redirects only between XDP-mode interfaces. */
 	if (xdp && egress_mode != XNAT_MODE_XDP)
@@ -112,7 +132,35 @@ static __always_inline int fwd_finish(void *ctx, const int xdp, const struct xna
 {
 	if (xdp)
 		return fwd_finish_xdp(ctx, fib);
-	return fwd_finish_tc(ctx, p, fib);
+	return fwd_finish_tc(ctx, p, fib, 0);
+}
+
+/*
+ * XDP hands a packet it cannot finish (next hop unresolved, or egress through a tc-mode
+ * interface) to the tc program on the same interface, untranslated, marked in the XDP
+ * metadata. The tc program finishes it with the skb at hand (bpf_redirect_neigh, bpf_redirect)
+ * and counts its outcome; on an XDP-mode interface it touches nothing unmarked.
+ */
+#define XNAT_META_HANDOFF 0x584e4154 /* "XNAT" */
+
+static __always_inline int xdp_hand_to_tc(struct xdp_md *ctx)
+{
+	__u32 *meta;
+
+	if (bpf_xdp_adjust_meta(ctx, -(int)sizeof(*meta)))
+		return 0; /* no metadata on this driver: the caller passes the packet translated */
+	meta = (void *)(long)ctx->data_meta;
+	if ((void *)(meta + 1) > (void *)(long)ctx->data)
+		return 0;
+	*meta = XNAT_META_HANDOFF;
+	return 1;
+}
+
+static __always_inline int tc_handed_from_xdp(struct __sk_buff *skb)
+{
+	__u32 *meta = (void *)(long)skb->data_meta;
+
+	return (void *)(meta + 1) <= (void *)(long)skb->data && *meta == XNAT_META_HANDOFF;
 }
 
 /* The interface a destination is routed out of, neighbour or not (0 if unroutable). */

@@ -18,6 +18,9 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
+/* Not an outcome: XDP handed the packet to tc, which counts how it ends. */
+#define XNAT_HANDED_OFF (-1)
+
 static __always_inline int outcome_is_drop(int outcome)
 {
 	return outcome == XNAT_CNT_DROP_CT_FULL || outcome == XNAT_CNT_DROP_CT_COLLISION ||
@@ -27,8 +30,12 @@ static __always_inline int outcome_is_drop(int outcome)
 /* The only place an outcome becomes a verdict. */
 static __always_inline int verdict(const int xdp, int outcome)
 {
+	if (outcome == XNAT_HANDED_OFF) {
+		xnat_count(XNAT_CNT_XDP_HANDOFF);
+		return XDP_PASS;
+	}
 	xnat_count(outcome);
-	if (outcome == XNAT_CNT_REDIRECTED)
+	if (outcome == XNAT_CNT_REDIRECTED || outcome == XNAT_CNT_REDIRECTED_NEIGH)
 		return xdp ? XDP_REDIRECT : TC_ACT_REDIRECT;
 	if (outcome_is_drop(outcome))
 		return xdp ? XDP_DROP : TC_ACT_SHOT;
@@ -41,19 +48,27 @@ static __always_inline int verdict(const int xdp, int outcome)
  * untranslated: the error then reaches the real sender quoting what it really sent. A big
  * packet without DF is translated first, since the kernel will fragment and forward it. */
 static __always_inline int translate_and_send(void *ctx, const int xdp, const struct xnat_pkt *p,
-					      const struct xnat_ct_key *to,
-					      const struct xnat_config *cfg)
+					      struct xnat_ct_entry *e, const struct xnat_config *cfg,
+					      __u64 now)
 {
 	struct bpf_fib_lookup fib = {};
+	struct xnat_ct_key to = {};
 	int route, rc;
 
-	route = fwd_route(ctx, xdp, p, to, cfg, &fib);
+	nat_target_tuple(e, &to);
+	route = fwd_route(ctx, xdp, p, &to, cfg, &fib);
+	if (xdp && (route == XNAT_CNT_PASS_NO_NEIGH || route == XNAT_CNT_PASS_TRANSLATED) &&
+	    xdp_hand_to_tc(ctx))
+		return XNAT_HANDED_OFF; /* tc accounts for it */
+	ct_account(e, p, now, cfg);
 	if ((route == XNAT_CNT_PASS_TTL || (route == XNAT_CNT_PASS_FRAG_NEEDED && p->dont_fragment)) &&
-	    (p->tuple.saddr != to->saddr || p->tuple.sport != to->sport))
+	    (p->tuple.saddr != to.saddr || p->tuple.sport != to.sport))
 		return XNAT_CNT_PASS_FOR_ERROR;
-	rc = nat_rewrite(ctx, xdp, p, to);
+	rc = nat_rewrite(ctx, xdp, p, &to);
 	if (rc)
 		return rc;
+	if (!xdp && route == XNAT_CNT_PASS_NO_NEIGH)
+		return fwd_finish_tc(ctx, p, &fib, 1);
 	if (route)
 		return route;
 	return fwd_finish(ctx, xdp, p, &fib);
@@ -80,16 +95,19 @@ static __always_inline int xnat_handle(void *ctx, const int xdp, const __u8 side
 	const struct xnat_config *cfg;
 	struct xnat_ct_entry *e;
 	struct xnat_pkt p = {};
-	struct xnat_ct_key to = {};
 	__u64 now;
 	int rc;
 
+	cfg = xnat_config_get();
+	if (!cfg)
+		return xdp ? XDP_PASS : TC_ACT_OK;
+	/* On an XDP-mode interface the tc program only finishes what XDP handed it. */
+	if (!xdp && (side == XNAT_SIDE_WAN ? cfg->wan_mode : cfg->lan_mode) == XNAT_MODE_XDP &&
+	    !tc_handed_from_xdp(ctx))
+		return TC_ACT_OK;
 	rc = parse_packet(ctx, xdp, &p);
 	if (rc)
 		return verdict(xdp, rc);
-	cfg = xnat_config_get();
-	if (!cfg)
-		return verdict(xdp, XNAT_CNT_PASS_NO_MATCH);
 	if (p.icmp_error)
 		return verdict(xdp, handle_icmp_error(ctx, xdp, &p, cfg));
 
@@ -108,9 +126,7 @@ static __always_inline int xnat_handle(void *ctx, const int xdp, const __u8 side
 		if (rc)
 			return verdict(xdp, rc);
 	}
-	ct_account(e, &p, now, cfg);
-	nat_target_tuple(e, &to);
-	return verdict(xdp, translate_and_send(ctx, xdp, &p, &to, cfg));
+	return verdict(xdp, translate_and_send(ctx, xdp, &p, e, cfg, now));
 }
 
 SEC("xdp")

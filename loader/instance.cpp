@@ -118,33 +118,32 @@ Result<void> attach_xdp(const PinDir &pin, SidePlan &plan, int fd)
 }
 
 // Attaches the new programs to one interface, replacing what was there without a gap: the
-// new hook is in place before the old one is removed.
+// new hook is in place before the old one is removed. tc is attached at both points in every
+// mode: egress mends the ICMP errors the kernel sends about translated packets, and ingress
+// runs the NAT in tc mode or, in XDP mode, finishes the packets XDP hands it.
 Result<void> attach_side(const PinDir &pin, SidePlan &plan, const Skeleton &skel)
 {
-    // Egress in every mode: it mends the ICMP errors the kernel sends about translated packets.
-    auto egress = tc_attach(plan.iface.ifindex, TcPoint::egress,
-                            bpf_program__fd(skel->progs.XNAT_PROG_TC_EGRESS));
-    if (!egress)
-        return with_context(side_label(plan), egress.error());
-    plan.clsact_created = plan.clsact_created || *egress;
+    struct {
+        TcPoint point;
+        int fd;
+    } hooks[] = {{TcPoint::egress, bpf_program__fd(skel->progs.XNAT_PROG_TC_EGRESS)},
+                 {TcPoint::ingress, prog_fd(skel, plan.side, Mode::tc)}};
+    for (const auto &h : hooks) {
+        auto created = tc_attach(plan.iface.ifindex, h.point, h.fd);
+        if (!created)
+            return with_context(side_label(plan), created.error());
+        plan.clsact_created = plan.clsact_created || *created;
+    }
     if (plan.mode == Mode::xdp) {
         auto r = attach_xdp(pin, plan, prog_fd(skel, plan.side, Mode::xdp));
-        if (r) {
-            if (plan.old_mode == Mode::tc)
-                tc_detach(plan.iface.ifindex, TcPoint::ingress);
+        if (r)
             return {};
-        }
         if (!plan.auto_chosen || plan.old_mode == Mode::xdp)
             return with_context(side_label(plan), r.error());
         plan.mode = Mode::tc;
         plan.reason = "native XDP refused (" + r.error().message + "); tc instead";
     }
-    auto created = tc_attach(plan.iface.ifindex, TcPoint::ingress, prog_fd(skel, plan.side, Mode::tc));
-    if (!created)
-        return with_context(side_label(plan), created.error());
-    plan.clsact_created = plan.clsact_created || *created;
-    if (plan.old_mode == Mode::xdp)
-        drop_xdp_link(pin, plan.side);
+    drop_xdp_link(pin, plan.side);
     return {};
 }
 

@@ -7,8 +7,8 @@ PACKAGES=(
 	# build
 	cmake make g++ pkg-config clang libbpf-dev bpftool libelf-dev zlib1g-dev
 	nlohmann-json3-dev libcli11-dev catch2
-	# tests and demo: namespaces, veth, tc, sockets; netfilter only to prove it is unused
-	iproute2 ethtool procps mount util-linux python3 iptables nftables
+	# tests and demo: namespaces, veth, tc, sockets, ping; netfilter only to prove it is unused
+	iproute2 ethtool procps mount util-linux python3 iputils-ping iptables nftables
 )
 
 missing=()

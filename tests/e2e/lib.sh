@@ -25,10 +25,13 @@ WORK=$(mktemp -d /tmp/xnat-e2e.XXXXXX)
 BPFFS=$WORK/bpffs
 PIN=$BPFFS/xnat
 BG_PIDS=()
+XNAT_INSTANCES=() # further xnat instances ("NS PIN"), loaded with gw_load; unloaded on exit
 
 log() { printf '  %s\n' "$*"; }
 fail() {
 	printf 'FAIL: %s\n' "$*" >&2
+	# A test may define on_fail to print evidence (conns, counters) before it exits.
+	if declare -F on_fail >/dev/null; then on_fail >&2 || true; fi
 	exit 1
 }
 
@@ -40,8 +43,12 @@ cleanup() {
 	if ip netns list | grep -q "^$NS_G"; then
 		ip netns exec "$NS_G" "$XNAT_LOAD" --unload --pin-dir "$PIN" >/dev/null 2>&1
 	fi
+	for inst in "${XNAT_INSTANCES[@]}"; do
+		read -r ns pin <<<"$inst"
+		ip netns exec "$ns" "$XNAT_LOAD" --unload --pin-dir "$pin" >/dev/null 2>&1
+	done
 	for ns in $(ip netns list | awk '{print $1}' | grep "^$TAG"); do ip netns del "$ns"; done
-	umount "$BPFFS" 2>/dev/null
+	while umount "$BPFFS" 2>/dev/null; do :; done
 	rm -rf "$WORK"
 	exit $rc
 }
@@ -159,4 +166,213 @@ client_port() {
 
 counter() {
 	xnat_map stats --json | python3 -c "import json,sys; print(json.load(sys.stdin)['counters']['$1'])"
+}
+
+# ---------------------------------------------------------------------------------------------
+# Bigger topologies, built from parts: any number of namespaces (named $TAG..., so cleanup
+# removes them), veth links, a bridge as a LAN switch, and several xnat instances.
+
+in_ns() {
+	local ns=$1
+	shift
+	ip netns exec "$ns" "$@"
+}
+
+# A bpffs for the pins, mounted once however many builders ask for it.
+ensure_bpffs() {
+	mountpoint -q "$BPFFS" 2>/dev/null || mount_bpffs
+}
+
+# ns_create NS...: fresh namespaces with loopback up.
+ns_create() {
+	local ns
+	for ns; do
+		ip netns add "$ns"
+		ip -n "$ns" link set lo up
+	done
+}
+
+# ns_forwarding NS...: let the namespaces route (gateways, routers).
+ns_forwarding() {
+	local ns
+	for ns; do in_ns "$ns" sysctl -qw net.ipv4.ip_forward=1; done
+}
+
+# veth_link NS_A IF_A CIDR_A NS_B IF_B CIDR_B [MTU]: a veth pair, addressed ("-": no address),
+# both ends at MTU when given.
+veth_link() {
+	local ns_a=$1 if_a=$2 addr_a=$3 ns_b=$4 if_b=$5 addr_b=$6 mtu=${7:-}
+	link_ns "$ns_a" "$if_a" "$ns_b" "$if_b"
+	if [ -n "$mtu" ]; then
+		ip -n "$ns_a" link set "$if_a" mtu "$mtu"
+		ip -n "$ns_b" link set "$if_b" mtu "$mtu"
+	fi
+	[ "$addr_a" = - ] || ip -n "$ns_a" addr add "$addr_a" dev "$if_a"
+	[ "$addr_b" = - ] || ip -n "$ns_b" addr add "$addr_b" dev "$if_b"
+}
+
+# switch_create SW: a namespace holding one bridge, br0, standing for a LAN switch.
+switch_create() {
+	local sw=$1
+	ns_create "$sw"
+	ip -n "$sw" link add br0 type bridge
+	ip -n "$sw" link set br0 up
+}
+
+# switch_plug SW PORT NS IF CIDR [MTU]: plugs NS's interface IF into the switch as port PORT.
+# A port facing an XDP gateway needs GRO (gro_on) and, for XDP, TX checksum offload off
+# (offload_in): the bridge hands it the hosts' packets, which it would otherwise pass on with
+# partial checksums.
+switch_plug() {
+	local sw=$1 port=$2 ns=$3 ifname=$4 addr=$5 mtu=${6:-}
+	veth_link "$sw" "$port" - "$ns" "$ifname" "$addr" "$mtu"
+	ip -n "$sw" link set "$port" master br0
+}
+
+# lan_host NS SW PORT CIDR GATEWAY: a host namespace on the switch, default route via GATEWAY.
+lan_host() {
+	local ns=$1 sw=$2 port=$3 addr=$4 gw=$5
+	ns_create "$ns"
+	switch_plug "$sw" "$port" "$ns" eth0 "$addr"
+	ip -n "$ns" route add default via "$gw"
+}
+
+# offload_in STATE NS:IF...: TX checksum offload on the named interfaces (see set_offload).
+offload_in() {
+	local state=$1 spec
+	shift
+	for spec; do in_ns "${spec%%:*}" ethtool -K "${spec#*:}" tx "$state" >/dev/null; done
+}
+
+# gro_on NS:IF...: GRO on the named interfaces (the peers of interfaces XDP redirects into).
+gro_on() {
+	local spec
+	for spec; do in_ns "${spec%%:*}" ethtool -K "${spec#*:}" gro on >/dev/null; done
+}
+
+# gw_load NS PIN XNAT_LOAD_ARGS...: xnat-load in a gateway namespace; unloaded on exit.
+gw_load() {
+	local ns=$1 pin=$2
+	shift 2
+	local inst="$ns $pin" seen=0 i
+	for i in "${XNAT_INSTANCES[@]}"; do [ "$i" = "$inst" ] && seen=1; done
+	[ "$seen" = 1 ] || XNAT_INSTANCES+=("$inst")
+	in_ns "$ns" "$XNAT_LOAD" --pin-dir "$pin" "$@"
+}
+
+# gw_map NS PIN XNAT_MAP_ARGS...: xnat-map on that gateway's instance.
+gw_map() {
+	local ns=$1 pin=$2
+	shift 2
+	in_ns "$ns" "$XNAT_MAP" --pin-dir "$pin" "$@"
+}
+
+# gw_counter NS PIN NAME: one of that instance's counters.
+gw_counter() {
+	gw_map "$1" "$2" stats --json | python3 -c "import json,sys; print(json.load(sys.stdin)['counters']['$3'])"
+}
+
+# gw_report NS PIN: conns and non-zero counters, for a failure's evidence.
+gw_report() {
+	printf '    conns of %s:\n' "$1" >&2
+	gw_map "$1" "$2" conns 2>&1 | sed 's/^/      /' >&2 || true
+	printf '    non-zero counters of %s:\n' "$1" >&2
+	gw_map "$1" "$2" stats 2>&1 | awk '$2 != 0' | sed 's/^/      /' >&2 || true
+}
+
+# assert_no_netfilter_rules_in NS...: like assert_no_netfilter_rules, for any gateway.
+assert_no_netfilter_rules_in() {
+	local ns rules
+	for ns; do
+		rules=$(in_ns "$ns" sh -c 'iptables-save 2>/dev/null | grep -E "^-A" ; nft list ruleset 2>/dev/null | grep -E "dnat|snat|masquerade"' || true)
+		[ -z "$rules" ] || fail "namespace $ns has netfilter rules: $rules"
+	done
+}
+
+# The peer a server logged last ("accepted ADDR PORT" / "datagram from ADDR PORT"), as
+# "ADDR PORT"; empty if none.
+last_peer() {
+	sed -n 's/^\(accepted\|datagram from\) \([0-9.]* [0-9]*\)$/\2/p' "$WORK/$1.log" | tail -n1
+}
+
+# Prints the first line of conns (of NS PIN) containing every given fragment.
+conn_line() {
+	local ns=$1 pin=$2
+	shift 2
+	local line frag ok
+	while IFS= read -r line; do
+		ok=1
+		for frag; do
+			case "$line" in *"$frag"*) ;; *) ok=0 ;; esac
+		done
+		[ "$ok" = 1 ] && {
+			printf '%s\n' "$line"
+			return 0
+		}
+	done < <(gw_map "$ns" "$pin" conns)
+	return 1
+}
+
+# ---------------------------------------------------------------------------------------------
+# The seed setup (../shared/DESIGN.md), documentation addresses for the public ones:
+#
+#   a12 10.0.0.12 ─┐
+#   a13 10.0.0.13 ─┤ swa      gwa                 rtr                    gwb              b13
+#        ...      ─┴─ br0 ── lan0 10.0.0.1    ra 203.0.113.254     wan0 198.51.100.1   10.0.1.13
+#                          wan0 203.0.113.1 ──    rb 198.51.100.254 ──  lan0 10.0.1.1 ── eth0
+#
+# build_site_a [OCTET...]: LAN A (a switch with one host 10.0.0.OCTET per argument, default
+# 12), gateway A, and the internet router with its 203.0.113.0/24 side. build_site_b: gateway
+# B with LAN B host 10.0.1.13, on the router's 198.51.100.0/24 side. A test may plug something
+# else into the router's rb side instead (ns_a, NS_R).
+NS_GA=${TAG}gwa
+NS_GB=${TAG}gwb
+NS_R=${TAG}rtr
+NS_SWA=${TAG}swa
+NS_B13=${TAG}b13
+PIN_A=$BPFFS/gwa
+PIN_B=$BPFFS/gwb
+
+# The namespace of LAN A host 10.0.0.OCTET.
+ns_a() { echo "${TAG}a$1"; }
+
+build_site_a() {
+	local octet
+	[ $# -gt 0 ] || set -- 12
+	ensure_bpffs
+	ns_create "$NS_GA" "$NS_R"
+	ns_forwarding "$NS_GA" "$NS_R"
+	switch_create "$NS_SWA"
+	switch_plug "$NS_SWA" pgw "$NS_GA" lan0 10.0.0.1/24
+	for octet; do
+		lan_host "$(ns_a "$octet")" "$NS_SWA" "p$octet" "10.0.0.$octet/24" 10.0.0.1
+	done
+	veth_link "$NS_GA" wan0 203.0.113.1/24 "$NS_R" ra 203.0.113.254/24
+	ip -n "$NS_GA" route add default via 203.0.113.254
+}
+
+build_site_b() {
+	ensure_bpffs
+	ns_create "$NS_GB" "$NS_B13"
+	ns_forwarding "$NS_GB"
+	veth_link "$NS_R" rb 198.51.100.254/24 "$NS_GB" wan0 198.51.100.1/24
+	ip -n "$NS_GB" route add default via 198.51.100.254
+	veth_link "$NS_GB" lan0 10.0.1.1/24 "$NS_B13" eth0 10.0.1.13/24
+	ip -n "$NS_B13" route add default via 10.0.1.1
+}
+
+# build_seed_topology [OCTET...]: both sites and the router between them.
+build_seed_topology() {
+	build_site_a "$@"
+	build_site_b
+}
+
+# resolve_neighbour NS ADDR...: NS learns the link-layer address of each ADDR (one ping).
+# A gateway's next hop is normally known; tests whose subject is something else start so.
+resolve_neighbour() {
+	local ns=$1 addr
+	shift
+	for addr; do
+		in_ns "$ns" ping -c 1 -W 2 "$addr" >/dev/null || fail "$ns cannot reach its neighbour $addr"
+	done
 }

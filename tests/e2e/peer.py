@@ -2,12 +2,18 @@
 """Socket endpoints for the end-to-end tests: servers that echo and report who they saw,
 clients that send known bytes and check every one of them comes back."""
 import argparse
+import errno
 import hashlib
 import os
 import socket
 import sys
 import threading
 import time
+
+# Linux <netinet/in.h>; not every Python names them.
+IP_MTU_DISCOVER = getattr(socket, "IP_MTU_DISCOVER", 10)
+IP_PMTUDISC_DO = getattr(socket, "IP_PMTUDISC_DO", 2)
+IP_MTU = getattr(socket, "IP_MTU", 14)
 
 
 def log(msg):
@@ -79,10 +85,14 @@ def exchange(sock, size, seed):
 
 
 def tcp_client(args):
-    sock = socket.create_connection((args.host, args.port), timeout=args.timeout)
+    source = (args.bind, args.sport) if args.sport or args.bind != "0.0.0.0" else None
+    sock = socket.create_connection((args.host, args.port), timeout=args.timeout,
+                                    source_address=source)
     local = sock.getsockname()
     exchange(sock, args.bytes, args.seed)
     log(f"ok tcp {args.bytes} bytes local={local[0]}:{local[1]}")
+    if args.report_mtu:
+        log(f"mtu {sock.getsockopt(socket.IPPROTO_IP, IP_MTU)}")
     if args.hold:
         # Keep the connection open until the file appears, then prove it still carries data.
         log("holding")
@@ -98,10 +108,13 @@ def tcp_client(args):
 
 def udp_client(args):
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    if args.sport:
-        sock.bind(("0.0.0.0", args.sport))
+    if args.sport or args.bind != "0.0.0.0":
+        sock.bind((args.bind, args.sport))
     sock.settimeout(args.timeout)
     sock.connect((args.host, args.port))
+    if args.df:
+        udp_pmtu(sock, args)
+        return
     for i in range(args.count):
         data = payload(args.bytes, f"{args.seed}:{i}")
         sock.send(data)
@@ -112,10 +125,82 @@ def udp_client(args):
     log(f"ok udp {args.count} datagrams local={local[0]}:{local[1]}")
 
 
+def udp_pmtu(sock, args):
+    """Path-MTU discovery on a connected socket: datagrams of --bytes with DF set until they
+    come back or the kernel learns a smaller path MTU (an ICMP fragmentation-needed reaches
+    this socket), then one datagram that fits, echoed intact."""
+    sock.setsockopt(socket.IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_DO)
+    data = payload(args.bytes, args.seed)
+    deadline = time.time() + args.timeout
+    while True:
+        if time.time() > deadline:
+            raise TimeoutError(f"no echo and no smaller path MTU (IP_MTU "
+                               f"{sock.getsockopt(socket.IPPROTO_IP, IP_MTU)})")
+        try:
+            sock.send(data)
+            sock.settimeout(0.5)
+            if sock.recv(65536) == data:
+                break  # the whole path carries --bytes
+        except socket.timeout:
+            continue
+        except OSError as e:
+            if e.errno != errno.EMSGSIZE:
+                raise
+            break  # the error came back: the kernel now knows the path MTU
+    mtu = sock.getsockopt(socket.IPPROTO_IP, IP_MTU)
+    log(f"mtu {mtu}")
+    size = min(args.bytes, mtu - 28)
+    fit = payload(size, args.seed + 1)
+    sock.settimeout(args.timeout)
+    sock.send(fit)
+    if sock.recv(65536) != fit:
+        raise ValueError("echoed bytes differ")
+    local = sock.getsockname()
+    log(f"ok udp df {size} bytes mtu={mtu} local={local[0]}:{local[1]}")
+
+
+def udp_open(args):
+    """Opens a NAT mapping by sending to --host:--port (and getting the echo), then echoes
+    whatever arrives on the same socket, from anyone, until --timeout has passed."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind((args.bind, args.sport))
+    deadline = time.time() + args.timeout
+    target = (args.host, args.port)
+    opener = payload(args.bytes, args.seed)
+    while True:
+        if time.time() > deadline:
+            raise TimeoutError(f"no echo from {args.host}:{args.port}")
+        sock.sendto(opener, target)
+        sock.settimeout(0.5)
+        try:
+            data, peer = sock.recvfrom(65536)
+        except socket.timeout:
+            continue
+        if peer == target and data == opener:
+            break
+    local = sock.getsockname()
+    log(f"opened local={local[0]}:{local[1]}")
+    seen = set()
+    while True:
+        left = deadline - time.time()
+        if left <= 0:
+            break
+        sock.settimeout(left)
+        try:
+            data, peer = sock.recvfrom(65536)
+        except socket.timeout:
+            break
+        if peer not in seen:
+            seen.add(peer)
+            log(f"datagram from {peer[0]} {peer[1]}")
+        sock.sendto(data, peer)
+
+
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("role", choices=["tcp-server", "udp-server", "tcp-client", "udp-client"])
-    p.add_argument("--bind", default="0.0.0.0")
+    p.add_argument("role", choices=["tcp-server", "udp-server", "tcp-client", "udp-client",
+                                      "udp-open"])
+    p.add_argument("--bind", default="0.0.0.0", help="servers: listen address; clients: source")
     p.add_argument("--host")
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--sport", type=int, default=0)
@@ -124,12 +209,16 @@ def main():
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--timeout", type=float, default=10)
     p.add_argument("--hold")
+    p.add_argument("--df", action="store_true",
+                   help="udp-client: DF datagrams until the path MTU is learnt (reports it)")
+    p.add_argument("--report-mtu", action="store_true", help="tcp-client: report the path MTU")
     args = p.parse_args()
     if args.bytes is None:
-        args.bytes = 1200 if args.role == "udp-client" else 100000
+        args.bytes = 1200 if args.role in ("udp-client", "udp-open") else 100000
     try:
         {"tcp-server": tcp_server, "udp-server": udp_server,
-         "tcp-client": tcp_client, "udp-client": udp_client}[args.role](args)
+         "tcp-client": tcp_client, "udp-client": udp_client,
+         "udp-open": udp_open}[args.role](args)
     except Exception as e:  # one line for the test log, non-zero exit for the test
         print(f"FAIL {args.role}: {e}", file=sys.stderr, flush=True)
         sys.exit(1)
