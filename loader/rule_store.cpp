@@ -89,41 +89,48 @@ std::vector<StoredRule> rules_from_config(const Config &cfg)
     return rules;
 }
 
-Result<std::vector<StoredRule>> read_rules(const MapSet &maps)
+namespace {
+
+// Every record of an id-keyed map, by id.
+template <typename V> Result<std::vector<std::pair<uint32_t, V>>> read_records(int fd, const char *name)
 {
     std::vector<uint32_t> ids;
-    auto walked = map_for_each_key<uint32_t>(maps.rules, kRulesMap,
-                                             [&](const uint32_t &id) { ids.push_back(id); });
+    auto walked = map_for_each_key<uint32_t>(fd, name, [&](const uint32_t &id) { ids.push_back(id); });
     if (!walked)
         return walked.error();
     std::sort(ids.begin(), ids.end());
-    std::vector<StoredRule> rules;
+    std::vector<std::pair<uint32_t, V>> records;
     for (uint32_t id : ids) {
-        auto rec = map_lookup<uint32_t, xnat_fwd_rule>(maps.rules, id, kRulesMap);
+        auto rec = map_lookup<uint32_t, V>(fd, id, name);
         if (!rec)
             return rec.error();
         if (*rec)
-            rules.push_back({static_cast<uint16_t>(id), from_rule_record(**rec)});
+            records.emplace_back(id, **rec);
     }
+    return records;
+}
+
+} // namespace
+
+Result<std::vector<StoredRule>> read_rules(const MapSet &maps)
+{
+    auto records = read_records<xnat_fwd_rule>(maps.rules, kRulesMap);
+    if (!records)
+        return records.error();
+    std::vector<StoredRule> rules;
+    for (const auto &[id, rec] : *records)
+        rules.push_back({static_cast<uint16_t>(id), from_rule_record(rec)});
     return rules;
 }
 
 Result<std::vector<Masquerade>> read_masquerade(const MapSet &maps)
 {
-    std::vector<uint32_t> ids;
-    auto walked = map_for_each_key<uint32_t>(maps.masq_rules, kMasqRulesMap,
-                                             [&](const uint32_t &id) { ids.push_back(id); });
-    if (!walked)
-        return walked.error();
-    std::sort(ids.begin(), ids.end());
+    auto records = read_records<xnat_masq_desc>(maps.masq_rules, kMasqRulesMap);
+    if (!records)
+        return records.error();
     std::vector<Masquerade> rules;
-    for (uint32_t id : ids) {
-        auto rec = map_lookup<uint32_t, xnat_masq_desc>(maps.masq_rules, id, kMasqRulesMap);
-        if (!rec)
-            return rec.error();
-        if (*rec)
-            rules.push_back(from_masq_desc(**rec));
-    }
+    for (const auto &[id, rec] : *records)
+        rules.push_back(from_masq_desc(rec));
     return rules;
 }
 

@@ -217,6 +217,14 @@ PortForward fwd(const char *proto, const char *from, const char *to, const char 
     return *f;
 }
 
+NetGateway::NetGateway(Hook h, std::vector<PortForward> fwds, std::vector<Masquerade> masqs,
+                       uint32_t max_connections)
+    : fx(max_connections), hook(h)
+{
+    fx.set_interfaces(net.wan0, net.lan0, mode_of(h), mode_of(h));
+    fx.install(fwds, masqs);
+}
+
 Masquerade masq(const char *source, const char *to_source, uint16_t port_lo, uint16_t port_hi,
                 bool endpoint_independent, std::vector<const char *> not_destination)
 {

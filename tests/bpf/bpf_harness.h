@@ -11,6 +11,7 @@
 #include "instance_maps.h"
 #include "packet.h"
 #include "skeleton.h"
+#include "xnat/abi.h"
 #include "xnat/config.h"
 
 namespace xnat::test {
@@ -73,6 +74,24 @@ struct TestNet {
 };
 
 inline constexpr uint16_t kLocalPortLo = 32768, kLocalPortHi = 60999;
+inline constexpr const char *kWanAddr = "198.51.100.1"; // wan0's address, the masquerade source
+
+inline uint8_t mode_of(Hook h)
+{
+    return h == Hook::xdp ? XNAT_MODE_XDP : XNAT_MODE_TC;
+}
+
+// A fixture wired to the test network, both interfaces in the hook's mode.
+struct NetGateway {
+    const TestNet &net = TestNet::get();
+    BpfFixture fx;
+    Hook hook;
+
+    NetGateway(Hook h, std::vector<PortForward> fwds, std::vector<Masquerade> masqs,
+               uint32_t max_connections = 1024);
+    RunResult from_lan(const Bytes &frame) { return fx.run(hook, Side::lan, frame, net.lan0); }
+    RunResult from_wan(const Bytes &frame) { return fx.run(hook, Side::wan, frame, net.wan0); }
+};
 
 inline const Mac kServerMac{0x02, 0, 0, 0, 0, 0x12};
 inline const Mac kClientMac{0x02, 0, 0, 0, 0, 0x02};

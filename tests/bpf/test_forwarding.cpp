@@ -30,11 +30,6 @@ PacketSpec syn(const char *dst, uint16_t dport)
     return s;
 }
 
-uint8_t mode_of(Hook h)
-{
-    return h == Hook::xdp ? XNAT_MODE_XDP : XNAT_MODE_TC;
-}
-
 } // namespace
 
 TEST_CASE("forwarding: translated packets are routed, TTL-decremented and redirected")

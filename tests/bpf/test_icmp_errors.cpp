@@ -16,13 +16,6 @@ using namespace xnat::test;
 
 namespace {
 
-constexpr const char *kWanAddr = "198.51.100.1";
-
-uint8_t mode_of(Hook h)
-{
-    return h == Hook::xdp ? XNAT_MODE_XDP : XNAT_MODE_TC;
-}
-
 PacketSpec udp(const char *src, uint16_t sport, const char *dst, uint16_t dport, uint8_t ttl = 64)
 {
     PacketSpec s;
@@ -65,18 +58,14 @@ void check_quote(const Bytes &out, bool quote_is_whole = true)
     }
 }
 
-struct Gateway {
-    const TestNet &net = TestNet::get();
-    BpfFixture fx;
-    Hook hook;
-
-    Gateway(Hook h, std::vector<PortForward> fwds, std::vector<Masquerade> masqs) : hook(h)
+// Runs packet specs through a gateway on the test network.
+struct Gateway : NetGateway {
+    Gateway(Hook h, std::vector<PortForward> fwds, std::vector<Masquerade> masqs)
+        : NetGateway(h, std::move(fwds), std::move(masqs))
     {
-        fx.set_interfaces(net.wan0, net.lan0, mode_of(h), mode_of(h));
-        fx.install(fwds, masqs);
     }
-    RunResult from_lan(const PacketSpec &s) { return fx.run(hook, Side::lan, build(s), net.lan0); }
-    RunResult from_wan(const PacketSpec &s) { return fx.run(hook, Side::wan, build(s), net.wan0); }
+    RunResult from_lan(const PacketSpec &s) { return NetGateway::from_lan(build(s)); }
+    RunResult from_wan(const PacketSpec &s) { return NetGateway::from_wan(build(s)); }
 };
 
 } // namespace

@@ -18,27 +18,13 @@ using namespace xnat::test;
 
 namespace {
 
-constexpr const char *kWanAddr = "198.51.100.1";
-
-uint8_t mode_of(Hook h)
-{
-    return h == Hook::xdp ? XNAT_MODE_XDP : XNAT_MODE_TC;
-}
-
-struct Gateway {
-    const TestNet &net = TestNet::get();
-    BpfFixture fx;
-    Hook hook;
-
+// The gateway most cases here need: the LAN masqueraded to the WAN address.
+struct Gateway : NetGateway {
     explicit Gateway(Hook h, std::vector<Masquerade> masqs = {masq("10.0.0.0/24", kWanAddr)},
                      std::vector<PortForward> fwds = {}, uint32_t max_connections = 1024)
-        : fx(max_connections), hook(h)
+        : NetGateway(h, std::move(fwds), std::move(masqs), max_connections)
     {
-        fx.set_interfaces(net.wan0, net.lan0, mode_of(h), mode_of(h));
-        fx.install(fwds, masqs);
     }
-    RunResult from_lan(const Bytes &f) { return fx.run(hook, Side::lan, f, net.lan0); }
-    RunResult from_wan(const Bytes &f) { return fx.run(hook, Side::wan, f, net.wan0); }
 };
 
 PacketSpec lan_to(const char *src, uint16_t sport, const char *dst, uint16_t dport, uint8_t proto = kTcp)
