@@ -86,11 +86,11 @@ std::string format_stats(const StatsView &s)
 {
     std::string out;
     char line[160];
-    std::snprintf(line, sizeof(line), "%-20s %12zu   of %u\n", "connections", s.connections,
+    std::snprintf(line, sizeof(line), "%-22s %12zu   of %u\n", "connections", s.connections,
                   s.max_connections);
     out += line;
     for (size_t i = 0; i < XNAT_CNT_COUNT; ++i) {
-        std::snprintf(line, sizeof(line), "%-20s %12llu   %s\n", kCounterInfo[i].name,
+        std::snprintf(line, sizeof(line), "%-22s %12llu   %s\n", kCounterInfo[i].name,
                       static_cast<unsigned long long>(s.counters[i]), kCounterInfo[i].help);
         out += line;
     }

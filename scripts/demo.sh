@@ -26,8 +26,10 @@ step "network: client 198.51.100.2 -- gateway 203.0.113.1 (wan0) / 10.0.0.1 (lan
 build_topology
 spawn tcpsrv in_s $PEER tcp-server --port 22
 spawn udpsrv in_s $PEER udp-server --port 6003
+spawn inetsrv in_c $PEER udp-server --port 7000
 wait_log tcpsrv listening
 wait_log udpsrv listening
+wait_log inetsrv listening
 
 step "load xnat on the gateway (configs/demo.json)"
 cat "$ROOT/configs/demo.json"
@@ -43,6 +45,10 @@ sed 's/^/  server: /' "$WORK/tcpsrv.log"
 step "client: UDP to 203.0.113.1:6003 (range 6000-6009 -> 10.0.0.12:6000-6009)"
 in_c $PEER udp-client --host 203.0.113.1 --port 6003 --count 10 | sed 's/^/  client: /'
 sed 's/^/  server: /' "$WORK/udpsrv.log"
+
+step "server: UDP out to the internet host 198.51.100.2:7000 (masquerade to 203.0.113.1)"
+in_s $PEER udp-client --host 198.51.100.2 --port 7000 --count 10 | sed 's/^/  server: /'
+sed 's/^/  internet host: /' "$WORK/inetsrv.log"
 
 step "connections, as conntrack would show them: original tuple, then reply tuple"
 show "xnat-map conns" xnat_map conns
