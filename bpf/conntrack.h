@@ -3,8 +3,8 @@
  * Connection tracking: creation of both halves together, TCP state, accounting and expiry.
  *
  * The halves live and die together. They are inserted together (the first is removed again if
- * the second cannot be), and every path that ends a flow - the per-flow timer, a lookup that
- * finds it expired, a new SYN on a closed tuple - deletes both. A half whose peer is missing is
+ * the second cannot be), and every path that ends a flow - the sweeper, a lookup that finds it
+ * expired, a new SYN on a closed tuple, flush - deletes both. A half whose peer is missing is
  * treated as expired the moment anything looks at it.
  */
 #ifndef XNAT_BPF_CONNTRACK_H
@@ -49,7 +49,7 @@ static __always_inline void ct_delete_pair(const struct xnat_ct_key *key,
 	long peer_err = bpf_map_delete_elem(&XNAT_MAP_CT, &peer);
 	long self_err = bpf_map_delete_elem(&XNAT_MAP_CT, &self);
 
-	/* Two paths may end the same flow at once (its timer, a packet finding it expired): only
+	/* Two paths may end the same flow at once (the sweeper, a packet finding it expired): only
 	 * the one that removed the original half drops the flow's mapping reference. */
 	if ((dir == XNAT_DIR_ORIGINAL ? self_err : peer_err) != 0)
 		return;
@@ -57,28 +57,6 @@ static __always_inline void ct_delete_pair(const struct xnat_ct_key *key,
 		snat_release(self.proto, self.daddr, self.dport);
 	else if (nat & XNAT_NAT_MAP_PEER)
 		snat_release(peer.proto, peer.daddr, peer.dport);
-}
-
-static int ct_timer_fired(void *map __attribute__((unused)), struct xnat_ct_key *key, struct xnat_ct_entry *e)
-{
-	__u64 left = ct_time_left(key, e, xnat_now());
-
-	if (left)
-		bpf_timer_start(&e->timer, left, 0);
-	else
-		ct_delete_pair(key, e);
-	return 0;
-}
-
-/* Arms the expiry timer of a new flow; on failure the flow could never be reclaimed, so the
- * caller must not keep it. */
-static __always_inline int ct_arm(struct xnat_ct_entry *orig, __u64 timeout_ns)
-{
-	if (bpf_timer_init(&orig->timer, &XNAT_MAP_CT, XNAT_CLOCK_MONOTONIC))
-		return -1;
-	if (bpf_timer_set_callback(&orig->timer, ct_timer_fired))
-		return -1;
-	return bpf_timer_start(&orig->timer, timeout_ns, 0) ? -1 : 0;
 }
 
 /* A lookup hit is usable unless the flow has expired, or a fresh SYN reopens a closed TCP
@@ -117,7 +95,7 @@ static __always_inline void ct_reverse(const struct xnat_ct_key *t, struct xnat_
 /* Inserts both halves of a new flow. Returns 0 and the original half, or a drop counter; on
  * failure nothing of the flow is left in the table. */
 static __always_inline int ct_create(const struct xnat_pkt *p, const struct ct_new *n, __u64 now,
-				     const struct xnat_config *cfg, struct xnat_ct_entry **out)
+				     struct xnat_ct_entry **out)
 {
 	struct xnat_ct_key rkey = {};
 	struct xnat_ct_entry half = {
@@ -163,13 +141,6 @@ static __always_inline int ct_create(const struct xnat_pkt *p, const struct ct_n
 		bpf_map_delete_elem(&XNAT_MAP_CT, &rkey);
 		return XNAT_CNT_DROP_CT_FULL;
 	}
-	if (ct_arm(orig, (__u64)xnat_timeout_s(&cfg->timeouts, p->tuple.proto, orig->state) *
-				 XNAT_NSEC_PER_SEC)) {
-		/* Deleted by hand: the caller still owns the mapping reference it took. */
-		bpf_map_delete_elem(&XNAT_MAP_CT, &rkey);
-		bpf_map_delete_elem(&XNAT_MAP_CT, &p->tuple);
-		return XNAT_CNT_DROP_CT_FULL;
-	}
 	xnat_count(XNAT_CNT_NEW_FLOW);
 	*out = orig;
 	return 0;
@@ -198,13 +169,11 @@ static __always_inline __u8 ct_tcp_next_state(__u8 state, __u8 *flags, __u8 dir,
 	return state;
 }
 
-/* Updates the original half's state from a packet of either direction. When the new state
- * has a shorter timeout (FIN, RST), the timer is pulled in so a closed flow frees its slot. */
+/* Updates the original half's state from a packet of either direction. */
 static __always_inline void ct_update_state(struct xnat_ct_entry *orig, const struct xnat_pkt *p,
-					    __u8 dir, const struct xnat_config *cfg)
+					    __u8 dir)
 {
 	__u8 flags = orig->flags, state = orig->state;
-	__u32 old_timeout, new_timeout;
 
 	if (dir == XNAT_DIR_REPLY)
 		flags |= XNAT_CT_F_SEEN_REPLY;
@@ -212,19 +181,14 @@ static __always_inline void ct_update_state(struct xnat_ct_entry *orig, const st
 		state = ct_tcp_next_state(state, &flags, dir, p->tcp_flags);
 	if (flags != orig->flags)
 		orig->flags = flags;
-	if (state == orig->state)
-		return;
-	old_timeout = xnat_timeout_s(&cfg->timeouts, p->tuple.proto, orig->state);
-	new_timeout = xnat_timeout_s(&cfg->timeouts, p->tuple.proto, state);
-	orig->state = state;
-	if (new_timeout < old_timeout)
-		bpf_timer_start(&orig->timer, (__u64)new_timeout * XNAT_NSEC_PER_SEC, 0);
+	if (state != orig->state)
+		orig->state = state;
 }
 
 /* Per-packet bookkeeping. The original half is at hand for original-direction packets; for
  * replies it is looked up only when the state can change: SYN, FIN, RST, or the first reply. */
 static __always_inline void ct_account(struct xnat_ct_entry *e, const struct xnat_pkt *p,
-				       __u64 now, const struct xnat_config *cfg)
+				       __u64 now)
 {
 	struct xnat_ct_entry *orig = e;
 
@@ -246,7 +210,7 @@ static __always_inline void ct_account(struct xnat_ct_entry *e, const struct xna
 		    e->state != XNAT_TCP_SYN_RECV)) {
 		return;
 	}
-	ct_update_state(orig, p, e->dir, cfg);
+	ct_update_state(orig, p, e->dir);
 }
 
 #endif

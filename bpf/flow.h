@@ -45,10 +45,9 @@ static __always_inline int flow_refuse_open(const struct xnat_pkt *p)
 
 /* Creates the flow and hands back the reference on its mapping if creation fails. */
 static __always_inline int flow_commit(const struct xnat_pkt *p, const struct ct_new *n,
-				       __u64 now, const struct xnat_config *cfg,
-				       struct xnat_ct_entry **out)
+				       __u64 now, struct xnat_ct_entry **out)
 {
-	int rc = ct_create(p, n, now, cfg, out);
+	int rc = ct_create(p, n, now, out);
 
 	if (rc && (n->orig_nat & XNAT_NAT_MAP_SELF))
 		snat_release(p->tuple.proto, p->tuple.daddr, p->tuple.dport);
@@ -93,12 +92,12 @@ static __always_inline int flow_new_wan(const struct xnat_pkt *p, __u64 now,
 		n.to.dport = m->int_port;
 		n.orig_nat = XNAT_NAT_DNAT | XNAT_NAT_INBOUND | XNAT_NAT_MAP_SELF;
 		n.reply_nat = XNAT_NAT_SNAT | XNAT_NAT_INBOUND | XNAT_NAT_MAP_PEER;
-		return flow_commit(p, &n, now, cfg, out);
+		return flow_commit(p, &n, now, out);
 	}
 	rc = flow_refuse_open(p);
 	if (rc)
 		return rc;
-	return flow_commit(p, &n, now, cfg, out);
+	return flow_commit(p, &n, now, out);
 }
 
 static __always_inline int flow_new_lan(void *ctx, const int xdp, const struct xnat_pkt *p,
@@ -161,7 +160,7 @@ static __always_inline int flow_new_lan(void *ctx, const int xdp, const struct x
 		n.orig_nat |= XNAT_NAT_SNAT | XNAT_NAT_MAP_PEER;
 		n.reply_nat |= XNAT_NAT_SNAT | XNAT_NAT_MAP_SELF;
 	}
-	return flow_commit(p, &n, now, cfg, out);
+	return flow_commit(p, &n, now, out);
 }
 
 #endif

@@ -15,11 +15,12 @@
 /* Connection tracking. Two entries per flow, keyed by the tuple as it arrives in each
  * direction. Not an LRU: the kernel's LRU evicts halves independently and before the map is
  * full, so capacity is managed here (a full table refuses new flows with a counter) and
- * expiry is a bpf_timer per flow. Not preallocated, so memory follows the number of flows.
- * xnat-load sets max_entries to twice limits.connections. */
+ * expiry is a bpf_timer per flow. Preallocated: an insert on demand draws from the BPF memory
+ * allocator's per-CPU cache, which a burst of new flows in softirq empties faster than it is
+ * refilled, and the flow would be refused with room to spare (measured: 64k new flows at
+ * 1 Mpps on one CPU, 335 created). xnat-load sets max_entries to twice limits.connections. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, 2 * XNAT_DEFAULT_MAX_CONNECTIONS);
 	__type(key, struct xnat_ct_key);
 	__type(value, struct xnat_ct_entry);
@@ -70,10 +71,10 @@ struct {
 
 /* Source-NAT mappings by external endpoint: the one place that says which external ports are
  * taken. Every mapping is held by at least one flow, so it needs no more room than the
- * connection table; xnat-load sizes it to limits.connections. */
+ * connection table; xnat-load sizes it to limits.connections. Preallocated, for the same
+ * reason as the connection table. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, XNAT_DEFAULT_MAX_CONNECTIONS);
 	__type(key, struct xnat_snat_key);
 	__type(value, struct xnat_snat_mapping);

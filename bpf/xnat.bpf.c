@@ -15,6 +15,7 @@
 #include "maps.h"
 #include "nat.h"
 #include "parse.h"
+#include "sweep.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -60,7 +61,7 @@ static __always_inline int translate_and_send(void *ctx, const int xdp, const st
 	if (xdp && (route == XNAT_CNT_PASS_NO_NEIGH || route == XNAT_CNT_PASS_TRANSLATED) &&
 	    xdp_hand_to_tc(ctx))
 		return XNAT_HANDED_OFF; /* tc accounts for it */
-	ct_account(e, p, now, cfg);
+	ct_account(e, p, now);
 	if ((route == XNAT_CNT_PASS_TTL || (route == XNAT_CNT_PASS_FRAG_NEEDED && p->dont_fragment)) &&
 	    (p->tuple.saddr != to.saddr || p->tuple.sport != to.sport))
 		return XNAT_CNT_PASS_FOR_ERROR;
@@ -179,6 +180,14 @@ static long flush_one(void *map __attribute__((unused)), struct xnat_ct_key *key
 		*flows += e->dir == XNAT_DIR_ORIGINAL;
 	}
 	return 0;
+}
+
+/* Starts the expiry sweeper. Run once by xnat-load (and the tests) through BPF_PROG_TEST_RUN;
+ * never attached. Returns 0 when the sweeper runs. */
+SEC("xdp")
+int XNAT_PROG_SWEEP_ARM(struct xdp_md *ctx __attribute__((unused)))
+{
+	return sweep_arm() ? 1 : 0;
 }
 
 /* Ends every flow the way the datapath does, mapping references included. Run by xnat-map

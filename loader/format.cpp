@@ -94,6 +94,12 @@ std::string format_stats(const StatsView &s)
                       static_cast<unsigned long long>(s.counters[i]), kCounterInfo[i].help);
         out += line;
     }
+    std::snprintf(line, sizeof(line), "%-22s %12llu   walks of the table, %llu flows expired; last: %llu entries in %.1f ms\n",
+                  "sweeps", static_cast<unsigned long long>(s.sweep.sweeps),
+                  static_cast<unsigned long long>(s.sweep.expired),
+                  static_cast<unsigned long long>(s.sweep.last_entries),
+                  static_cast<double>(s.sweep.last_duration_ns) / 1e6);
+    out += line;
     return out;
 }
 
@@ -102,7 +108,12 @@ nlohmann::json stats_to_json(const StatsView &s)
     nlohmann::json counters = nlohmann::json::object();
     for (size_t i = 0; i < XNAT_CNT_COUNT; ++i)
         counters[kCounterInfo[i].name] = s.counters[i];
-    return {{"connections", s.connections}, {"max_connections", s.max_connections}, {"counters", counters}};
+    nlohmann::json sweep = {{"sweeps", s.sweep.sweeps},
+                            {"expired", s.sweep.expired},
+                            {"last_entries", s.sweep.last_entries},
+                            {"last_duration_ns", s.sweep.last_duration_ns}};
+    return {{"connections", s.connections}, {"max_connections", s.max_connections}, {"counters", counters},
+            {"sweeper", sweep}};
 }
 
 std::string format_rules(const std::vector<StoredRule> &rules, const std::vector<Masquerade> &masq)

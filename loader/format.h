@@ -9,6 +9,7 @@
 #include "conntrack_table.h"
 #include "rule_store.h"
 #include "xnat/config.h"
+#include "xnat/sweep.h"
 
 namespace xnat {
 
@@ -27,6 +28,7 @@ struct StatsView {
     CounterValues counters{};
     size_t connections = 0;
     uint32_t max_connections = 0;
+    xnat_sweep_stats sweep{}; // all zero when the instance has no sweeper pinned
 };
 std::string format_stats(const StatsView &s);
 nlohmann::json stats_to_json(const StatsView &s);

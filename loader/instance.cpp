@@ -163,13 +163,21 @@ void remove_pins(const PinDir &pin)
     for (const char *name : kLinkPin)
         (void)pin.unpin(name);
     (void)pin.unpin(kFlushProgPin);
+    (void)pin.unpin(kSweepPin);
     pin.remove_if_empty();
 }
 
-Result<void> pin_flush_program(const PinDir &pin, const Skeleton &skel)
+// Pins what belongs to this load of the programs rather than to the instance: the flush
+// program, and the sweeper, started here. Replacing the old sweeper's pin stops it.
+Result<void> pin_program_state(const PinDir &pin, const Skeleton &skel)
 {
+    if (auto r = arm_sweeper(skel); !r)
+        return r;
     (void)pin.unpin(kFlushProgPin);
-    return pin_fd(bpf_program__fd(skel->progs.XNAT_PROG_FLUSH), pin.file(kFlushProgPin));
+    if (auto r = pin_fd(bpf_program__fd(skel->progs.XNAT_PROG_FLUSH), pin.file(kFlushProgPin)); !r)
+        return r;
+    (void)pin.unpin(kSweepPin);
+    return pin_fd(bpf_map__fd(skel->maps.XNAT_MAP_SWEEP), pin.file(kSweepPin));
 }
 
 xnat_config make_config(const Config &cfg, const SidePlan &wan, const SidePlan &lan,
@@ -188,6 +196,7 @@ xnat_config make_config(const Config &cfg, const SidePlan &wan, const SidePlan &
     c.max_connections = cfg.limits.connections;
     c.local_port_lo = local_ports.first;
     c.local_port_hi = local_ports.second;
+    c.sweep_interval_ms = XNAT_DEFAULT_SWEEP_INTERVAL_MS;
     std::strncpy(c.wan_name, wan.iface.name.c_str(), XNAT_IFNAME_LEN - 1);
     std::strncpy(c.lan_name, lan.iface.name.c_str(), XNAT_IFNAME_LEN - 1);
     return c;
@@ -326,7 +335,7 @@ Result<Report> load_instance(const LoadOptions &o)
                              make_config(*cfg, plans[0], plans[1], local_ports));
         !r)
         return fail(r.error());
-    if (auto r = pin_flush_program(*pin, *skel); !r)
+    if (auto r = pin_program_state(*pin, *skel); !r)
         return fail(r.error());
 
     Report report;

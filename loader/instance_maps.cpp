@@ -1,5 +1,7 @@
 #include "instance_maps.h"
 
+#include <cstring>
+
 #include "attach.h"
 #include "map_io.h"
 #include "xnat/abi.h"
@@ -40,6 +42,8 @@ Result<InstanceMaps> InstanceMaps::open(const std::string &pin_dir)
                             std::to_string(XNAT_ABI_VERSION) + "; unload it with the xnat-load that loaded it");
     if (auto prog = open_pinned(pin_dir + "/" + kFlushProgPin))
         m.flush_prog_ = std::move(*prog);
+    if (auto sweeper = open_pinned(pin_dir + "/" + kSweepPin))
+        m.sweeper_ = std::move(*sweeper);
     return m;
 }
 
@@ -58,6 +62,17 @@ Result<xnat_config> read_config(const MapSet &maps)
     if (!cfg)
         return cfg.error();
     return cfg->value_or(xnat_config{});
+}
+
+Result<xnat_sweep_stats> read_sweep_stats(int sweeper_fd)
+{
+    uint8_t value[XNAT_SWEEP_VALUE_SIZE] = {};
+    uint32_t zero = 0;
+    if (bpf_map_lookup_elem(sweeper_fd, &zero, value) != 0)
+        return kernel_error(std::string("read ") + kSweepPin, errno);
+    xnat_sweep_stats stats{};
+    std::memcpy(&stats, value + XNAT_SWEEP_STATS_OFF, sizeof(stats));
+    return stats;
 }
 
 Result<void> write_config(const MapSet &maps, const xnat_config &cfg)

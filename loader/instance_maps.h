@@ -8,6 +8,8 @@
 #include "result.h"
 #include "unique_fd.h"
 #include "xnat/config.h"
+#include "xnat/maps.h"
+#include "xnat/sweep.h"
 
 namespace xnat {
 
@@ -34,6 +36,8 @@ extern const PinnedMap kPinnedMaps[10];
 
 // The pinned flush program, run by xnat-map flush.
 inline constexpr const char *kFlushProgPin = "prog_flush";
+// The expiry sweeper of the programs loaded last; replaced by each load (see bpf/sweep.h).
+inline constexpr const char *kSweepPin = XNAT_STR(XNAT_MAP_SWEEP);
 
 // Owning: the pinned maps of a running instance.
 class InstanceMaps {
@@ -44,13 +48,18 @@ class InstanceMaps {
 
     // The flush program pinned beside the maps.
     int flush_prog() const { return flush_prog_.get(); }
+    // The sweeper map (-1 if none is pinned).
+    int sweeper() const { return sweeper_.get(); }
 
   private:
     UniqueFd fds_[std::size(kPinnedMaps)];
     UniqueFd flush_prog_;
+    UniqueFd sweeper_;
 };
 
 Result<xnat_config> read_config(const MapSet &maps);
+// The sweeper's statistics, read from its map's value.
+Result<xnat_sweep_stats> read_sweep_stats(int sweeper_fd);
 Result<void> write_config(const MapSet &maps, const xnat_config &cfg);
 
 } // namespace xnat

@@ -1,4 +1,4 @@
-// RAII ownership of the generated libbpf skeleton (build/xnat.skel.h).
+// RAII ownership of the generated libbpf skeleton (build/generated/xnat_bpf.skel.h).
 #pragma once
 
 #include <bpf/libbpf.h>
@@ -6,7 +6,8 @@
 #include <memory>
 
 #include "instance_maps.h"
-#include "xnat.skel.h"
+#include "result.h"
+#include "xnat_bpf.skel.h"
 
 namespace xnat {
 
@@ -14,6 +15,9 @@ struct SkeletonDeleter {
     void operator()(xnat_bpf *skel) const noexcept { xnat_bpf__destroy(skel); }
 };
 using Skeleton = std::unique_ptr<xnat_bpf, SkeletonDeleter>;
+
+// Starts the loaded object's expiry sweeper (bpf/sweep.h), once.
+Result<void> arm_sweeper(const Skeleton &skel);
 
 // The loaded object's maps, for the same operations that run on a pinned instance.
 inline MapSet skeleton_maps(const Skeleton &skel)

@@ -165,6 +165,12 @@ Result<void> cmd_stats(const Args &a)
         return entries.error();
     view.connections = *entries / 2;
     view.max_connections = cfg->max_connections;
+    if (maps->sweeper() >= 0) {
+        auto sweep = read_sweep_stats(maps->sweeper());
+        if (!sweep)
+            return sweep.error();
+        view.sweep = *sweep;
+    }
     if (a.json)
         print_json(stats_to_json(view));
     else

@@ -12,6 +12,9 @@
 #define XNAT_DEFAULT_UDP_S 300u
 #define XNAT_DEFAULT_ICMP_S 60u
 
+/* Expired flows are swept out of the table this often; a lookup never uses one meanwhile. */
+#define XNAT_DEFAULT_SWEEP_INTERVAL_MS 2000u
+
 #define XNAT_IFNAME_LEN 16
 
 #include "ct.h"
@@ -57,7 +60,7 @@ struct xnat_config {
 	 * out, so replies to the gateway's own connections are never taken for a LAN host's. */
 	__u16 local_port_lo;
 	__u16 local_port_hi;
-	__u32 pad;
+	__u32 sweep_interval_ms; /* how often expired flows are swept out */
 	char wan_name[XNAT_IFNAME_LEN];
 	char lan_name[XNAT_IFNAME_LEN];
 };

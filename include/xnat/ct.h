@@ -56,7 +56,6 @@ XNAT_STATIC_ASSERT(XNAT_OFFSETOF(struct xnat_ct_key, proto) == 12, "ct key layou
  * halves to disagree.
  */
 struct xnat_ct_entry {
-	struct bpf_timer timer;  /* armed on the original half only: expires the pair */
 	struct xnat_ct_key peer; /* key of the other half */
 	__u64 packets;
 	__u64 bytes;            /* IP bytes, header included, as conntrack counts */
@@ -69,8 +68,8 @@ struct xnat_ct_entry {
 	__u8 nat;               /* XNAT_NAT_* */
 	__u8 pad;
 };
-XNAT_STATIC_ASSERT(sizeof(struct xnat_ct_entry) == 64, "ct entry layout");
-XNAT_STATIC_ASSERT(XNAT_OFFSETOF(struct xnat_ct_entry, peer) == 16, "ct entry layout");
-XNAT_STATIC_ASSERT(XNAT_OFFSETOF(struct xnat_ct_entry, rule_id) == 56, "ct entry layout");
+XNAT_STATIC_ASSERT(sizeof(struct xnat_ct_entry) == 48, "ct entry layout");
+XNAT_STATIC_ASSERT(XNAT_OFFSETOF(struct xnat_ct_entry, peer) == 0, "ct entry layout");
+XNAT_STATIC_ASSERT(XNAT_OFFSETOF(struct xnat_ct_entry, rule_id) == 40, "ct entry layout");
 
 #endif

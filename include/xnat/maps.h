@@ -15,6 +15,7 @@
 #define XNAT_MAP_MASQ_RULES xnat_masq_rules /* masquerade rules as configured, for list */
 #define XNAT_MAP_SNAT xnat_snat       /* source-NAT mappings by external endpoint */
 #define XNAT_MAP_EIM xnat_eim         /* internal endpoint -> last external port (LRU hint) */
+#define XNAT_MAP_SWEEP xnat_sweep     /* the expiry sweeper: its timer, workqueue and statistics */
 #define XNAT_MAP_CONFIG xnat_config   /* one struct xnat_config */
 #define XNAT_MAP_COUNTERS xnat_stats  /* per-CPU outcome counters */
 #define XNAT_MAP_TX_PORTS xnat_tx     /* devmap of the interfaces XDP may redirect to */
@@ -26,6 +27,7 @@
 #define XNAT_PROG_TC_LAN xnat_tc_lan
 #define XNAT_PROG_TC_EGRESS xnat_tc_egress /* ICMP errors the kernel sends about translated packets */
 #define XNAT_PROG_FLUSH xnat_flush         /* run by xnat-map flush: deletes flows as the datapath does */
+#define XNAT_PROG_SWEEP_ARM xnat_sweep_arm /* run once by xnat-load: starts the expiry sweeper */
 
 /* Rule generations: the control plane fills the idle slot of each rule map, then flips
  * xnat_config.rule_gen, so a packet sees one generation of every rule map. */

@@ -57,7 +57,10 @@ BpfFixture::BpfFixture(uint32_t max_connections)
     cfg_.max_connections = max_connections;
     cfg_.local_port_lo = kLocalPortLo;
     cfg_.local_port_hi = kLocalPortHi;
+    cfg_.sweep_interval_ms = XNAT_DEFAULT_SWEEP_INTERVAL_MS;
     set_timeouts(Timeouts{});
+    if (auto r = arm_sweeper(skel_); !r)
+        throw std::runtime_error(r.error().message);
 }
 
 MapSet BpfFixture::maps() const
@@ -93,6 +96,20 @@ void BpfFixture::set_timeouts(const Timeouts &t)
 {
     cfg_.timeouts = to_kernel(t);
     write();
+}
+
+void BpfFixture::set_sweep_interval_ms(uint32_t ms)
+{
+    cfg_.sweep_interval_ms = ms;
+    write();
+}
+
+xnat_sweep_stats BpfFixture::sweep_stats() const
+{
+    auto s = read_sweep_stats(bpf_map__fd(skel_->maps.XNAT_MAP_SWEEP));
+    if (!s)
+        throw std::runtime_error(s.error().message);
+    return *s;
 }
 
 void BpfFixture::install(const std::vector<PortForward> &rules, const std::vector<Masquerade> &masq)

@@ -39,6 +39,8 @@ class BpfFixture {
     // Interfaces and modes the datapath believes it runs on (0: none, so routes never match).
     void set_interfaces(unsigned wan_ifindex, unsigned lan_ifindex, uint8_t wan_mode, uint8_t lan_mode);
     void set_timeouts(const Timeouts &t);
+    void set_sweep_interval_ms(uint32_t ms);
+    xnat_sweep_stats sweep_stats() const;
     // Publishes a new rule generation, as xnat-load and xnat-map do.
     void install(const std::vector<PortForward> &rules, const std::vector<Masquerade> &masq = {});
     // Ends every flow through the flush program; returns how many it ended.

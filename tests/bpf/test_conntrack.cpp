@@ -261,17 +261,45 @@ TEST_CASE("conntrack: a full table refuses new flows with a counter, never a lon
     CHECK(fields(fx.run(hook, Side::wan, build(client(kAck, 1005))).out).daddr == ip("10.0.0.12"));
 }
 
-TEST_CASE("conntrack: expiry needs no daemon: the flow's timer removes both halves")
+TEST_CASE("conntrack: expiry needs no daemon: the sweeper removes idle flows, both halves")
 {
     BpfFixture fx;
     Timeouts t;
     t.tcp_transitory = 1;
     fx.set_timeouts(t);
+    fx.set_sweep_interval_ms(100);
     fx.install(rules());
-    fx.run(Hook::xdp, Side::wan, build(client(kSyn)));
-    REQUIRE(fx.ct_entries() == 2);
-    // Nothing touches the table from here: only the BPF timer can empty it.
-    for (int i = 0; i < 50 && fx.ct_entries() != 0; ++i)
+    open_connection(fx, Hook::xdp); // established: 7440 s, stays
+    fx.run(Hook::xdp, Side::wan, build(client(kSyn, 40001)));
+    fx.run(Hook::xdp, Side::wan, build(client(kSyn, 40002)));
+    REQUIRE(fx.ct_entries() == 6);
+    // Nothing touches the table from here: only the sweeper can end the two SYN_SENT flows.
+    for (int i = 0; i < 50 && fx.ct_entries() != 2; ++i)
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    CHECK(fx.ct_entries() == 0);
+    CHECK(fx.ct_entries() == 2);
+    auto conns = fx.conns();
+    REQUIRE(conns.size() == 1);
+    CHECK(conns[0].original.state == XNAT_TCP_ESTABLISHED);
+    xnat_sweep_stats s = fx.sweep_stats();
+    CHECK(s.sweeps >= 1);
+    CHECK(s.expired == 2);
+}
+
+TEST_CASE("conntrack: the sweeper also ends flows under a controlled clock and frees their mappings")
+{
+    NetGateway gw(Hook::tc, {}, {masq("10.0.0.0/24", kWanAddr)});
+    gw.fx.set_sweep_interval_ms(100);
+    PacketSpec udp;
+    udp.proto = kUdp;
+    udp.saddr = ip("10.0.0.5");
+    udp.daddr = ip("203.0.113.50");
+    udp.sport = 20000;
+    udp.dport = 53;
+    gw.from_lan(build(udp));
+    REQUIRE(gw.fx.snat_mappings() == 1);
+    gw.fx.advance_clock_s(301);
+    for (int i = 0; i < 50 && gw.fx.ct_entries() != 0; ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    CHECK(gw.fx.ct_entries() == 0);
+    CHECK(gw.fx.snat_mappings() == 0);
 }

@@ -220,7 +220,7 @@ TEST_CASE("format_stats lists connections and every counter", "[format]")
         s.counters[i] = 1000 * (i + 1);
 
     std::vector<std::string> lines = lines_of(format_stats(s));
-    REQUIRE(lines.size() == XNAT_CNT_COUNT + 1);
+    REQUIRE(lines.size() == XNAT_CNT_COUNT + 2); // connections, the counters, the sweeper
     CHECK(words_of(lines[0]) == std::vector<std::string>{"connections", "5", "of", "262144"});
     for (size_t i = 0; i < XNAT_CNT_COUNT; ++i) {
         INFO("counter " << kCounterNames[i]);
@@ -231,7 +231,8 @@ TEST_CASE("format_stats lists connections and every counter", "[format]")
         CHECK_THAT(lines[i + 1], Contains(kCounterHelp[i]));
     }
     CHECK(words_of(lines[1])[0] == "redirected");
-    CHECK(words_of(lines.back())[0] == kCounterNames[XNAT_CNT_COUNT - 1]);
+    CHECK(words_of(lines[XNAT_CNT_COUNT])[0] == kCounterNames[XNAT_CNT_COUNT - 1]);
+    CHECK(words_of(lines.back())[0] == "sweeps");
 
     nlohmann::json j = stats_to_json(s);
     CHECK(j.at("connections") == 5);
