@@ -1,6 +1,7 @@
 // The xnat configuration: its C++ form, JSON parsing with JSON-path errors, and validation.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -46,6 +47,14 @@ struct Config {
     std::vector<Masquerade> masquerade;
     Timeouts timeouts;
     Limits limits;
+
+    // Room for source-NAT mappings: one per flow at worst with masquerade; without it they
+    // serve hairpinned flows only, and the preallocated tables stay small.
+    uint32_t mapping_capacity() const
+    {
+        return masquerade.empty() ? std::min(limits.connections, XNAT_HAIRPIN_ONLY_MAPPINGS)
+                                  : limits.connections;
+    }
 };
 
 // Parses and validates a whole config. Errors name the JSON path: "port_forwards[1].from: ...".

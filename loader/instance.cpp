@@ -38,7 +38,7 @@ std::string side_label(const SidePlan &p)
     return std::string(side_name(p.side)) + " " + p.iface.name;
 }
 
-Result<Skeleton> load_programs(const PinDir &pin, uint32_t max_connections)
+Result<Skeleton> load_programs(const PinDir &pin, uint32_t max_connections, uint32_t max_mappings)
 {
     Skeleton skel(xnat_bpf__open());
     if (!skel)
@@ -66,8 +66,8 @@ Result<Skeleton> load_programs(const PinDir &pin, uint32_t max_connections)
     }
     // Two entries per flow; a mapping is always held by a flow, so no more mappings than flows.
     for (auto [map, entries] : {std::pair{skel->maps.XNAT_MAP_CT, 2 * max_connections},
-                                std::pair{skel->maps.XNAT_MAP_SNAT, max_connections},
-                                std::pair{skel->maps.XNAT_MAP_EIM, max_connections}})
+                                std::pair{skel->maps.XNAT_MAP_SNAT, max_mappings},
+                                std::pair{skel->maps.XNAT_MAP_EIM, max_mappings}})
         if (int err = bpf_map__set_max_entries(map, entries))
             return kernel_error("size the connection tables", err);
     if (int err = xnat_bpf__load(skel.get()))
@@ -194,6 +194,7 @@ xnat_config make_config(const Config &cfg, const SidePlan &wan, const SidePlan &
     c.timeouts = to_kernel(cfg.timeouts);
     c.netns_ino = current_netns_ino();
     c.max_connections = cfg.limits.connections;
+    c.max_mappings = cfg.mapping_capacity();
     c.local_port_lo = local_ports.first;
     c.local_port_hi = local_ports.second;
     c.sweep_interval_ms = XNAT_DEFAULT_SWEEP_INTERVAL_MS;
@@ -217,6 +218,11 @@ Result<void> check_reload(const std::string &dir, const xnat_config &old, const 
         return invalid_input("limits.connections: the running instance was sized for " +
                              std::to_string(old.max_connections) +
                              " connections; resizing needs " + unload + " (connections are lost)");
+    if (old.max_mappings != cfg.mapping_capacity())
+        return invalid_input("masquerade: the running instance was " +
+                             std::string(old.max_mappings > XNAT_HAIRPIN_ONLY_MAPPINGS ? "loaded with" : "loaded without") +
+                             " masquerade rules, which sizes its mapping tables; adding the first or "
+                             "removing the last needs " + unload + " (connections are lost)");
     return {};
 }
 
@@ -300,7 +306,7 @@ Result<Report> load_instance(const LoadOptions &o)
             kept_connections = *n / 2;
     }
 
-    auto skel = load_programs(*pin, cfg->limits.connections);
+    auto skel = load_programs(*pin, cfg->limits.connections, cfg->mapping_capacity());
     if (!skel) {
         if (!reload)
             pin->remove_if_empty();

@@ -63,8 +63,10 @@ struct xnat_config {
 	__u32 sweep_interval_ms; /* how often expired flows are swept out */
 	char wan_name[XNAT_IFNAME_LEN];
 	char lan_name[XNAT_IFNAME_LEN];
+	__u32 max_mappings; /* size of the source-NAT mapping tables */
+	__u32 pad;
 };
-XNAT_STATIC_ASSERT(sizeof(struct xnat_config) == 96, "config layout");
+XNAT_STATIC_ASSERT(sizeof(struct xnat_config) == 104, "config layout");
 XNAT_STATIC_ASSERT(XNAT_OFFSETOF(struct xnat_config, timeouts) == 16, "config layout");
 
 #endif

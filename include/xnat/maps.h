@@ -41,6 +41,8 @@
 #define XNAT_MASQ_MAX_ENTRIES (XNAT_MAX_MASQ_RULES * (1 + 16))
 
 #define XNAT_DEFAULT_MAX_CONNECTIONS 262144u
+/* Without masquerade, mappings serve hairpinned flows only. */
+#define XNAT_HAIRPIN_ONLY_MAPPINGS 4096u
 #define XNAT_MIN_CONNECTIONS 16u
 #define XNAT_MAX_CONNECTIONS (1u << 24)
 

@@ -55,6 +55,7 @@ BpfFixture::BpfFixture(uint32_t max_connections)
         throw std::runtime_error("load BPF object: " + std::to_string(err) + " " + last_libbpf_warning());
     cfg_.abi_version = XNAT_ABI_VERSION;
     cfg_.max_connections = max_connections;
+    cfg_.max_mappings = max_connections;
     cfg_.local_port_lo = kLocalPortLo;
     cfg_.local_port_hi = kLocalPortHi;
     cfg_.sweep_interval_ms = XNAT_DEFAULT_SWEEP_INTERVAL_MS;

@@ -55,6 +55,12 @@ JSON
 )
 expect_fail 2 "limits.connections: the running instance was sized for 262144 connections" \
 	xnat_load wan0 lan0 "$LIMITS"
+MASQ=$(write_config masq.json <<'JSON'
+{ "masquerade": [ { "source": "10.0.0.0/24" } ] }
+JSON
+)
+expect_fail 2 "masquerade: the running instance was loaded without masquerade rules" \
+	xnat_load wan0 lan0 "$MASQ"
 [ "$(xnat_map list)" = "$rules_before" ] || fail "a refused reload altered the rules"
 ip -n "$NS_G" link show wan0 | grep -q "xdp" || fail "a refused reload detached XDP"
 

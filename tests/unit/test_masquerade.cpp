@@ -721,3 +721,16 @@ TEST_CASE("a to_source taken from the WAN address is remembered and not written 
     CHECK_FALSE(kept->at(0).to_source_is_wan);
     CHECK(masquerade_to_json(kept->at(0)).at("to_source") == "203.0.113.1");
 }
+
+TEST_CASE("mapping tables are full size only with masquerade", "[masquerade]")
+{
+    auto plain = parse_config(R"({"limits":{"connections":100000}})");
+    REQUIRE(plain);
+    CHECK(plain->mapping_capacity() == XNAT_HAIRPIN_ONLY_MAPPINGS);
+    auto small = parse_config(R"({"limits":{"connections":100}})");
+    REQUIRE(small);
+    CHECK(small->mapping_capacity() == 100);
+    auto masq = parse_config(R"({"masquerade":[{"source":"10.0.0.0/24"}],"limits":{"connections":100000}})");
+    REQUIRE(masq);
+    CHECK(masq->mapping_capacity() == 100000);
+}
