@@ -11,6 +11,11 @@ PACKAGES=(
 	iproute2 ethtool procps mount util-linux python3 iputils-ping iptables nftables
 )
 
+# --bench: also what bench/run.py needs (baselines, iperf3, the plot).
+if [ "${1:-}" = "--bench" ]; then
+	PACKAGES+=(iperf3 python3-matplotlib)
+fi
+
 missing=()
 for p in "${PACKAGES[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
