@@ -14,28 +14,37 @@
 #include "parse.h"
 #include "snat.h"
 
-#define XNAT_NSEC_PER_SEC 1000000000ull
 #define XNAT_CLOCK_MONOTONIC 1
 #define XNAT_EEXIST 17
 
-/* Nanoseconds until the flow of this half expires; 0 once it has. A flow lives while either
+/* Ticks of idle time, never negative (a stamp from another CPU may be a tick ahead). */
+static __always_inline __u32 ct_idle(__u32 now, __u32 last)
+{
+	__s32 idle = (__s32)(now - last);
+
+	return idle > 0 ? (__u32)idle : 0;
+}
+
+/* Ticks until the flow of this half expires; 0 once it has. A flow lives while either
  * direction is active, so both halves' last packets count. */
-static __always_inline __u64 ct_time_left(const struct xnat_ct_key *key,
-					  const struct xnat_ct_entry *e, __u64 now)
+static __always_inline __u32 ct_time_left(const struct xnat_ct_key *key,
+					  const struct xnat_ct_entry *e, __u32 now)
 {
 	const struct xnat_config *cfg = xnat_config_get();
 	const struct xnat_ct_entry *peer, *orig;
-	__u64 last, timeout, idle;
+	__u32 idle, peer_idle, timeout;
 
 	if (!cfg)
-		return XNAT_NSEC_PER_SEC;
+		return 1;
 	peer = bpf_map_lookup_elem(&XNAT_MAP_CT, &e->peer);
 	if (!peer)
 		return 0;
 	orig = e->dir == XNAT_DIR_ORIGINAL ? e : peer;
-	last = e->last_seen_ns > peer->last_seen_ns ? e->last_seen_ns : peer->last_seen_ns;
-	timeout = (__u64)xnat_timeout_s(&cfg->timeouts, key->proto, orig->state) * XNAT_NSEC_PER_SEC;
-	idle = now > last ? now - last : 0;
+	idle = ct_idle(now, e->last_seen);
+	peer_idle = ct_idle(now, peer->last_seen);
+	if (peer_idle < idle)
+		idle = peer_idle;
+	timeout = (__u32)xnat_secs_to_ticks(xnat_timeout_s(&cfg->timeouts, key->proto, orig->state));
 	return idle >= timeout ? 0 : timeout - idle;
 }
 
@@ -61,15 +70,15 @@ static __always_inline void ct_delete_pair(const struct xnat_ct_key *key,
 
 /* A lookup hit is usable unless the flow has expired, or a fresh SYN reopens a closed TCP
  * tuple (which must pick up the current rules, not the old translation). The full check
- * reads the peer, so it only runs after this half was idle for a second. */
+ * reads the peer, so it only runs once per tick of a half's life. */
 static __always_inline int ct_is_stale(const struct xnat_pkt *p, const struct xnat_ct_entry *e,
-				       __u64 now)
+				       __u32 now)
 {
 	if (p->tuple.proto == IPPROTO_TCP && e->dir == XNAT_DIR_ORIGINAL &&
 	    (p->tcp_flags & (XNAT_TCP_SYN | XNAT_TCP_ACK | XNAT_TCP_RST)) == XNAT_TCP_SYN &&
 	    (e->state == XNAT_TCP_CLOSE || e->state == XNAT_TCP_TIME_WAIT))
 		return 1;
-	if (now - e->last_seen_ns < XNAT_NSEC_PER_SEC)
+	if (e->last_seen == now)
 		return 0;
 	return ct_time_left(&p->tuple, e, now) == 0;
 }
@@ -77,8 +86,6 @@ static __always_inline int ct_is_stale(const struct xnat_pkt *p, const struct xn
 /* What a new flow is: its original direction is the packet's tuple, rewritten to `to`. */
 struct ct_new {
 	struct xnat_ct_key to;
-	__u16 rule_id;
-	__u8 side;      /* where the original direction arrives */
 	__u8 orig_nat;  /* XNAT_NAT_* of each half */
 	__u8 reply_nat;
 };
@@ -94,16 +101,14 @@ static __always_inline void ct_reverse(const struct xnat_ct_key *t, struct xnat_
 
 /* Inserts both halves of a new flow. Returns 0 and the original half, or a drop counter; on
  * failure nothing of the flow is left in the table. */
-static __always_inline int ct_create(const struct xnat_pkt *p, const struct ct_new *n, __u64 now,
+static __always_inline int ct_create(const struct xnat_pkt *p, const struct ct_new *n, __u32 now,
 				     struct xnat_ct_entry **out)
 {
 	struct xnat_ct_key rkey = {};
 	struct xnat_ct_entry half = {
-		.last_seen_ns = now,
-		.rule_id = n->rule_id,
+		.last_seen = now,
 		.dir = XNAT_DIR_ORIGINAL,
 		.state = p->tuple.proto == IPPROTO_TCP ? XNAT_TCP_SYN_SENT : XNAT_TCP_NONE,
-		.side = n->side,
 		.nat = n->orig_nat,
 	};
 	struct xnat_ct_entry *orig, *stale;
@@ -120,7 +125,6 @@ static __always_inline int ct_create(const struct xnat_pkt *p, const struct ct_n
 	half.peer = p->tuple;
 	half.dir = XNAT_DIR_REPLY;
 	half.state = XNAT_TCP_NONE;
-	half.side = n->orig_nat & XNAT_NAT_HAIRPIN ? n->side : n->side ^ 1;
 	half.nat = n->reply_nat;
 	err = bpf_map_update_elem(&XNAT_MAP_CT, &rkey, &half, BPF_NOEXIST);
 	if (err == -XNAT_EEXIST) {
@@ -191,14 +195,14 @@ static __always_inline void ct_update_state(struct xnat_ct_entry *orig, const st
  * flow to one queue), and an atomic add cost 90 ns per packet here (bpf_stats). Should two
  * CPUs ever share a direction, a count may come out short; nothing else depends on them. */
 static __always_inline void ct_account(struct xnat_ct_entry *e, const struct xnat_pkt *p,
-				       __u64 now)
+				       __u32 now)
 {
 	struct xnat_ct_entry *orig = e;
 
 	e->packets += 1;
 	e->bytes += p->tot_len;
-	if (e->last_seen_ns != now)
-		e->last_seen_ns = now;
+	if (e->last_seen != now)
+		e->last_seen = now; /* once a tick: the line is not dirtied per packet for this */
 
 	if (e->dir == XNAT_DIR_REPLY) {
 		if ((e->flags & XNAT_CT_F_SEEN_REPLY) &&

@@ -45,7 +45,7 @@ static __always_inline int flow_refuse_open(const struct xnat_pkt *p)
 
 /* Creates the flow and hands back the reference on its mapping if creation fails. */
 static __always_inline int flow_commit(const struct xnat_pkt *p, const struct ct_new *n,
-				       __u64 now, struct xnat_ct_entry **out)
+				       __u32 now, struct xnat_ct_entry **out)
 {
 	int rc = ct_create(p, n, now, out);
 
@@ -57,12 +57,12 @@ static __always_inline int flow_commit(const struct xnat_pkt *p, const struct ct
 	return rc;
 }
 
-static __always_inline int flow_new_wan(const struct xnat_pkt *p, __u64 now,
+static __always_inline int flow_new_wan(const struct xnat_pkt *p, __u32 now,
 					const struct xnat_config *cfg, struct xnat_ct_entry **out)
 {
 	void *fwd_table = xnat_rule_table(&XNAT_MAP_FWD, cfg);
 	const struct xnat_fwd_target *t = flow_forward(fwd_table, &p->tuple, XNAT_SIDE_WAN);
-	struct ct_new n = { .to = p->tuple, .side = XNAT_SIDE_WAN };
+	struct ct_new n = { .to = p->tuple };
 	struct xnat_snat_key sk = {
 		.addr = p->tuple.daddr,
 		.port = p->tuple.dport,
@@ -74,7 +74,6 @@ static __always_inline int flow_new_wan(const struct xnat_pkt *p, __u64 now,
 	if (t) {
 		n.to.daddr = t->addr;
 		n.to.dport = t->port;
-		n.rule_id = t->rule_id;
 		n.orig_nat = n.reply_nat = XNAT_NAT_DNAT;
 	} else {
 		/* Endpoint-independent filtering: any remote may reach a mapping made with it. */
@@ -101,14 +100,14 @@ static __always_inline int flow_new_wan(const struct xnat_pkt *p, __u64 now,
 }
 
 static __always_inline int flow_new_lan(void *ctx, const int xdp, const struct xnat_pkt *p,
-					__u64 now, const struct xnat_config *cfg,
+					__u32 now, const struct xnat_config *cfg,
 					struct xnat_ct_entry **out)
 {
 	void *fwd_table = xnat_rule_table(&XNAT_MAP_FWD, cfg);
 	void *masq_table = xnat_rule_table(&XNAT_MAP_MASQ, cfg);
 	const struct xnat_fwd_target *t = flow_forward(fwd_table, &p->tuple, XNAT_SIDE_LAN);
 	const struct xnat_masq_rule *rule;
-	struct ct_new n = { .to = p->tuple, .side = XNAT_SIDE_LAN };
+	struct ct_new n = { .to = p->tuple };
 	struct snat_request req = {
 		.proto = p->tuple.proto,
 		.int_addr = p->tuple.saddr,
@@ -120,14 +119,12 @@ static __always_inline int flow_new_lan(void *ctx, const int xdp, const struct x
 	if (t) {
 		n.to.daddr = t->addr;
 		n.to.dport = t->port;
-		n.rule_id = t->rule_id;
 		n.orig_nat = XNAT_NAT_DNAT;
 	} else {
 		t = flow_forward(fwd_table, &p->tuple, XNAT_SIDE_WAN);
 		if (t) {
 			n.to.daddr = t->addr;
 			n.to.dport = t->port;
-			n.rule_id = t->rule_id;
 			n.orig_nat = XNAT_NAT_DNAT | XNAT_NAT_HAIRPIN;
 			req.ext_addr = p->tuple.daddr;
 			req.port_lo = XNAT_HAIRPIN_PORT_LO;

@@ -15,13 +15,12 @@
 /* Connection tracking. Two entries per flow, keyed by the tuple as it arrives in each
  * direction. Not an LRU: the kernel's LRU evicts halves independently and before the map is
  * full, so capacity is managed here (a full table refuses new flows with a counter) and the
- * sweeper (sweep.h) expires idle flows. Not preallocated: memory follows the number of flows,
- * and entries come from slab memory, which the kernel maps with huge pages (measured: a
- * million new flows at 0.4 Mpps on one CPU, none refused). xnat-load sets max_entries to
- * twice limits.connections. */
+ * sweeper (sweep.h) expires idle flows. Preallocated for limits.connections: an insert never
+ * allocates, so a burst of new flows cannot fail for want of memory, and an entry costs its
+ * exact size (an allocation on demand rounds 112 bytes up to 128). xnat-load sets max_entries
+ * to twice limits.connections. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, 2 * XNAT_DEFAULT_MAX_CONNECTIONS);
 	__type(key, struct xnat_ct_key);
 	__type(value, struct xnat_ct_entry);
@@ -128,6 +127,11 @@ volatile __u64 xnat_test_clock_offset_ns = 0;
 static __always_inline __u64 xnat_now(void)
 {
 	return bpf_ktime_get_coarse_ns() + xnat_test_clock_offset_ns;
+}
+
+static __always_inline __u32 xnat_now_ticks(void)
+{
+	return (__u32)(xnat_now() >> XNAT_TICK_SHIFT);
 }
 
 static __always_inline const struct xnat_config *xnat_config_get(void)

@@ -48,8 +48,8 @@ struct {
 } XNAT_MAP_SWEEP SEC(".maps");
 
 struct sweep_walk {
-	__u64 now;
-	__u64 min_timeout_ns; /* an entry idle for less than this is alive whatever its state */
+	__u32 now;         /* ticks */
+	__u32 min_timeout; /* ticks: an entry idle for less is alive whatever its state */
 	__u64 entries;
 	__u64 expired;
 };
@@ -58,7 +58,7 @@ static long sweep_one(void *map __attribute__((unused)), struct xnat_ct_key *key
 		      struct xnat_ct_entry *e, struct sweep_walk *w)
 {
 	w->entries++;
-	if (w->now - e->last_seen_ns < w->min_timeout_ns)
+	if (ct_idle(w->now, e->last_seen) < w->min_timeout)
 		return 0;
 	if (e->dir == XNAT_DIR_ORIGINAL) {
 		if (ct_time_left(key, e, w->now) == 0) {
@@ -71,7 +71,7 @@ static long sweep_one(void *map __attribute__((unused)), struct xnat_ct_key *key
 	return 0;
 }
 
-static __always_inline __u64 min_timeout_ns(const struct xnat_timeouts *t)
+static __always_inline __u32 min_timeout_ticks(const struct xnat_timeouts *t)
 {
 	__u32 m = t->tcp_established_s;
 
@@ -83,7 +83,7 @@ static __always_inline __u64 min_timeout_ns(const struct xnat_timeouts *t)
 		m = t->udp_s;
 	if (t->icmp_s < m)
 		m = t->icmp_s;
-	return (__u64)m * XNAT_NSEC_PER_SEC;
+	return (__u32)xnat_secs_to_ticks(m);
 }
 
 static int sweep_walk_table(void *map __attribute__((unused)), int *key __attribute__((unused)),
@@ -96,8 +96,8 @@ static int sweep_walk_table(void *map __attribute__((unused)), int *key __attrib
 
 	if (!cfg)
 		return 0;
-	w.now = xnat_now();
-	w.min_timeout_ns = min_timeout_ns(&cfg->timeouts);
+	w.now = xnat_now_ticks();
+	w.min_timeout = min_timeout_ticks(&cfg->timeouts);
 	bpf_for_each_map_elem(&XNAT_MAP_CT, sweep_one, &w, 0);
 	s->stats.sweeps++;
 	s->stats.expired += w.expired;

@@ -50,7 +50,7 @@ static __always_inline int verdict(const int xdp, int outcome)
  * packet without DF is translated first, since the kernel will fragment and forward it. */
 static __always_inline int translate_and_send(void *ctx, const int xdp, const struct xnat_pkt *p,
 					      struct xnat_ct_entry *e, const struct xnat_config *cfg,
-					      __u64 now)
+					      __u32 now)
 {
 	struct bpf_fib_lookup fib = {};
 	struct xnat_ct_key to = {};
@@ -96,7 +96,7 @@ static __always_inline int xnat_handle(void *ctx, const int xdp, const __u8 side
 	const struct xnat_config *cfg;
 	struct xnat_ct_entry *e;
 	struct xnat_pkt p = {};
-	__u64 now;
+	__u32 now;
 	int rc;
 
 	cfg = xnat_config_get();
@@ -112,7 +112,7 @@ static __always_inline int xnat_handle(void *ctx, const int xdp, const __u8 side
 	if (p.icmp_error)
 		return verdict(xdp, handle_icmp_error(ctx, xdp, &p, cfg));
 
-	now = xnat_now();
+	now = xnat_now_ticks();
 	e = bpf_map_lookup_elem(&XNAT_MAP_CT, &p.tuple);
 	if (e && ct_is_stale(&p, e, now)) {
 		ct_delete_pair(&p.tuple, e);

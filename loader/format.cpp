@@ -53,10 +53,21 @@ std::string connection_state(const Connection &c)
 
 uint64_t seconds_left(const Connection &c, const xnat_timeouts &t, uint64_t now_ns)
 {
-    uint64_t last = std::max(c.original.last_seen_ns, c.reply.last_seen_ns);
-    uint64_t timeout = uint64_t{xnat_timeout_s(&t, c.original_key.proto, c.original.state)} * 1000000000ull;
-    uint64_t idle = now_ns > last ? now_ns - last : 0;
-    return idle >= timeout ? 0 : (timeout - idle + 999999999ull) / 1000000000ull;
+    // The datapath's arithmetic (bpf/conntrack.h ct_time_left), in its ticks.
+    auto now = static_cast<uint32_t>(now_ns >> XNAT_TICK_SHIFT);
+    auto idle_of = [now](uint32_t last) {
+        auto idle = static_cast<int32_t>(now - last);
+        return idle > 0 ? static_cast<uint64_t>(idle) : 0;
+    };
+    uint64_t idle = std::min(idle_of(c.original.last_seen), idle_of(c.reply.last_seen));
+    uint32_t timeout_s = xnat_timeout_s(&t, c.original_key.proto, c.original.state);
+    uint64_t timeout = xnat_secs_to_ticks(timeout_s);
+    if (idle >= timeout)
+        return 0;
+    // Ticks are 1.07 s: a flow's expiry may come up to a tick after its timeout, never before.
+    // Shown no higher than the configured timeout.
+    uint64_t left_ns = (timeout - idle) << XNAT_TICK_SHIFT;
+    return std::min<uint64_t>(timeout_s, (left_ns + 999999999ull) / 1000000000ull);
 }
 
 std::string format_connection(const Connection &c, const xnat_timeouts &t, uint64_t now_ns)
@@ -77,7 +88,6 @@ nlohmann::json connection_to_json(const Connection &c, const xnat_timeouts &t, u
     return {{"proto", std::string(proto_name(c.original_key.proto))},
             {"state", connection_state(c)},
             {"timeout", seconds_left(c, t, now_ns)},
-            {"rule", c.original.rule_id},
             {"original", tuple_json(c.original_key, c.original)},
             {"reply", tuple_json(c.original.peer, c.reply)}};
 }

@@ -24,7 +24,7 @@
 
 /* Bumped whenever a pinned map's key or value layout changes: xnat-map refuses to read an
  * instance pinned by an incompatible build instead of misreading its bytes. */
-#define XNAT_ABI_VERSION 2
+#define XNAT_ABI_VERSION 3
 
 /* IP protocol numbers, spelled here so C++ need not mix <netinet/in.h> with <linux/in.h>. */
 #define XNAT_PROTO_ICMP 1

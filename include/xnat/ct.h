@@ -49,27 +49,37 @@ XNAT_STATIC_ASSERT(XNAT_OFFSETOF(struct xnat_ct_key, proto) == 12, "ct key layou
 #define XNAT_NAT_HAIRPIN 0x10
 #define XNAT_NAT_INBOUND 0x20  /* opened from outside through an endpoint-independent mapping */
 
+/* Idle time is kept in ticks of 2^30 ns (1.07 s): a 32-bit stamp lasts 146 years, and a
+ * shift rather than a division turns the clock into ticks on every packet. */
+#define XNAT_TICK_SHIFT 30
+
+/* Whole ticks covering at least `seconds`: a timeout never runs short of the RFC value. */
+static inline __u64 xnat_secs_to_ticks(__u64 seconds)
+{
+	return (seconds * 1000000000ull + (1ull << XNAT_TICK_SHIFT) - 1) >> XNAT_TICK_SHIFT;
+}
+
 /*
  * The translation of a half is not stored: it is the peer's key reversed. The original half
  * (c -> P) with peer (S -> c) rewrites to (c -> S); the reply half (S -> c) with peer (c -> P)
  * rewrites to (P -> c). Deriving both rewrites from the two keys makes it impossible for the
  * halves to disagree.
+ *
+ * 40 bytes on purpose: with the kernel's 48-byte element header and the 16-byte key, a
+ * connection's two entries take 208 bytes of the preallocated table.
  */
 struct xnat_ct_entry {
 	struct xnat_ct_key peer; /* key of the other half */
 	__u64 packets;
-	__u64 bytes;            /* IP bytes, header included, as conntrack counts */
-	__u64 last_seen_ns;     /* CLOCK_MONOTONIC (coarse) of the last packet of this half */
-	__u16 rule_id;          /* forward rule that created the flow */
-	__u8 dir;               /* XNAT_DIR_* */
-	__u8 state;             /* XNAT_TCP_* (original half) */
-	__u8 flags;             /* XNAT_CT_F_* (original half) */
-	__u8 side;              /* XNAT_SIDE_* this half arrives on */
-	__u8 nat;               /* XNAT_NAT_* */
-	__u8 pad;
+	__u64 bytes;             /* IP bytes, header included, as conntrack counts */
+	__u32 last_seen;         /* tick of the last packet of this half (CLOCK_MONOTONIC, coarse) */
+	__u8 dir;                /* XNAT_DIR_* */
+	__u8 state;              /* XNAT_TCP_* (original half) */
+	__u8 flags;              /* XNAT_CT_F_* */
+	__u8 nat;                /* XNAT_NAT_* */
 };
-XNAT_STATIC_ASSERT(sizeof(struct xnat_ct_entry) == 48, "ct entry layout");
+XNAT_STATIC_ASSERT(sizeof(struct xnat_ct_entry) == 40, "ct entry layout");
 XNAT_STATIC_ASSERT(XNAT_OFFSETOF(struct xnat_ct_entry, peer) == 0, "ct entry layout");
-XNAT_STATIC_ASSERT(XNAT_OFFSETOF(struct xnat_ct_entry, rule_id) == 40, "ct entry layout");
+XNAT_STATIC_ASSERT(XNAT_OFFSETOF(struct xnat_ct_entry, last_seen) == 32, "ct entry layout");
 
 #endif

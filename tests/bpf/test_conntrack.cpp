@@ -132,13 +132,13 @@ TEST_CASE("conntrack: an idle established flow expires after tcp_established, bo
     fx.install(rules());
     open_connection(fx, hook);
 
-    fx.advance_clock_s(7439);
+    fx.advance_clock_s(7437);
     Bytes ack = build(client(kAck));
     CHECK(fx.run(hook, Side::wan, ack).verdict == pass_verdict(hook));
     CHECK(fx.counter(XNAT_CNT_CT_EXPIRED) == 0);
     CHECK(fields(fx.run(hook, Side::wan, ack).out).daddr == ip("10.0.0.12"));
 
-    fx.advance_clock_s(7441);
+    fx.advance_clock_s(7445);
     RunResult r = fx.run(hook, Side::wan, ack);
     CHECK(fx.counter(XNAT_CNT_CT_EXPIRED) == 1);
     // The flow is gone, so this stray ACK is not translated and creates nothing.
@@ -153,14 +153,14 @@ TEST_CASE("conntrack: transitory and close timeouts apply to unfinished and rese
     BpfFixture fx;
     fx.install(rules());
     fx.run(hook, Side::wan, build(client(kSyn)));
-    fx.advance_clock_s(241); // SYN_SENT lives tcp_transitory = 240 s
+    fx.advance_clock_s(243); // SYN_SENT lives tcp_transitory = 240 s (and up to a tick more)
     fx.run(hook, Side::lan, build(server(kSyn | kAck)));
     CHECK(fx.counter(XNAT_CNT_CT_EXPIRED) == 1);
     CHECK(fx.ct_entries() == 0);
 
     open_connection(fx, hook);
     fx.run(hook, Side::wan, build(client(kRst)));
-    fx.advance_clock_s(11); // CLOSE lives tcp_close = 10 s
+    fx.advance_clock_s(13); // CLOSE lives tcp_close = 10 s (and up to a tick more)
     fx.run(hook, Side::lan, build(server(kAck)));
     CHECK(fx.counter(XNAT_CNT_CT_EXPIRED) == 2);
     CHECK(fx.ct_entries() == 0);
@@ -179,7 +179,7 @@ TEST_CASE("conntrack: a UDP flow lives while either direction is active")
     CHECK(fx.counter(XNAT_CNT_CT_EXPIRED) == 0);
     CHECK(fx.counter(XNAT_CNT_NEW_FLOW) == 1);
 
-    fx.advance_clock_s(301);
+    fx.advance_clock_s(303);
     CHECK(fields(fx.run(hook, Side::wan, build(udp_client())).out).daddr == ip("10.0.0.20"));
     CHECK(fx.counter(XNAT_CNT_CT_EXPIRED) == 1);
     CHECK(fx.counter(XNAT_CNT_NEW_FLOW) == 2);
@@ -195,10 +195,10 @@ TEST_CASE("conntrack: timeouts are configurable")
     fx.set_timeouts(t);
     fx.install(rules());
     fx.run(hook, Side::wan, build(udp_client()));
-    fx.advance_clock_s(29);
+    fx.advance_clock_s(27);
     fx.run(hook, Side::wan, build(udp_client()));
     CHECK(fx.counter(XNAT_CNT_CT_EXPIRED) == 0);
-    fx.advance_clock_s(31);
+    fx.advance_clock_s(33);
     fx.run(hook, Side::wan, build(udp_client()));
     CHECK(fx.counter(XNAT_CNT_CT_EXPIRED) == 1);
 }
@@ -297,7 +297,7 @@ TEST_CASE("conntrack: the sweeper also ends flows under a controlled clock and f
     udp.dport = 53;
     gw.from_lan(build(udp));
     REQUIRE(gw.fx.snat_mappings() == 1);
-    gw.fx.advance_clock_s(301);
+    gw.fx.advance_clock_s(303);
     for (int i = 0; i < 50 && gw.fx.ct_entries() != 0; ++i)
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
     CHECK(gw.fx.ct_entries() == 0);

@@ -247,7 +247,7 @@ TEST_CASE("dnat: a LAN-side rule applies on LAN ingress only")
     check_frame(fx.run(hook, Side::lan, frame).out, build(want));
     auto conns = fx.conns();
     REQUIRE(conns.size() == 1);
-    CHECK(conns[0].original.side == XNAT_SIDE_LAN);
+    CHECK(conns[0].original.nat == XNAT_NAT_DNAT);
     CHECK(conns[0].original.peer.saddr == be32(ip("198.51.100.7")));
     CHECK(conns[0].original.peer.sport == be16(22012));
 }

@@ -213,7 +213,7 @@ TEST_CASE("masquerade: a mapping lives exactly as long as the flows that hold it
 
     SECTION("expiry")
     {
-        gw.fx.advance_clock_s(301);
+        gw.fx.advance_clock_s(303);
         gw.from_wan(build(lan_to("203.0.113.50", 3478, kWanAddr, 20000, kUdp)));
         CHECK(gw.fx.counter(XNAT_CNT_CT_EXPIRED) == 1);
         CHECK(mapping_refs(gw.fx, 20000, kUdp) == 1); // the flow to .51 still holds it

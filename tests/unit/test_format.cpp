@@ -18,6 +18,7 @@ using Catch::Matchers::Contains;
 namespace {
 
 constexpr uint64_t kSecond = 1000000000ull;
+constexpr uint64_t kTick = 1ull << XNAT_TICK_SHIFT; // the datapath's clock unit, 1.07 s
 
 const xnat_timeouts kTimeouts{7440, 240, 10, 300, 60, 0};
 
@@ -45,18 +46,14 @@ Connection ssh_connection()
     c.original.dir = XNAT_DIR_ORIGINAL;
     c.original.state = XNAT_TCP_ESTABLISHED;
     c.original.flags = XNAT_CT_F_SEEN_REPLY;
-    c.original.side = XNAT_SIDE_WAN;
-    c.original.rule_id = 3;
     c.original.packets = 12;
     c.original.bytes = 3456;
-    c.original.last_seen_ns = 1000 * kSecond;
+    c.original.last_seen = 1000; // ticks
     c.reply.peer = c.original_key;
     c.reply.dir = XNAT_DIR_REPLY;
-    c.reply.side = XNAT_SIDE_LAN;
-    c.reply.rule_id = 3;
     c.reply.packets = 10;
     c.reply.bytes = 5678;
-    c.reply.last_seen_ns = 1000 * kSecond;
+    c.reply.last_seen = 1000;
     return c;
 }
 
@@ -68,9 +65,9 @@ Connection udp_connection(uint8_t flags)
     c.original.flags = flags;
     c.original.packets = 1;
     c.original.bytes = 60;
-    c.original.last_seen_ns = 50 * kSecond;
+    c.original.last_seen = 50;
     c.reply.peer = c.original_key;
-    c.reply.last_seen_ns = 0;
+    c.reply.last_seen = 0;
     return c;
 }
 
@@ -105,63 +102,78 @@ static_assert(std::size(kCounterNames) == XNAT_CNT_COUNT);
 TEST_CASE("format_connection prints conntrack's form", "[format]")
 {
     Connection c = ssh_connection();
-    uint64_t now = 1040 * kSecond;
+    // 37 ticks idle of 6930 (7440 s rounded up to ticks): 6893 ticks = 7401.3 s, shown as 7402.
+    uint64_t now = 1037 * kTick;
     std::string line = format_connection(c, kTimeouts, now);
     CHECK_THAT(line, Contains("tcp ESTABLISHED src=198.51.100.2 dst=203.0.113.1 sport=40000 dport=22012 "
                               "src=10.0.0.12 dst=198.51.100.2 sport=22 dport=40000"));
-    CHECK_THAT(line, Contains(" timeout=7400 "));
+    CHECK_THAT(line, Contains(" timeout=7402 "));
     CHECK_THAT(line, Contains(" packets=12 bytes=3456 "));
     CHECK_THAT(line, Contains(" reply_packets=10 reply_bytes=5678"));
     CHECK(line ==
           "tcp ESTABLISHED src=198.51.100.2 dst=203.0.113.1 sport=40000 dport=22012 "
-          "src=10.0.0.12 dst=198.51.100.2 sport=22 dport=40000 timeout=7400 packets=12 bytes=3456 "
+          "src=10.0.0.12 dst=198.51.100.2 sport=22 dport=40000 timeout=7402 packets=12 bytes=3456 "
           "reply_packets=10 reply_bytes=5678");
 
     c.reply_missing = true;
     CHECK(format_connection(c, kTimeouts, now) == line + " [REPLY HALF MISSING]");
 
     Connection udp = udp_connection(0);
-    CHECK(format_connection(udp, kTimeouts, 60 * kSecond) ==
+    // 10 ticks idle of 280 (300 s): 270 ticks = 289.9 s.
+    CHECK(format_connection(udp, kTimeouts, 60 * kTick) ==
           "udp UNREPLIED src=198.51.100.2 dst=203.0.113.1 sport=5000 dport=6003 "
           "src=10.0.0.20 dst=198.51.100.2 sport=6003 dport=5000 timeout=290 packets=1 bytes=60 "
           "reply_packets=0 reply_bytes=0");
 }
 
+namespace {
+
+// Within a tick of `want`: the datapath keeps time in 1.07 s ticks.
+void check_left(const Connection &c, uint64_t now_ns, int64_t want)
+{
+    INFO("now " << now_ns / kSecond << " s, want about " << want);
+    int64_t got = static_cast<int64_t>(seconds_left(c, kTimeouts, now_ns));
+    CHECK(got >= want - 2);
+    CHECK(got <= want + 2);
+}
+
+} // namespace
+
 TEST_CASE("seconds_left counts down from the state's timeout", "[format]")
 {
     Connection c = ssh_connection();
-    uint64_t last = c.original.last_seen_ns;
-    CHECK(seconds_left(c, kTimeouts, last) == 7440);
-    CHECK(seconds_left(c, kTimeouts, last + 40 * kSecond) == 7400);
-    // Partial seconds round up: the flow is still alive for part of that second.
-    CHECK(seconds_left(c, kTimeouts, last + 40 * kSecond + 1) == 7400);
-    CHECK(seconds_left(c, kTimeouts, last + 7439 * kSecond) == 1);
-    CHECK(seconds_left(c, kTimeouts, last + 7440 * kSecond) == 0);
+    uint64_t last = c.original.last_seen * kTick;
+    CHECK(seconds_left(c, kTimeouts, last) == 7440); // never shown above the configured timeout
+    check_left(c, last + 40 * kSecond, 7400);
+    check_left(c, last + 7000 * kSecond, 440);
+    CHECK(seconds_left(c, kTimeouts, last + 7443 * kSecond) == 0);
     CHECK(seconds_left(c, kTimeouts, last + 100000 * kSecond) == 0);
     // A stamp newer than the clock (read just before the packet arrived) is not idle time.
-    CHECK(seconds_left(c, kTimeouts, last - 5 * kSecond) == 7440);
+    CHECK(seconds_left(c, kTimeouts, last - 5 * kTick) == 7440);
+    // Expiry never comes before the timeout.
+    CHECK(seconds_left(c, kTimeouts, last + 7439 * kSecond) > 0);
 
     c.original.state = XNAT_TCP_SYN_SENT;
-    CHECK(seconds_left(c, kTimeouts, last + 40 * kSecond) == 200);
+    check_left(c, last + 40 * kSecond, 200);
     c.original.state = XNAT_TCP_TIME_WAIT;
-    CHECK(seconds_left(c, kTimeouts, last + 40 * kSecond) == 200);
+    check_left(c, last + 40 * kSecond, 200);
     c.original.state = XNAT_TCP_CLOSE;
-    CHECK(seconds_left(c, kTimeouts, last + 4 * kSecond) == 6);
+    check_left(c, last + 4 * kSecond, 6);
     CHECK(seconds_left(c, kTimeouts, last + 40 * kSecond) == 0);
 
     Connection udp = udp_connection(XNAT_CT_F_SEEN_REPLY);
-    CHECK(seconds_left(udp, kTimeouts, udp.original.last_seen_ns + 40 * kSecond) == 260);
+    check_left(udp, udp.original.last_seen * kTick + 40 * kSecond, 260);
 }
 
 TEST_CASE("seconds_left uses the newer of the two halves", "[format]")
 {
     Connection c = ssh_connection();
-    c.original.last_seen_ns = 100 * kSecond;
-    c.reply.last_seen_ns = 200 * kSecond;
-    CHECK(seconds_left(c, kTimeouts, 240 * kSecond) == 7400);
-    c.original.last_seen_ns = 200 * kSecond;
-    c.reply.last_seen_ns = 100 * kSecond;
-    CHECK(seconds_left(c, kTimeouts, 240 * kSecond) == 7400);
+    c.original.last_seen = 100;
+    c.reply.last_seen = 200;
+    check_left(c, 240 * kTick, 7440 - 43);
+    c.original.last_seen = 200;
+    c.reply.last_seen = 100;
+    check_left(c, 240 * kTick, 7440 - 43);
 }
 
 TEST_CASE("connection_state names TCP states and UDP reply status", "[format]")
@@ -183,19 +195,18 @@ TEST_CASE("connection_state names TCP states and UDP reply status", "[format]")
     CHECK(connection_state(udp_connection(XNAT_CT_F_SEEN_REPLY)) == "REPLIED");
     CHECK(connection_state(udp_connection(XNAT_CT_F_FIN_ORIG)) == "UNREPLIED");
     CHECK(connection_state(udp_connection(XNAT_CT_F_SEEN_REPLY | XNAT_CT_F_FIN_REPLY)) == "REPLIED");
-    CHECK_THAT(format_connection(udp_connection(XNAT_CT_F_SEEN_REPLY), kTimeouts, 50 * kSecond),
+    CHECK_THAT(format_connection(udp_connection(XNAT_CT_F_SEEN_REPLY), kTimeouts, 50 * kTick),
                Contains("udp REPLIED src=198.51.100.2"));
 }
 
 TEST_CASE("connection_to_json carries both tuples and counters", "[format]")
 {
     Connection c = ssh_connection();
-    nlohmann::json j = connection_to_json(c, kTimeouts, 1040 * kSecond);
+    nlohmann::json j = connection_to_json(c, kTimeouts, 1037 * kTick);
     nlohmann::json expected = {
         {"proto", "tcp"},
         {"state", "ESTABLISHED"},
-        {"timeout", 7400},
-        {"rule", 3},
+        {"timeout", 7402},
         {"original",
          {{"src", "198.51.100.2"}, {"dst", "203.0.113.1"}, {"sport", 40000}, {"dport", 22012},
           {"packets", 12}, {"bytes", 3456}}},
@@ -205,7 +216,7 @@ TEST_CASE("connection_to_json carries both tuples and counters", "[format]")
     CHECK(j == expected);
     CHECK(j.at("original").at("sport").is_number_unsigned());
 
-    nlohmann::json udp = connection_to_json(udp_connection(0), kTimeouts, 50 * kSecond);
+    nlohmann::json udp = connection_to_json(udp_connection(0), kTimeouts, 50 * kTick);
     CHECK(udp.at("proto") == "udp");
     CHECK(udp.at("state") == "UNREPLIED");
     CHECK(udp.at("timeout") == 300);
