@@ -561,7 +561,12 @@ def main():
     p.add_argument("--seconds", type=float, default=2.0)
     p.add_argument("--quick", action="store_true", help="one 1-second run per figure")
     p.add_argument("--only", help="comma-separated tests: direct,dnat,snat,progtime,newconn,memory,iperf")
+    p.add_argument("--report-only", action="store_true",
+                   help="rebuild OUT/BENCHMARKS.md from OUT/bench/results.csv without measuring")
     args = p.parse_args()
+    if args.report_only:
+        report_only(args)
+        return
     if os.geteuid() != 0:
         sys.exit("bench/run.py: needs root (namespaces, BPF, netfilter baselines); run: sudo bench/run.py")
     for tool in ("iperf3", "iptables-legacy", "nft", "bpftool", "ethtool"):
@@ -600,7 +605,7 @@ def main():
         b.test_new_connections(["V1", "V3", "V4"])
     if want("memory"):
         log("memory per tracked connection")
-        b.test_memory(1_000_000)
+        b.test_memory(1 << 20)
     if want("iperf"):
         log("TCP bulk throughput (iperf3, one stream)")
         b.test_iperf([("V1tc", "on"), ("V1", "off"), ("V0", "off"), ("V2", "on"), ("V3", "on"), ("V4", "on")])
@@ -619,10 +624,30 @@ def write_results(args, rows, elapsed, mach):
         w = csv.DictWriter(f, fieldnames=["test", "variant", "flows", "run", "value", "unit"])
         w.writeheader()
         w.writerows(rows)
+    with open(os.path.join(data, "meta.json"), "w") as f:
+        json.dump({"elapsed": elapsed, "machine": mach, "quick": args.quick, "runs": args.runs,
+                   "date": datetime.date.today().isoformat()}, f)
+    write_report(args, rows, elapsed, mach, out, data)
+
+
+def write_report(args, rows, elapsed, mach, out, data):
     plots = make_plots(rows, data)
     with open(os.path.join(out, "BENCHMARKS.md"), "w") as f:
         f.write(report(args, rows, elapsed, mach, plots))
     log(f"wrote {out}/BENCHMARKS.md, {data}/results.csv" + (", plots" if plots else ""))
+
+
+def report_only(args):
+    """Rebuilds BENCHMARKS.md and the plot from a saved results.csv and meta.json."""
+    out = os.path.abspath(args.out)
+    data = os.path.join(out, "bench")
+    with open(os.path.join(data, "results.csv")) as f:
+        rows = [dict(r, flows=int(r["flows"]), run=int(r["run"]), value=float(r["value"]))
+                for r in csv.DictReader(f)]
+    with open(os.path.join(data, "meta.json")) as f:
+        meta = json.load(f)
+    args.quick, args.runs, args.date = meta["quick"], meta["runs"], meta["date"]
+    write_report(args, rows, meta["elapsed"], meta["machine"], out, data)
 
 
 def fmt_ratio(a, b):
@@ -634,7 +659,8 @@ def report(args, rows, elapsed, mach, plots):
     lines = []
     w = lines.append
     w("# xnat benchmarks\n")
-    w(f"Measured {datetime.date.today().isoformat()} by `sudo bench/run.py{' --quick' if args.quick else ''}` "
+    date = getattr(args, "date", None) or datetime.date.today().isoformat()
+    w(f"Measured {date} by `sudo bench/run.py{' --quick' if args.quick else ''}` "
       f"in {elapsed / 60:.1f} minutes on {mach}. "
       "Every figure is the median of "
       f"{1 if args.quick else args.runs} runs; ratios compare variants measured in the same run.\n")
@@ -679,18 +705,21 @@ def report(args, rows, elapsed, mach, plots):
         w(f"- **{k}**: {v}")
     w("")
 
+    def flows_label(f):
+        return "1 flow" if f == 1 else f"{f:,} flows"
+
     def pps_table(test, variants, flows_list, title):
         w(f"## {title}\n")
-        w("| variant | " + " | ".join(f"{f:,} flows" for f in flows_list) + " | gateway ns/packet at "
-          f"{flows_list[-1]:,} |")
+        w("Mpps delivered; the last column is the gateway's own cost per packet at 65,536 flows.\n")
+        w("| variant | " + " | ".join(flows_label(f) for f in flows_list) + " | gateway ns/packet |")
         w("|---|" + "---|" * (len(flows_list) + 1))
         for v in variants:
             cells = []
             for f in flows_list:
                 m = median(rows, test, v, f)
-                cells.append(f"{m / 1e6:.3f} Mpps" if m else "n/a")
-            last = median(rows, test, v, flows_list[-1])
-            cost = f"{1e9 / last - 1e9 / direct:.0f}" if last and direct else "n/a"
+                cells.append(f"{m / 1e6:.3f}" if m else "n/a")
+            at = median(rows, test, v, 65536)
+            cost = f"{1e9 / at - 1e9 / direct:.0f}" if at and direct else "n/a"
             w(f"| {v} | " + " | ".join(cells) + f" | {cost} |")
         w("")
 
@@ -752,6 +781,8 @@ def report(args, rows, elapsed, mach, plots):
             w(f"| {name} | " + " | ".join(f"{c:.0f} ns" if c else "n/a" for c in cells) + " |")
         w("")
     w(targets(rows))
+    w("Where the time goes, and why the targets that are missed are missed: "
+      "[PERFORMANCE.md](PERFORMANCE.md).\n")
     for p in plots:
         w(f"![{p}](bench/{p})\n")
     w("Raw data: [bench/results.csv](bench/results.csv).\n")
@@ -811,7 +842,7 @@ def make_plots(rows, data):
             vals = [(median(rows, "pps_dnat", v, f) or 0) / 1e6 for f in flows]
             ax.bar([x + i * width for x in range(len(flows))], vals, width, label=v)
         ax.set_xticks([x + width * (len(variants) - 1) / 2 for x in range(len(flows))])
-        ax.set_xticklabels([f"{f:,} flows" for f in flows])
+        ax.set_xticklabels(["1 flow" if f == 1 else f"{f:,} flows" for f in flows])
         ax.set_ylabel("Mpps delivered (64-byte UDP)")
         ax.set_title("Port forward: forwarding rate, whole path on one core")
         ax.legend(ncol=4, fontsize=8)
