@@ -62,6 +62,7 @@ static __always_inline void ct_delete_pair(const struct xnat_ct_key *key,
 	 * the one that removed the original half drops the flow's mapping reference. */
 	if ((dir == XNAT_DIR_ORIGINAL ? self_err : peer_err) != 0)
 		return;
+	xnat_count(XNAT_CNT_FLOW_ENDED);
 	if (nat & XNAT_NAT_MAP_SELF)
 		snat_release(self.proto, self.daddr, self.dport);
 	else if (nat & XNAT_NAT_MAP_PEER)
@@ -86,6 +87,7 @@ static __always_inline int ct_is_stale(const struct xnat_pkt *p, const struct xn
 /* What a new flow is: its original direction is the packet's tuple, rewritten to `to`. */
 struct ct_new {
 	struct xnat_ct_key to;
+	__u16 rule;     /* hit slot of the rule that made it, or XNAT_NO_RULE */
 	__u8 orig_nat;  /* XNAT_NAT_* of each half */
 	__u8 reply_nat;
 };
@@ -110,6 +112,7 @@ static __always_inline int ct_create(const struct xnat_pkt *p, const struct ct_n
 		.dir = XNAT_DIR_ORIGINAL,
 		.state = p->tuple.proto == IPPROTO_TCP ? XNAT_TCP_SYN_SENT : XNAT_TCP_NONE,
 		.nat = n->orig_nat,
+		.rule = n->rule,
 	};
 	struct xnat_ct_entry *orig, *stale;
 	long err;
@@ -146,6 +149,7 @@ static __always_inline int ct_create(const struct xnat_pkt *p, const struct ct_n
 		return XNAT_CNT_DROP_CT_FULL;
 	}
 	xnat_count(XNAT_CNT_NEW_FLOW);
+	xnat_rule_hit(n->rule);
 	*out = orig;
 	return 0;
 }
@@ -201,6 +205,21 @@ static __always_inline void ct_account(struct xnat_ct_entry *e, const struct xna
 
 	e->packets += 1;
 	e->bytes += p->tot_len;
+	if (p->tuple.proto == IPPROTO_TCP) {
+		if (p->tcp_flags & XNAT_TCP_RST) {
+			/* An RST far from where its sender's sequence numbers are is not believed: it
+			 * goes on to the endpoint (which checks it again) but leaves the state alone. */
+			__u32 d = p->tcp_seq - e->next_seq;
+
+			if (e->seq_known && d > XNAT_RST_WINDOW && -d > XNAT_RST_WINDOW) {
+				xnat_count(XNAT_CNT_TCP_RST_IGNORED);
+				return;
+			}
+		} else if (!e->seq_known || (__s32)(p->tcp_next - e->next_seq) > 0) {
+			e->next_seq = p->tcp_next;
+			e->seq_known = 1;
+		}
+	}
 	if (e->last_seen != now)
 		e->last_seen = now; /* once a tick: the line is not dirtied per packet for this */
 

@@ -62,7 +62,7 @@ static __always_inline int flow_new_wan(const struct xnat_pkt *p, __u32 now,
 {
 	void *fwd_table = xnat_rule_table(&XNAT_MAP_FWD, cfg);
 	const struct xnat_fwd_target *t = flow_forward(fwd_table, &p->tuple, XNAT_SIDE_WAN);
-	struct ct_new n = { .to = p->tuple };
+	struct ct_new n = { .to = p->tuple, .rule = XNAT_NO_RULE };
 	struct xnat_snat_key sk = {
 		.addr = p->tuple.daddr,
 		.port = p->tuple.dport,
@@ -74,6 +74,7 @@ static __always_inline int flow_new_wan(const struct xnat_pkt *p, __u32 now,
 	if (t) {
 		n.to.daddr = t->addr;
 		n.to.dport = t->port;
+		n.rule = t->rule_id;
 		n.orig_nat = n.reply_nat = XNAT_NAT_DNAT;
 	} else {
 		/* Endpoint-independent filtering: any remote may reach a mapping made with it. */
@@ -107,7 +108,7 @@ static __always_inline int flow_new_lan(void *ctx, const int xdp, const struct x
 	void *masq_table = xnat_rule_table(&XNAT_MAP_MASQ, cfg);
 	const struct xnat_fwd_target *t = flow_forward(fwd_table, &p->tuple, XNAT_SIDE_LAN);
 	const struct xnat_masq_rule *rule;
-	struct ct_new n = { .to = p->tuple };
+	struct ct_new n = { .to = p->tuple, .rule = XNAT_NO_RULE };
 	struct snat_request req = {
 		.proto = p->tuple.proto,
 		.int_addr = p->tuple.saddr,
@@ -119,12 +120,14 @@ static __always_inline int flow_new_lan(void *ctx, const int xdp, const struct x
 	if (t) {
 		n.to.daddr = t->addr;
 		n.to.dport = t->port;
+		n.rule = t->rule_id;
 		n.orig_nat = XNAT_NAT_DNAT;
 	} else {
 		t = flow_forward(fwd_table, &p->tuple, XNAT_SIDE_WAN);
 		if (t) {
 			n.to.daddr = t->addr;
 			n.to.dport = t->port;
+			n.rule = t->rule_id;
 			n.orig_nat = XNAT_NAT_DNAT | XNAT_NAT_HAIRPIN;
 			req.ext_addr = p->tuple.daddr;
 			req.port_lo = XNAT_HAIRPIN_PORT_LO;
@@ -139,6 +142,8 @@ static __always_inline int flow_new_lan(void *ctx, const int xdp, const struct x
 			req.port_lo = rule->port_lo;
 			req.port_hi = rule->port_hi;
 			req.flags = rule->flags;
+			if (n.rule == XNAT_NO_RULE)
+				n.rule = XNAT_MAX_RULES + rule->rule_id;
 		}
 	}
 	if (!n.orig_nat && !req.ext_addr)

@@ -121,6 +121,29 @@ struct {
 	__type(value, __u32);
 } XNAT_MAP_TX_PORTS SEC(".maps");
 
+/* Flows each rule created: forward rule i at i, masquerade rule j at XNAT_MAX_RULES + j. Only
+ * new flows touch it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, XNAT_RULE_HIT_SLOTS);
+	__type(key, __u32);
+	__type(value, __u64);
+} XNAT_MAP_RULE_HITS SEC(".maps");
+
+#define XNAT_NO_RULE 0xffff
+
+static __always_inline void xnat_rule_hit(__u16 rule)
+{
+	__u32 slot = rule;
+	__u64 *n;
+
+	if (rule == XNAT_NO_RULE)
+		return;
+	n = bpf_map_lookup_elem(&XNAT_MAP_RULE_HITS, &slot);
+	if (n)
+		*n += 1;
+}
+
 /* Tests move the clock forward to exercise timeouts; never set in production. */
 volatile __u64 xnat_test_clock_offset_ns = 0;
 

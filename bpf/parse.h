@@ -52,6 +52,8 @@ struct xnat_pkt {
 	__u8 l4_csum_none; /* UDP sent without checksum: it stays zero */
 	__u8 icmp_error;  /* destination unreachable, time exceeded, parameter problem */
 	__u8 dont_fragment;
+	__u32 tcp_seq;    /* host order */
+	__u32 tcp_next;   /* the sequence number after this segment: seq + data + SYN + FIN */
 	struct xnat_inner inner; /* valid when icmp_error */
 };
 
@@ -158,6 +160,9 @@ static __always_inline int parse_l4(void *data, void *l4, void *end, __u32 l4_le
 		p->tuple.sport = th->source;
 		p->tuple.dport = th->dest;
 		p->tcp_flags = ((__u8 *)th)[13];
+		p->tcp_seq = bpf_ntohl(th->seq);
+		p->tcp_next = p->tcp_seq + (l4_len - (__u32)th->doff * 4) +
+			      !!(p->tcp_flags & XNAT_TCP_SYN) + !!(p->tcp_flags & XNAT_TCP_FIN);
 		p->l4_csum_off = __builtin_offsetof(struct tcphdr, check);
 		return 0;
 	}

@@ -8,6 +8,7 @@
 #include <cstdio>
 
 #include "net.h"
+#include "xnat/maps.h"
 
 namespace xnat {
 namespace {
@@ -126,13 +127,17 @@ nlohmann::json stats_to_json(const StatsView &s)
             {"sweeper", sweep}};
 }
 
-std::string format_rules(const std::vector<StoredRule> &rules, const std::vector<Masquerade> &masq)
+std::string format_rules(const std::vector<StoredRule> &rules, const std::vector<Masquerade> &masq,
+                         const std::vector<uint64_t> &hits)
 {
+    auto hit = [&](size_t slot) {
+        return slot < hits.size() ? "\t" + std::to_string(hits[slot]) + " flows" : std::string();
+    };
     std::string out;
     for (const auto &r : rules)
-        out += std::to_string(r.id) + "\t" + describe(r.fwd) + "\n";
-    for (const auto &m : masq)
-        out += "-\t" + describe(m) + "\n";
+        out += std::to_string(r.id) + "\t" + describe(r.fwd) + hit(r.id) + "\n";
+    for (size_t i = 0; i < masq.size(); ++i)
+        out += "-\t" + describe(masq[i]) + hit(XNAT_MAX_RULES + i) + "\n";
     return out;
 }
 

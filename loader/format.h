@@ -33,8 +33,10 @@ struct StatsView {
 std::string format_stats(const StatsView &s);
 nlohmann::json stats_to_json(const StatsView &s);
 
-// Forwards with their ids, then masquerade rules ("masquerade ...").
-std::string format_rules(const std::vector<StoredRule> &rules, const std::vector<Masquerade> &masq = {});
+// Forwards with their ids, then masquerade rules ("masquerade ..."), each with the flows it
+// created when `hits` (read_rule_hits) is given.
+std::string format_rules(const std::vector<StoredRule> &rules, const std::vector<Masquerade> &masq = {},
+                         const std::vector<uint64_t> &hits = {});
 // The config's own shape, so a listing can be saved and loaded again.
 nlohmann::json rules_to_json(const std::vector<StoredRule> &rules, const std::vector<Masquerade> &masq = {});
 

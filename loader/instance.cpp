@@ -232,6 +232,9 @@ Result<void> apply_state(const MapSet &maps, const Config &cfg, RuleTables table
     for (uint32_t ifindex : {c.wan_ifindex, c.lan_ifindex})
         if (auto r = map_update(maps.tx_ports, ifindex, ifindex, XNAT_STR(XNAT_MAP_TX_PORTS)); !r)
             return r;
+    // A (re)load numbers rules afresh, so their hit counts start afresh.
+    if (auto r = reset_rule_hits(maps); !r)
+        return r;
     if (auto r = publish(maps, tables, c); !r)
         return r;
     if (auto r = write_rule_records(maps, rules_from_config(cfg)); !r)

@@ -9,7 +9,7 @@
 
 namespace xnat {
 
-const PinnedMap kPinnedMaps[10] = {
+const PinnedMap kPinnedMaps[11] = {
     {XNAT_STR(XNAT_MAP_CT), &MapSet::ct},
     {XNAT_STR(XNAT_MAP_FWD), &MapSet::fwd},
     {XNAT_STR(XNAT_MAP_RULES), &MapSet::rules},
@@ -20,6 +20,7 @@ const PinnedMap kPinnedMaps[10] = {
     {XNAT_STR(XNAT_MAP_MASQ_RULES), &MapSet::masq_rules},
     {XNAT_STR(XNAT_MAP_SNAT), &MapSet::snat},
     {XNAT_STR(XNAT_MAP_EIM), &MapSet::eim},
+    {XNAT_STR(XNAT_MAP_RULE_HITS), &MapSet::rule_hits},
 };
 
 Result<InstanceMaps> InstanceMaps::open(const std::string &pin_dir)

@@ -25,6 +25,7 @@ struct MapSet {
     int masq_rules = -1;
     int snat = -1;
     int eim = -1;
+    int rule_hits = -1;
 };
 
 // Every pinned map, by the name it is pinned under, and where its fd goes in a MapSet.
@@ -32,7 +33,7 @@ struct PinnedMap {
     const char *name;
     int MapSet::*slot;
 };
-extern const PinnedMap kPinnedMaps[10];
+extern const PinnedMap kPinnedMaps[11];
 
 // The pinned flush program, run by xnat-map flush.
 inline constexpr const char *kFlushProgPin = "prog_flush";

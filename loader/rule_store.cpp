@@ -1,5 +1,7 @@
 #include "rule_store.h"
 
+#include <bpf/libbpf.h>
+
 #include <algorithm>
 
 #include "forward_table.h"
@@ -202,6 +204,39 @@ Result<void> write_masq_records(const MapSet &maps, const std::vector<Masquerade
     return {};
 }
 
+Result<std::vector<uint64_t>> read_rule_hits(const MapSet &maps)
+{
+    size_t ncpu = static_cast<size_t>(libbpf_num_possible_cpus());
+    std::vector<uint64_t> per_cpu(ncpu), hits(XNAT_RULE_HIT_SLOTS);
+    for (uint32_t slot = 0; slot < XNAT_RULE_HIT_SLOTS; ++slot) {
+        if (bpf_map_lookup_elem(maps.rule_hits, &slot, per_cpu.data()) != 0)
+            return kernel_error(std::string("read ") + XNAT_STR(XNAT_MAP_RULE_HITS), errno);
+        for (uint64_t v : per_cpu)
+            hits[slot] += v;
+    }
+    return hits;
+}
+
+Result<void> reset_rule_hits(const MapSet &maps, const std::vector<uint32_t> &slots)
+{
+    std::vector<uint64_t> zeros(static_cast<size_t>(libbpf_num_possible_cpus()), 0);
+    auto reset = [&](uint32_t slot) -> Result<void> {
+        if (bpf_map_update_elem(maps.rule_hits, &slot, zeros.data(), BPF_ANY) != 0)
+            return kernel_error(std::string("reset ") + XNAT_STR(XNAT_MAP_RULE_HITS), errno);
+        return {};
+    };
+    if (slots.empty()) {
+        for (uint32_t slot = 0; slot < XNAT_RULE_HIT_SLOTS; ++slot)
+            if (auto r = reset(slot); !r)
+                return r;
+        return {};
+    }
+    for (uint32_t slot : slots)
+        if (auto r = reset(slot); !r)
+            return r;
+    return {};
+}
+
 namespace {
 
 // Rebuilds the forward table from `rules`, makes it current, then records the rules.
@@ -234,6 +269,8 @@ Result<uint16_t> add_rule(const MapSet &maps, const PortForward &fwd)
         if (r.id == id)
             ++id;
     rules->push_back({id, fwd});
+    if (auto r = reset_rule_hits(maps, {id}); !r) // the slot may hold a deleted rule's count
+        return r.error();
     if (auto r = replace_forwards(maps, *rules); !r)
         return r.error();
     return id;

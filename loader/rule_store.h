@@ -41,6 +41,11 @@ Result<void> publish(const MapSet &maps, const RuleTables &tables, xnat_config c
 Result<void> write_rule_records(const MapSet &maps, const std::vector<StoredRule> &rules);
 Result<void> write_masq_records(const MapSet &maps, const std::vector<Masquerade> &rules);
 
+// Flows created per rule: forward rule i at [i], masquerade rule j at [XNAT_MAX_RULES + j].
+Result<std::vector<uint64_t>> read_rule_hits(const MapSet &maps);
+// Starts hit slots from zero (all of them when `slots` is empty).
+Result<void> reset_rule_hits(const MapSet &maps, const std::vector<uint32_t> &slots = {});
+
 // Adds one forward to the running set; returns its id.
 Result<uint16_t> add_rule(const MapSet &maps, const PortForward &fwd);
 // Removes the forward with this protocol, side and `from`; returns it.

@@ -113,10 +113,14 @@ Result<void> cmd_list(const Args &a)
     auto masq = read_masquerade(maps->view());
     if (!masq)
         return masq.error();
-    if (a.json)
+    if (a.json) {
         print_json(rules_to_json(*rules, *masq));
-    else
-        std::fputs(format_rules(*rules, *masq).c_str(), stdout);
+        return {};
+    }
+    auto hits = read_rule_hits(maps->view());
+    if (!hits)
+        return hits.error();
+    std::fputs(format_rules(*rules, *masq, *hits).c_str(), stdout);
     return {};
 }
 

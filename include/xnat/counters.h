@@ -29,6 +29,8 @@
 	X(PASS_FOR_ERROR, "pass_for_error", "source-NATed packet needs an ICMP error: untouched")  \
 	X(NEW_FLOW, "new_flow", "connections created (counted besides the outcome)")               \
 	X(CT_EXPIRED, "ct_expired", "connections expired on lookup (counted besides the outcome)") \
+	X(FLOW_ENDED, "flow_ended", "connections ended, by the sweeper, a lookup or flush (besides)") \
+	X(TCP_RST_IGNORED, "tcp_rst_ignored", "RSTs outside the sender's window: passed on, state kept (besides)") \
 	X(ICMP_ERROR_TRANSLATED, "icmp_error_translated", "ICMP errors whose embedded packet was translated") \
 	X(XDP_HANDOFF, "xdp_handoff", "packets XDP left to the tc program to finish (counted besides)")
 

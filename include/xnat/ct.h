@@ -59,14 +59,20 @@ static inline __u64 xnat_secs_to_ticks(__u64 seconds)
 	return (seconds * 1000000000ull + (1ull << XNAT_TICK_SHIFT) - 1) >> XNAT_TICK_SHIFT;
 }
 
+/* A TCP RST is believed only when its sequence number lies within this distance of the next
+ * sequence number its sender was last seen to use (RFC 5961 asks for an exact match and a
+ * challenge ACK otherwise; a NAT in the middle cannot send those, and an off-path attacker
+ * guessing blind now needs 2^32 / 2^17 tries on average). */
+#define XNAT_RST_WINDOW (1u << 16)
+
 /*
  * The translation of a half is not stored: it is the peer's key reversed. The original half
  * (c -> P) with peer (S -> c) rewrites to (c -> S); the reply half (S -> c) with peer (c -> P)
  * rewrites to (P -> c). Deriving both rewrites from the two keys makes it impossible for the
  * halves to disagree.
  *
- * 40 bytes on purpose: with the kernel's 48-byte element header and the 16-byte key, a
- * connection's two entries take 208 bytes of the preallocated table.
+ * 48 bytes on purpose: with the kernel's 48-byte element header and the 16-byte key, a
+ * connection's two entries take 224 bytes of the preallocated table, less than conntrack.
  */
 struct xnat_ct_entry {
 	struct xnat_ct_key peer; /* key of the other half */
@@ -77,8 +83,12 @@ struct xnat_ct_entry {
 	__u8 state;              /* XNAT_TCP_* (original half) */
 	__u8 flags;              /* XNAT_CT_F_* */
 	__u8 nat;                /* XNAT_NAT_* */
+	__u32 next_seq;          /* TCP: the sequence number this half's sender uses next */
+	__u16 rule;              /* the rule that made the flow, for its hit counter */
+	__u8 seq_known;          /* next_seq has been seen */
+	__u8 pad;
 };
-XNAT_STATIC_ASSERT(sizeof(struct xnat_ct_entry) == 40, "ct entry layout");
+XNAT_STATIC_ASSERT(sizeof(struct xnat_ct_entry) == 48, "ct entry layout");
 XNAT_STATIC_ASSERT(XNAT_OFFSETOF(struct xnat_ct_entry, peer) == 0, "ct entry layout");
 XNAT_STATIC_ASSERT(XNAT_OFFSETOF(struct xnat_ct_entry, last_seen) == 32, "ct entry layout");
 

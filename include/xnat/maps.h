@@ -16,6 +16,7 @@
 #define XNAT_MAP_SNAT xnat_snat       /* source-NAT mappings by external endpoint */
 #define XNAT_MAP_EIM xnat_eim         /* internal endpoint -> last external port (LRU hint) */
 #define XNAT_MAP_SWEEP xnat_sweep     /* the expiry sweeper: its timer, workqueue and statistics */
+#define XNAT_MAP_RULE_HITS xnat_hits  /* per-CPU: flows each rule made (forwards, then masquerade) */
 #define XNAT_MAP_CONFIG xnat_config   /* one struct xnat_config */
 #define XNAT_MAP_COUNTERS xnat_stats  /* per-CPU outcome counters */
 #define XNAT_MAP_TX_PORTS xnat_tx     /* devmap of the interfaces XDP may redirect to */
@@ -39,6 +40,8 @@
 #define XNAT_MAX_RULES 4096u
 #define XNAT_MAX_MASQ_RULES 256u
 #define XNAT_MASQ_MAX_ENTRIES (XNAT_MAX_MASQ_RULES * (1 + 16))
+/* Rule hit slots: forward rule i at i, masquerade rule j at XNAT_MAX_RULES + j. */
+#define XNAT_RULE_HIT_SLOTS (XNAT_MAX_RULES + XNAT_MAX_MASQ_RULES)
 
 #define XNAT_DEFAULT_MAX_CONNECTIONS 262144u
 /* Without masquerade, mappings serve hairpinned flows only. */

@@ -303,3 +303,52 @@ TEST_CASE("conntrack: the sweeper also ends flows under a controlled clock and f
     CHECK(gw.fx.ct_entries() == 0);
     CHECK(gw.fx.snat_mappings() == 0);
 }
+
+TEST_CASE("conntrack: an RST outside its sender's window is passed on but does not close the flow")
+{
+    Hook hook = GENERATE(Hook::xdp, Hook::tc);
+    BpfFixture fx;
+    fx.install(rules());
+    open_connection(fx, hook); // the server's next sequence number is 1001
+
+    PacketSpec spoofed = server(kRst);
+    spoofed.seq = 1001 + (1u << 20);
+    RunResult r = fx.run(hook, Side::lan, build(spoofed));
+    CHECK(fields(r.out).saddr == ip("203.0.113.1")); // still translated and passed on
+    CHECK(state(fx) == XNAT_TCP_ESTABLISHED);
+    CHECK(fx.counter(XNAT_CNT_TCP_RST_IGNORED) == 1);
+
+    PacketSpec genuine = server(kRst);
+    genuine.seq = 1001;
+    fx.run(hook, Side::lan, build(genuine));
+    CHECK(state(fx) == XNAT_TCP_CLOSE);
+    CHECK(fx.counter(XNAT_CNT_TCP_RST_IGNORED) == 1);
+}
+
+TEST_CASE("conntrack: an RST from a side that has sent nothing yet is believed")
+{
+    Hook hook = GENERATE(Hook::xdp, Hook::tc);
+    BpfFixture fx;
+    fx.install(rules());
+    fx.run(hook, Side::wan, build(client(kSyn)));
+    PacketSpec refused = server(kRst | kAck); // the server's port is closed
+    refused.seq = 0;
+    fx.run(hook, Side::lan, build(refused));
+    CHECK(state(fx) == XNAT_TCP_CLOSE);
+}
+
+TEST_CASE("conntrack: flows made minus flows ended is what the table holds")
+{
+    Hook hook = GENERATE(Hook::xdp, Hook::tc);
+    BpfFixture fx;
+    fx.install(rules());
+    for (uint16_t port = 1000; port < 1010; ++port)
+        fx.run(hook, Side::wan, build(client(kSyn, port)));
+    fx.advance_clock_s(243); // SYN_SENT flows expire...
+    fx.run(hook, Side::wan, build(client(kAck, 1000))); // ...one on lookup
+    CHECK(fx.counter(XNAT_CNT_FLOW_ENDED) == 1);
+    fx.flush(); // the rest by flush
+    CHECK(fx.counter(XNAT_CNT_NEW_FLOW) == 10);
+    CHECK(fx.counter(XNAT_CNT_FLOW_ENDED) == 10);
+    CHECK(fx.ct_entries() == 0);
+}

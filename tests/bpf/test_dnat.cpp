@@ -9,6 +9,7 @@
 
 #include "bpf_harness.h"
 #include "expect.h"
+#include "rule_store.h"
 #include "xnat/counters.h"
 
 using namespace xnat;
@@ -280,4 +281,29 @@ TEST_CASE("dnat: TTL 1 is handed to the kernel translated, TTL untouched")
     check_frame(r.out, build(want));
     CHECK(fields(r.out).ttl == 1);
     CHECK(fx.counter(XNAT_CNT_PASS_TTL) == 1);
+}
+
+TEST_CASE("dnat: each rule counts the flows it made")
+{
+    Hook hook = GENERATE(Hook::xdp, Hook::tc);
+    BpfFixture fx;
+    fx.install(rules());
+    for (uint16_t sport = 40000; sport < 40003; ++sport) {
+        PacketSpec s = client_syn();
+        s.sport = sport;
+        fx.run(hook, Side::wan, build(s));
+        fx.run(hook, Side::wan, build(s)); // a retransmitted SYN is the same flow
+    }
+    PacketSpec u;
+    u.proto = kUdp;
+    u.saddr = ip("198.51.100.2");
+    u.daddr = ip("203.0.113.1");
+    u.sport = 5555;
+    u.dport = 6004;
+    fx.run(hook, Side::wan, build(u));
+    auto hits = read_rule_hits(fx.maps());
+    REQUIRE(hits);
+    CHECK((*hits)[0] == 3);
+    CHECK((*hits)[1] == 1);
+    CHECK((*hits)[2] == 0);
 }

@@ -10,6 +10,7 @@
 #include "bpf_harness.h"
 #include "expect.h"
 #include "map_io.h"
+#include "rule_store.h"
 #include "xnat/abi.h"
 #include "xnat/counters.h"
 
@@ -353,4 +354,17 @@ TEST_CASE("policy: a source-NATed packet the kernel must answer with an error go
         CHECK(fields(r.out).daddr == ip("10.0.0.5"));
         CHECK(gw.fx.counter(XNAT_CNT_PASS_TTL) == 1);
     }
+}
+
+TEST_CASE("masquerade: flows count against their masquerade rule")
+{
+    Hook hook = GENERATE(Hook::xdp, Hook::tc);
+    Gateway gw(hook, {masq("10.0.0.0/25", kWanAddr), masq("10.0.0.128/25", kWanAddr)});
+    gw.from_lan(build(lan_to("10.0.0.5", 20000, "203.0.113.50", 80)));
+    gw.from_lan(build(lan_to("10.0.0.6", 20000, "203.0.113.50", 80)));
+    gw.from_lan(build(lan_to("10.0.0.200", 20000, "203.0.113.50", 80)));
+    auto hits = read_rule_hits(gw.fx.maps());
+    REQUIRE(hits);
+    CHECK((*hits)[XNAT_MAX_RULES + 0] == 2);
+    CHECK((*hits)[XNAT_MAX_RULES + 1] == 1);
 }
