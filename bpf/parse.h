@@ -75,8 +75,10 @@ struct xnat_icmphdr {
 #define XNAT_ICMP_ID_OFF 4 /* identifier of an echo request or reply */
 
 /* The embedded packet of an ICMP error: an IPv4 header and at least the 8 bytes of L4 header
- * that RFC 792 promises (ports, or an echo's identifier). */
-static __always_inline int parse_icmp_inner(void *data, void *inner, void *end, struct xnat_pkt *p)
+ * that RFC 792 promises (ports, or an echo's identifier). `len` is what the outer IP total
+ * length leaves for the quote: bytes past it (Ethernet padding) are not part of the packet. */
+static __always_inline int parse_icmp_inner(void *data, void *inner, void *end, __u32 len,
+					    struct xnat_pkt *p)
 {
 	struct iphdr *iph = inner;
 	__u32 ihl;
@@ -88,7 +90,7 @@ static __always_inline int parse_icmp_inner(void *data, void *inner, void *end, 
 		return XNAT_CNT_PASS_ICMP_NO_FLOW; /* a non-first fragment names no ports */
 	ihl = (__u32)iph->ihl * 4;
 	l4 = inner + ihl;
-	if ((void *)(l4 + 8) > end)
+	if ((void *)(l4 + 8) > end || ihl + 8 > len)
 		return XNAT_CNT_PASS_MALFORMED;
 	p->inner.tuple.saddr = iph->saddr;
 	p->inner.tuple.daddr = iph->daddr;
@@ -100,7 +102,7 @@ static __always_inline int parse_icmp_inner(void *data, void *inner, void *end, 
 		p->inner.tuple.sport = *(__be16 *)l4;
 		p->inner.tuple.dport = *(__be16 *)(l4 + 2);
 		/* ICMP errors from Linux quote more than 8 bytes; only then is the TCP checksum here. */
-		if ((void *)(l4 + 18) <= end)
+		if ((void *)(l4 + 18) <= end && ihl + 18 <= len)
 			p->inner.l4_csum_off = __builtin_offsetof(struct tcphdr, check);
 		return 0;
 	case IPPROTO_UDP:
@@ -123,11 +125,12 @@ static __always_inline int parse_icmp_inner(void *data, void *inner, void *end, 
 	}
 }
 
-static __always_inline int parse_icmp(void *data, void *l4, void *end, struct xnat_pkt *p)
+static __always_inline int parse_icmp(void *data, void *l4, void *end, __u32 l4_len,
+				      struct xnat_pkt *p)
 {
 	struct xnat_icmphdr *ih = l4;
 
-	if ((void *)(ih + 1) > end)
+	if ((void *)(ih + 1) > end || l4_len < sizeof(*ih))
 		return XNAT_CNT_PASS_MALFORMED;
 	p->l4_csum_off = __builtin_offsetof(struct xnat_icmphdr, checksum);
 	switch (ih->type) {
@@ -141,7 +144,7 @@ static __always_inline int parse_icmp(void *data, void *l4, void *end, struct xn
 	case XNAT_ICMP_TIME_EXCEEDED:
 	case XNAT_ICMP_PARAMETERPROB:
 		p->icmp_error = 1;
-		return parse_icmp_inner(data, (void *)(ih + 1), end, p);
+		return parse_icmp_inner(data, (void *)(ih + 1), end, l4_len - sizeof(*ih), p);
 	default:
 		return XNAT_CNT_PASS_L4_PROTO;
 	}
@@ -180,7 +183,7 @@ static __always_inline int parse_l4(void *data, void *l4, void *end, __u32 l4_le
 		return 0;
 	}
 	if (p->tuple.proto == IPPROTO_ICMP)
-		return parse_icmp(data, l4, end, p);
+		return parse_icmp(data, l4, end, l4_len, p);
 	return XNAT_CNT_PASS_L4_PROTO;
 }
 

@@ -171,13 +171,25 @@ int XNAT_PROG_TC_EGRESS(struct __sk_buff *skb)
 	return TC_ACT_OK;
 }
 
-static long flush_one(void *map __attribute__((unused)), struct xnat_ct_key *key,
-		      struct xnat_ct_entry *e, __u64 *flows)
+struct flush_state {
+	__u64 flows;
+	__be32 addr; /* 0: every flow */
+};
+
+static __always_inline int key_holds(const struct xnat_ct_key *k, __be32 addr)
 {
+	return k->saddr == addr || k->daddr == addr;
+}
+
+static long flush_one(void *map __attribute__((unused)), struct xnat_ct_key *key,
+		      struct xnat_ct_entry *e, struct flush_state *st)
+{
+	if (st->addr && !key_holds(key, st->addr) && !key_holds(&e->peer, st->addr))
+		return 0;
 	/* A pair is ended through its original half; a reply half is ended only as an orphan. */
 	if (e->dir == XNAT_DIR_ORIGINAL || !bpf_map_lookup_elem(&XNAT_MAP_CT, &e->peer)) {
 		ct_delete_pair(key, e);
-		*flows += e->dir == XNAT_DIR_ORIGINAL;
+		st->flows += e->dir == XNAT_DIR_ORIGINAL;
 	}
 	return 0;
 }
@@ -190,13 +202,14 @@ int XNAT_PROG_SWEEP_ARM(struct xdp_md *ctx __attribute__((unused)))
 	return sweep_arm() ? 1 : 0;
 }
 
-/* Ends every flow the way the datapath does, mapping references included. Run by xnat-map
- * flush through BPF_PROG_TEST_RUN; returns the number of flows ended. */
+/* Ends every flow the filter selects the way the datapath does, mapping references included.
+ * Run by xnat-map flush and xnat-load --follow-wan through BPF_PROG_TEST_RUN, which must pass
+ * the filter as ctx_in; returns the number of flows ended. */
 SEC("syscall")
-int XNAT_PROG_FLUSH(void *ctx __attribute__((unused)))
+int XNAT_PROG_FLUSH(struct xnat_flush_filter *filter)
 {
-	__u64 flows = 0;
+	struct flush_state st = { .flows = 0, .addr = filter->addr };
 
-	bpf_for_each_map_elem(&XNAT_MAP_CT, flush_one, &flows, 0);
-	return (int)flows;
+	bpf_for_each_map_elem(&XNAT_MAP_CT, flush_one, &st, 0);
+	return (int)st.flows;
 }

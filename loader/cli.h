@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <string>
 
+#include "one_line.h"
 #include "result.h"
 
 namespace xnat {
@@ -17,7 +18,7 @@ inline constexpr int kExitBadInput = 2;   // bad argument, config or interface; 
 
 inline int fail(const char *prog, const Error &e)
 {
-    std::fprintf(stderr, "%s: %s\n", prog, e.message.c_str());
+    std::fprintf(stderr, "%s: %s\n", prog, one_line(e.message).c_str());
     return e.kind == ErrorKind::invalid_input ? kExitBadInput : kExitFailed;
 }
 

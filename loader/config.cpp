@@ -190,6 +190,10 @@ Result<Config> parse_config(std::string_view json_text)
         const json &list = root.at("masquerade");
         if (!list.is_array())
             return invalid_input("masquerade: expected an array, got " + json_type(list));
+        // Counted before any is parsed: a huge list is refused at once, not rule by rule.
+        if (list.size() > XNAT_MAX_MASQ_RULES)
+            return invalid_input("masquerade: " + std::to_string(list.size()) + " rules, at most " +
+                                 std::to_string(XNAT_MAX_MASQ_RULES));
         for (size_t i = 0; i < list.size(); ++i) {
             auto m = parse_masquerade(list[i], "masquerade[" + std::to_string(i) + "]");
             if (!m)

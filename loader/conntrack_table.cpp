@@ -1,5 +1,6 @@
 #include "conntrack_table.h"
 
+#include <arpa/inet.h>
 #include <bpf/libbpf.h>
 
 #include <ctime>
@@ -52,11 +53,13 @@ Result<std::vector<Connection>> read_connections(const MapSet &maps)
     return conns;
 }
 
-Result<size_t> flush_connections(int flush_prog_fd)
+Result<size_t> flush_connections(int flush_prog_fd, uint32_t only_addr)
 {
     if (flush_prog_fd < 0)
         return system_error("the instance has no flush program pinned (loaded by an older xnat?)", ENOENT);
-    LIBBPF_OPTS(bpf_test_run_opts, opts);
+    xnat_flush_filter filter{};
+    filter.addr = htonl(only_addr);
+    LIBBPF_OPTS(bpf_test_run_opts, opts, .ctx_in = &filter, .ctx_size_in = sizeof(filter));
     if (bpf_prog_test_run_opts(flush_prog_fd, &opts) != 0)
         return kernel_error("run the flush program", errno);
     return static_cast<size_t>(opts.retval);

@@ -22,8 +22,9 @@ struct Connection {
 
 Result<std::vector<Connection>> read_connections(const MapSet &maps);
 // Ends every flow through the instance's flush program, which deletes both halves and drops
-// their source-NAT mapping references exactly as the datapath does; returns how many.
-Result<size_t> flush_connections(int flush_prog_fd);
+// their source-NAT mapping references exactly as the datapath does; returns how many. With
+// only_addr (host order) set, ends only the flows that have that address in a tuple.
+Result<size_t> flush_connections(int flush_prog_fd, uint32_t only_addr = 0);
 // Number of map entries (two per flow).
 Result<size_t> count_ct_entries(const MapSet &maps);
 

@@ -7,20 +7,12 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "counter_info.h"
 #include "net.h"
 #include "xnat/maps.h"
 
 namespace xnat {
 namespace {
-
-struct CounterInfo {
-    const char *name;
-    const char *help;
-};
-
-#define XNAT_COUNTER_INFO_(id, name, help) {name, help},
-constexpr CounterInfo kCounterInfo[XNAT_CNT_COUNT] = {XNAT_COUNTER_LIST(XNAT_COUNTER_INFO_)};
-#undef XNAT_COUNTER_INFO_
 
 std::string tuple_text(const xnat_ct_key &k)
 {

@@ -38,11 +38,13 @@ std::string side_label(const SidePlan &p)
     return std::string(side_name(p.side)) + " " + p.iface.name;
 }
 
-Result<Skeleton> load_programs(const PinDir &pin, uint32_t max_connections, uint32_t max_mappings)
+Result<Skeleton> load_programs(const PinDir &pin, const std::string &object_path,
+                               uint32_t max_connections, uint32_t max_mappings)
 {
-    Skeleton skel(xnat_bpf__open());
-    if (!skel)
-        return kernel_error("open the BPF object", errno, last_libbpf_warning());
+    auto opened = open_skeleton(object_path);
+    if (!opened)
+        return opened.error();
+    Skeleton skel = std::move(*opened);
     bpf_map *devmap = skel->maps.XNAT_MAP_TX_PORTS;
     for (const PinnedMap &m : kPinnedMaps) {
         bpf_map *map = bpf_object__find_map_by_name(skel->obj, m.name);
@@ -291,6 +293,9 @@ Result<Report> load_instance(const LoadOptions &o)
     if (!pin)
         return pin.error();
     bool reload = instance_exists(pin->path());
+    // A half-removed instance's leftovers would be taken up as if they were fresh.
+    if (!reload && leftover_pins(pin->path()) > 0)
+        return require_instance(pin->path()).error();
     size_t kept_connections = 0;
     if (reload) {
         auto maps = InstanceMaps::open(pin->path());
@@ -309,7 +314,7 @@ Result<Report> load_instance(const LoadOptions &o)
             kept_connections = *n / 2;
     }
 
-    auto skel = load_programs(*pin, cfg->limits.connections, cfg->mapping_capacity());
+    auto skel = load_programs(*pin, o.object_path, cfg->limits.connections, cfg->mapping_capacity());
     if (!skel) {
         if (!reload)
             pin->remove_if_empty();
@@ -375,10 +380,9 @@ Result<Report> unload_instance(const std::string &pin_dir)
     auto pin = PinDir::open_existing(pin_dir);
     if (!pin)
         return pin.error();
-    auto maps = InstanceMaps::open(pin->path());
-    if (!maps)
-        return maps.error();
-    auto c = read_config(maps->view());
+    // Only the config is needed, for the interfaces: a half-removed instance (a pin deleted by
+    // hand, an interrupted unload) must still be removable.
+    auto c = read_pinned_config(pin->path());
     if (!c)
         return c.error();
     // tc filters (every instance has egress ones) live in the namespace of their interfaces.

@@ -16,6 +16,7 @@ struct LoadOptions {
     std::string wan;
     std::string lan;
     std::string config_path;
+    std::string object_path; // empty: the BPF object built into the loader
 };
 
 // Lines for the operator: what was chosen and done.

@@ -1,9 +1,17 @@
 #include "instance_maps.h"
 
+#include <bpf/bpf.h>
+#include <net/if.h>
+
+#include <cerrno>
 #include <cstring>
+#include <tuple>
 
 #include "attach.h"
+#include "interfaces.h"
+#include "kernel_error.h"
 #include "map_io.h"
+#include "pin_dir.h"
 #include "xnat/abi.h"
 #include "xnat/maps.h"
 
@@ -23,6 +31,20 @@ const PinnedMap kPinnedMaps[11] = {
     {XNAT_STR(XNAT_MAP_RULE_HITS), &MapSet::rule_hits},
 };
 
+namespace {
+
+// An instance pinned by another layout is refused rather than misread.
+Result<void> check_layout(const std::string &pin_dir, const xnat_config &cfg)
+{
+    if (cfg.abi_version == XNAT_ABI_VERSION)
+        return {};
+    return system_error("instance at " + pin_dir + " was pinned by an xnat with map layout " +
+                        std::to_string(cfg.abi_version) + ", this build reads layout " +
+                        std::to_string(XNAT_ABI_VERSION) + "; unload it with the xnat-load that loaded it");
+}
+
+} // namespace
+
 Result<InstanceMaps> InstanceMaps::open(const std::string &pin_dir)
 {
     if (auto r = require_instance(pin_dir); !r)
@@ -37,15 +59,53 @@ Result<InstanceMaps> InstanceMaps::open(const std::string &pin_dir)
     auto cfg = read_config(m.view());
     if (!cfg)
         return cfg.error();
-    if (cfg->abi_version != XNAT_ABI_VERSION)
-        return system_error("instance at " + pin_dir + " was pinned by an xnat with map layout " +
-                            std::to_string(cfg->abi_version) + ", this build reads layout " +
-                            std::to_string(XNAT_ABI_VERSION) + "; unload it with the xnat-load that loaded it");
+    if (auto r = check_layout(pin_dir, *cfg); !r)
+        return r.error();
+    // Pins outlive the interfaces they were attached to (deleted, or moved away): such an
+    // instance translates nothing, and reading or changing it would only mislead.
+    if (cfg->netns_ino == current_netns_ino()) {
+        for (auto [label, ifindex, name] : {std::tuple{"WAN", cfg->wan_ifindex, cfg->wan_name},
+                                            std::tuple{"LAN", cfg->lan_ifindex, cfg->lan_name}}) {
+            char now[IF_NAMESIZE] = {};
+            if (!::if_indextoname(ifindex, now))
+                return system_error("instance at " + pin_dir + " is stale: its " + label + " interface " +
+                                        std::string(name, strnlen(name, XNAT_IFNAME_LEN)) +
+                                        " no longer exists, so nothing runs; remove it with "
+                                        "xnat-load --unload --pin-dir " + pin_dir,
+                                    ENODEV);
+        }
+    }
     if (auto prog = open_pinned(pin_dir + "/" + kFlushProgPin))
         m.flush_prog_ = std::move(*prog);
     if (auto sweeper = open_pinned(pin_dir + "/" + kSweepPin))
         m.sweeper_ = std::move(*sweeper);
     return m;
+}
+
+Result<xnat_config> read_pinned_config(const std::string &pin_dir)
+{
+    if (auto r = require_instance(pin_dir); !r)
+        return r.error();
+    const std::string path = pin_dir + "/" XNAT_STR(XNAT_MAP_CONFIG);
+    auto fd = open_pinned(path);
+    if (!fd)
+        return fd.error();
+    // A config map of another layout is not read into this one.
+    bpf_map_info info{};
+    uint32_t len = sizeof(info);
+    if (bpf_obj_get_info_by_fd(fd->get(), &info, &len) != 0)
+        return kernel_error("inspect " + path, errno);
+    if (info.value_size != sizeof(xnat_config))
+        return system_error("instance at " + pin_dir + " was pinned by an xnat with another map layout; "
+                            "unload it with the xnat-load that loaded it");
+    MapSet set;
+    set.config = fd->get();
+    auto cfg = read_config(set);
+    if (!cfg)
+        return cfg.error();
+    if (auto r = check_layout(pin_dir, *cfg); !r)
+        return r.error();
+    return *cfg;
 }
 
 MapSet InstanceMaps::view() const

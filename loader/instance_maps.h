@@ -59,6 +59,9 @@ class InstanceMaps {
 };
 
 Result<xnat_config> read_config(const MapSet &maps);
+// The config of the instance pinned at pin_dir, read from its config pin alone (unload needs no
+// more, so a half-removed instance can still be unloaded).
+Result<xnat_config> read_pinned_config(const std::string &pin_dir);
 // The sweeper's statistics, read from its map's value.
 Result<xnat_sweep_stats> read_sweep_stats(int sweeper_fd);
 Result<void> write_config(const MapSet &maps, const xnat_config &cfg);

@@ -112,6 +112,8 @@ Result<Endpoint> parse_endpoint(std::string_view text)
     if (ports.empty())
         return invalid_input(shape);
     size_t dash = ports.find('-');
+    if (dash == 0) // "-1": a negative number, not a range with its start left out
+        return invalid_input("bad port \"" + std::string(ports) + "\"");
     auto lo = parse_port(ports.substr(0, dash));
     if (!lo)
         return lo.error();

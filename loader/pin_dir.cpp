@@ -1,5 +1,6 @@
 #include "pin_dir.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <linux/magic.h>
 #include <sys/file.h>
@@ -111,6 +112,9 @@ Result<PinDir> PinDir::open_or_create(const std::string &path)
     } else if (!on_bpffs(path)) {
         return invalid_input("--pin-dir " + path + " is not on a bpffs");
     }
+    // Whoever made the directory, what it holds is root's alone (the pins are 0600).
+    if (::chmod(path.c_str(), 0700) != 0)
+        return kernel_error("chmod " + path, errno);
     return lock(path);
 }
 
@@ -143,7 +147,25 @@ Result<void> require_instance(const std::string &path)
         return {};
     if (errno == EACCES || errno == EPERM)
         return kernel_error("open " + path, errno);
+    if (size_t n = leftover_pins(path))
+        return system_error(path + " holds " + std::to_string(n) + " pins of an xnat instance but not its " +
+                                XNAT_STR(XNAT_MAP_CONFIG) + ", so xnat can neither use nor unload it: remove "
+                                "them with rm -r " + path + " and any tc filter of pref " +
+                                std::to_string(XNAT_TC_PRIORITY) + " on the interfaces it ran on",
+                            ENOENT);
     return system_error("no xnat instance at " + path + " (start one with xnat-load)", ENOENT);
+}
+
+size_t leftover_pins(const std::string &path)
+{
+    size_t n = 0;
+    if (DIR *d = ::opendir(path.c_str())) {
+        while (const dirent *ent = ::readdir(d))
+            if (std::strcmp(ent->d_name, ".") != 0 && std::strcmp(ent->d_name, "..") != 0)
+                ++n;
+        ::closedir(d);
+    }
+    return n;
 }
 
 } // namespace xnat

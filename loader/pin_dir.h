@@ -38,5 +38,7 @@ class PinDir {
 bool instance_exists(const std::string &path);
 // Succeeds if an instance is pinned at path; otherwise says why not (missing, or no access).
 Result<void> require_instance(const std::string &path);
+// How many entries the directory holds (0 if it does not exist).
+size_t leftover_pins(const std::string &path);
 
 } // namespace xnat

@@ -4,6 +4,7 @@
 #include <bpf/libbpf.h>
 
 #include <memory>
+#include <string>
 
 #include "instance_maps.h"
 #include "result.h"
@@ -15,6 +16,10 @@ struct SkeletonDeleter {
     void operator()(xnat_bpf *skel) const noexcept { xnat_bpf__destroy(skel); }
 };
 using Skeleton = std::unique_ptr<xnat_bpf, SkeletonDeleter>;
+
+// Opens the BPF object built into the loader, or, given a path, that object file instead (a
+// rebuilt xnat_bpf.bpf.o). The file must define every program and map the loader knows.
+Result<Skeleton> open_skeleton(const std::string &object_path);
 
 // Starts the loaded object's expiry sweeper (bpf/sweep.h), once.
 Result<void> arm_sweeper(const Skeleton &skel);

@@ -1,11 +1,14 @@
 // xnat-load: load, reload, check or unload an xnat instance.
 #include <cstdio>
+#include <optional>
 
 #include "cli.h"
 #include "config.h"
 #include "instance.h"
 #include "kernel_error.h"
 #include "pin_dir.h"
+#include "service_notify.h"
+#include "wan_follow.h"
 
 #ifndef XNAT_VERSION
 #define XNAT_VERSION "dev"
@@ -16,7 +19,8 @@ int main(int argc, char **argv)
     using namespace xnat;
     const char *prog = "xnat-load";
     CLI::App app{"Load xnat's XDP/tc NAT onto a WAN and a LAN interface, or reload it in place.\n\n"
-                 "  xnat-load [--pin-dir DIR] [--mode auto|xdp|tc] WAN_IF LAN_IF CONFIG.json\n"
+                 "  xnat-load [--pin-dir DIR] [--mode auto|xdp|tc] [--object FILE.bpf.o] WAN_IF LAN_IF CONFIG.json\n"
+                 "  xnat-load --follow-wan [--pin-dir DIR] [--mode auto|xdp|tc] WAN_IF LAN_IF CONFIG.json\n"
                  "  xnat-load --unload [--pin-dir DIR]\n"
                  "  xnat-load --check CONFIG.json\n\n"
                  "Exit codes: 0 done, 1 the kernel or system refused, 2 bad argument or config.\n",
@@ -34,8 +38,15 @@ int main(int argc, char **argv)
     app.add_option("--mode", mode,
                    "auto: XDP on NICs, tc on veth and other software devices; xdp or tc force one")
         ->capture_default_str();
+    app.add_option("--object", opts.object_path,
+                   "load the programs from this object (a build of xnat_bpf.bpf.o) instead of the one built in");
     app.add_flag("--unload", unload, "detach everything and remove the pins");
     app.add_option("--check", check_path, "validate CONFIG.json without touching the kernel");
+    bool follow = false;
+    app.add_flag("--follow-wan", follow,
+                 "after loading, stay in the foreground and keep masquerade rules without a to_source on "
+                 "the WAN interface's address as it changes (DHCP, PPPoE); SIGTERM or SIGINT stops the "
+                 "watch and leaves xnat loaded");
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError &e) {
@@ -43,6 +54,8 @@ int main(int argc, char **argv)
     }
     capture_libbpf_log();
 
+    if (follow && (unload || !check_path.empty()))
+        return fail(prog, invalid_input("--follow-wan goes with WAN_IF LAN_IF CONFIG.json, not --unload or --check"));
     if (!check_path.empty()) {
         auto cfg = load_config_file(check_path);
         if (!cfg)
@@ -66,10 +79,27 @@ int main(int argc, char **argv)
     if (!m)
         return fail(prog, m.error());
     opts.mode = *m;
+    // Subscribed before loading, so an address change during the load is not missed.
+    std::optional<AddressWatch> watch;
+    if (follow) {
+        auto w = AddressWatch::open();
+        if (!w)
+            return fail(prog, w.error());
+        watch.emplace(std::move(*w));
+    }
     auto report = load_instance(opts);
     if (!report)
         return fail(prog, report.error());
     for (const auto &line : *report)
         std::printf("%s\n", line.c_str());
-    return kExitOk;
+    if (!watch)
+        return kExitOk;
+    std::fflush(stdout);
+    if (auto r = notify_service_ready(); !r)
+        std::fprintf(stderr, "%s: warning: %s\n", prog, r.error().message.c_str());
+    auto followed = follow_wan(*watch, opts.pin_dir, [](const std::string &line) {
+        std::printf("%s\n", line.c_str());
+        std::fflush(stdout); // one line per change, seen as it happens (journal, log file)
+    });
+    return followed ? kExitOk : fail(prog, followed.error());
 }

@@ -7,12 +7,14 @@
 #include <functional>
 
 #include "cli.h"
+#include "conn_filter.h"
 #include "config.h"
 #include "conntrack_table.h"
 #include "format.h"
 #include "instance.h"
 #include "instance_maps.h"
 #include "kernel_error.h"
+#include "metrics_source.h"
 #include "pin_dir.h"
 #include "rule_store.h"
 
@@ -36,6 +38,9 @@ struct Args {
     std::string pin_dir = kDefaultPinDir;
     std::string proto, from, to, on = "wan";
     bool json = false;
+    // conns: filters and output form; stats: --prometheus
+    std::string filter_proto, filter_addr, filter_port, filter_state, output = "xnat";
+    bool prometheus = false;
 };
 
 // Opens the instance for reading.
@@ -126,6 +131,9 @@ Result<void> cmd_list(const Args &a)
 
 Result<void> cmd_conns(const Args &a)
 {
+    auto filter = parse_conn_filter(a.filter_proto, a.filter_addr, a.filter_port, a.filter_state);
+    if (!filter)
+        return filter.error();
     auto maps = open_instance(a);
     if (!maps)
         return maps.error();
@@ -138,12 +146,16 @@ Result<void> cmd_conns(const Args &a)
     std::sort(conns->begin(), conns->end(), [](const Connection &x, const Connection &y) {
         return std::memcmp(&x.original_key, &y.original_key, sizeof(x.original_key)) < 0;
     });
+    std::erase_if(*conns, [&](const Connection &c) { return !filter->matches(c); });
     uint64_t now = monotonic_now_ns();
     if (a.json) {
         nlohmann::json list = nlohmann::json::array();
         for (const auto &c : *conns)
             list.push_back(connection_to_json(c, cfg->timeouts, now));
         print_json(list);
+    } else if (a.output == "conntrack") {
+        for (const auto &c : *conns)
+            std::printf("%s\n", format_conntrack(c, cfg->timeouts, now).c_str());
     } else {
         for (const auto &c : *conns)
             std::printf("%s\n", format_connection(c, cfg->timeouts, now).c_str());
@@ -156,6 +168,13 @@ Result<void> cmd_stats(const Args &a)
     auto maps = open_instance(a);
     if (!maps)
         return maps.error();
+    if (a.prometheus) {
+        auto snapshot = collect_metrics(*maps);
+        if (!snapshot)
+            return snapshot.error();
+        std::fputs(render_prometheus(*snapshot).c_str(), stdout);
+        return {};
+    }
     auto cfg = read_config(maps->view());
     if (!cfg)
         return cfg.error();
@@ -225,9 +244,19 @@ int main(int argc, char **argv)
     CLI::App *list = sub("list", "show the rules", cmd_list);
     list->add_flag("--json", args.json, "as a config's port_forwards");
     CLI::App *conns = sub("conns", "show connections: original tuple, reply tuple, state, timeout, counts", cmd_conns);
-    conns->add_flag("--json", args.json, "as JSON");
+    CLI::Option *conns_json = conns->add_flag("--json", args.json, "as JSON");
+    conns->add_option("--proto", args.filter_proto, "only tcp, udp or icmp connections");
+    conns->add_option("--addr", args.filter_addr, "only connections with this address in either tuple");
+    conns->add_option("--port", args.filter_port, "only connections with this TCP/UDP port in either tuple");
+    conns->add_option("--state", args.filter_state,
+                      "only connections in this state (SYN_SENT, ESTABLISHED, ... for TCP; UNREPLIED or REPLIED)");
+    conns->add_option("-o,--output", args.output, "xnat (default) or conntrack: lines as `conntrack -L` prints them")
+        ->check(CLI::IsMember({"xnat", "conntrack"}))
+        ->excludes(conns_json);
     CLI::App *stats = sub("stats", "show outcome counters and table use", cmd_stats);
-    stats->add_flag("--json", args.json, "as JSON");
+    CLI::Option *stats_json = stats->add_flag("--json", args.json, "as JSON");
+    stats->add_flag("--prometheus", args.prometheus, "in the Prometheus text format, as xnat-exporter serves it")
+        ->excludes(stats_json);
     sub("flush", "delete all connections", cmd_flush);
 
     try {

@@ -6,14 +6,16 @@ set -euo pipefail
 PACKAGES=(
 	# build
 	cmake make g++ pkg-config clang libbpf-dev bpftool libelf-dev zlib1g-dev
-	nlohmann-json3-dev libcli11-dev catch2
+	nlohmann-json3-dev libcli11-dev catch2 libcpp-httplib-dev
 	# tests and demo: namespaces, veth, tc, sockets, ping; netfilter only to prove it is unused
 	iproute2 ethtool procps mount util-linux python3 iputils-ping iptables nftables
+	iperf3 curl # tests/e2e/test_hitless.sh, test_metrics.sh
+	libclang-rt-14-dev # libFuzzer for tests/fuzz/config_fuzz.cpp
 )
 
-# --bench: also what bench/run.py needs (baselines, iperf3, the plot).
+# --bench: also what bench/run.py needs (baselines, the plot).
 if [ "${1:-}" = "--bench" ]; then
-	PACKAGES+=(iperf3 python3-matplotlib)
+	PACKAGES+=(python3-matplotlib)
 fi
 
 missing=()

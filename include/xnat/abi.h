@@ -22,9 +22,10 @@
 #define XNAT_STR_(x) #x
 #define XNAT_STR(x) XNAT_STR_(x)
 
-/* Bumped whenever a pinned map's key or value layout changes: xnat-map refuses to read an
- * instance pinned by an incompatible build instead of misreading its bytes. */
-#define XNAT_ABI_VERSION 3
+/* Bumped whenever a pinned map's key or value layout, or a pinned program's context, changes:
+ * xnat-map refuses to touch an instance pinned by an incompatible build instead of misreading
+ * its bytes. 4: the flush program takes a filter as its context. */
+#define XNAT_ABI_VERSION 4
 
 /* IP protocol numbers, spelled here so C++ need not mix <netinet/in.h> with <linux/in.h>. */
 #define XNAT_PROTO_ICMP 1

@@ -92,4 +92,14 @@ XNAT_STATIC_ASSERT(sizeof(struct xnat_ct_entry) == 48, "ct entry layout");
 XNAT_STATIC_ASSERT(XNAT_OFFSETOF(struct xnat_ct_entry, peer) == 0, "ct entry layout");
 XNAT_STATIC_ASSERT(XNAT_OFFSETOF(struct xnat_ct_entry, last_seen) == 32, "ct entry layout");
 
+/* The flush program's context (BPF_PROG_TEST_RUN's ctx_in): which flows it ends. addr 0 ends
+ * every flow; otherwise only the flows holding addr in one of their two keys, which between
+ * them carry all four addresses of the flow (each half's key is its peer's rewrite). Used when
+ * the WAN address changes: the flows of the old address cannot carry another packet. */
+struct xnat_flush_filter {
+	__be32 addr;
+	__u32 pad;
+};
+XNAT_STATIC_ASSERT(sizeof(struct xnat_flush_filter) == 8, "flush filter layout");
+
 #endif

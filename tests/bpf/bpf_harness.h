@@ -43,8 +43,9 @@ class BpfFixture {
     xnat_sweep_stats sweep_stats() const;
     // Publishes a new rule generation, as xnat-load and xnat-map do.
     void install(const std::vector<PortForward> &rules, const std::vector<Masquerade> &masq = {});
-    // Ends every flow through the flush program; returns how many it ended.
-    size_t flush();
+    // Ends every flow (or those with only_addr, host order, in a tuple) through the flush
+    // program; returns how many it ended.
+    size_t flush(uint32_t only_addr = 0);
 
     // Runs one frame through the program for this hook and side.
     RunResult run(Hook hook, Side side, const Bytes &frame, unsigned ingress_ifindex = 0);
@@ -52,6 +53,8 @@ class BpfFixture {
     RunResult run_egress(const Bytes &frame);
     // Moves the datapath's clock forward.
     void advance_clock_s(uint64_t seconds);
+    // Sets the datapath's clock offset outright (the differential fuzzer pins the clock).
+    void set_clock_offset_ns(uint64_t offset_ns);
 
     std::vector<Connection> conns() const;
     size_t ct_entries() const;

@@ -38,7 +38,12 @@ fail() {
 cleanup() {
 	local rc=$?
 	set +e
-	for pid in "${BG_PIDS[@]}"; do kill "$pid" 2>/dev/null; done
+	# A spawned shell function (in_s ...) runs in a subshell whose child is the real process:
+	# killing the subshell alone would leave that child running forever.
+	for pid in "${BG_PIDS[@]}"; do
+		pkill -P "$pid" 2>/dev/null
+		kill "$pid" 2>/dev/null
+	done
 	wait 2>/dev/null
 	if ip netns list | grep -q "^$NS_G"; then
 		ip netns exec "$NS_G" "$XNAT_LOAD" --unload --pin-dir "$PIN" >/dev/null 2>&1

@@ -158,7 +158,7 @@ TEST_CASE("parse_endpoint rejects bad ports and ranges", "[net]")
           "port 99999999999 out of range (1-65535)");
     CHECK(error_of(parse_endpoint("10.0.0.1:ssh")) == "bad port \"ssh\"");
     CHECK(error_of(parse_endpoint("10.0.0.1:22-")) == "bad port \"\"");
-    CHECK(error_of(parse_endpoint("10.0.0.1:-22")) == "bad port \"\"");
+    CHECK(error_of(parse_endpoint("10.0.0.1:-22")) == "bad port \"-22\"");
     CHECK(error_of(parse_endpoint("10.0.0.1:1-2-3")) == "bad port \"2-3\"");
 
     auto r = parse_endpoint("10.0.0.1:70000");

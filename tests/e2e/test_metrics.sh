@@ -1,0 +1,213 @@
+#!/bin/bash
+# Metrics end to end: known traffic through a port forward and a masquerade, then the figures
+# xnat-exporter serves (scraped over HTTP inside the gateway namespace) and
+# `xnat-map stats --prometheus` prints must be exactly that traffic. Also the conns filters and
+# the conntrack-form output against the same live connections, and the exporter's errors:
+# address in use, no instance, instance gone (503), and a clean stop on SIGTERM.
+#
+#   client ns 198.51.100.2 --- gw wan0 198.51.100.1 (+203.0.113.1)  lan0 10.0.0.1 --- server 10.0.0.12
+source "$(dirname "$0")/lib.sh" "$1"
+XNAT_EXPORTER=$BUILD_DIR/xnat-exporter
+LISTEN=127.0.0.1:9469
+N_TCP=4      # TCP connections held open through the forward
+K_UDP=3      # UDP flows through the forward, from three source ports
+M_UDP=7      # datagrams per UDP flow, each echoed
+P_UNMAPPED=5 # datagrams to a public port no rule maps
+PINGS=3      # echo requests from the server, masqueraded
+on_fail() {
+	[ -s "$WORK/expect.err" ] && { echo "    last expect_fail stderr:"; sed "s/^/      /" "$WORK/expect.err"; }
+	[ -e "$PIN" ] && gw_report "$NS_G" "$PIN"
+	[ -s "$WORK/scrape.txt" ] && { echo "    last scrape:"; sed 's/^/      /' "$WORK/scrape.txt"; }
+}
+
+build_topology
+CONFIG=$(write_config metrics.json <<'JSON'
+{ "port_forwards": [
+    { "proto": "tcp", "from": "203.0.113.1:22012", "to": "10.0.0.12:22" },
+    { "proto": "udp", "from": "203.0.113.1:6000-6009", "to": "10.0.0.12:6000" } ],
+  "masquerade": [ { "source": "10.0.0.0/24", "to_source": "198.51.100.1" } ],
+  "limits": { "connections": 1024 } }
+JSON
+)
+TCP_RULE='rule="0",proto="tcp",on="wan",from="203.0.113.1:22012",to="10.0.0.12:22"'
+UDP_RULE='rule="1",proto="udp",on="wan",from="203.0.113.1:6000-6009",to="10.0.0.12:6000-6009"'
+MASQ_RULE='rule="0",source="10.0.0.0/24",to_source="198.51.100.1"'
+
+spawn tcpsrv in_s $PEER tcp-server --port 22
+spawn udpsrv in_s $PEER udp-server --port 6003
+wait_log tcpsrv listening
+wait_log udpsrv listening
+
+log "an exporter without an instance refuses to start"
+expect_fail 1 "no xnat instance" in_g "$XNAT_EXPORTER" --listen $LISTEN --pin-dir "$PIN"
+expect_fail 2 "--listen" in_g "$XNAT_EXPORTER" --listen 127.0.0.1:99999 --pin-dir "$PIN"
+
+xnat_load --mode auto wan0 lan0 "$CONFIG" >/dev/null
+resolve_neighbour "$NS_G" 198.51.100.2 10.0.0.12
+
+# Not through in_g: the pid must be the exporter itself, which ip netns exec becomes.
+spawn exporter ip netns exec "$NS_G" "$XNAT_EXPORTER" --listen $LISTEN --pin-dir "$PIN"
+EXPORTER_PID=$LAST_PID
+wait_log exporter "serving http://$LISTEN/metrics"
+
+log "a second exporter on the same address says so"
+expect_fail 1 "cannot listen on $LISTEN: Address already in use" \
+	in_g "$XNAT_EXPORTER" --listen $LISTEN --pin-dir "$PIN"
+
+scrape() {
+	in_g curl -sS --max-time 5 -o "$WORK/scrape.txt" -D "$WORK/scrape.hdr" -w '%{http_code}' \
+		"http://$LISTEN${1:-/metrics}"
+}
+# metric 'NAME{LABELS}': the value of that exact series in the last scrape (empty if absent).
+metric() {
+	awk -v k="$1" '$1 == k { print $2 }' "$WORK/scrape.txt"
+}
+expect_metric() {
+	local series=$1 want=$2 got
+	got=$(metric "$series")
+	[ "$got" = "$want" ] || fail "$series is '${got}', expected $want"
+}
+# Sum of the packet outcomes a translated packet can end in.
+translated() {
+	local s=0 r v
+	for r in redirected redirected_neigh pass_translated pass_no_neigh; do
+		v=$(metric "xnat_packets_total{reason=\"$r\"}")
+		s=$((s + v))
+	done
+	echo "$s"
+}
+
+log "baseline scrape: format, content type, fresh rule counters"
+code=$(scrape)
+[ "$code" = 200 ] || fail "GET /metrics answered $code"
+grep -qi '^Content-Type: text/plain; version=0.0.4' "$WORK/scrape.hdr" ||
+	fail "content type is not the 0.0.4 text format: $(cat "$WORK/scrape.hdr")"
+for fam in "xnat_packets_total counter" "xnat_events_total counter" "xnat_connections gauge" \
+	"xnat_connections_max gauge" "xnat_table_entries gauge" "xnat_table_max_entries gauge" \
+	"xnat_snat_ports_in_use gauge" "xnat_snat_port_pool_size gauge" \
+	"xnat_forward_rule_flows_total counter" "xnat_masquerade_rule_flows_total counter" \
+	"xnat_sweeps_total counter"; do
+	name=${fam%% *}
+	grep -q "^# HELP $name [^ ]" "$WORK/scrape.txt" || fail "no HELP for $name"
+	grep -qx "# TYPE $fam" "$WORK/scrape.txt" || fail "no '# TYPE $fam'"
+done
+expect_metric "xnat_forward_rule_flows_total{$TCP_RULE}" 0
+expect_metric "xnat_forward_rule_flows_total{$UDP_RULE}" 0
+expect_metric "xnat_connections_max" 1024
+expect_metric 'xnat_table_max_entries{table="xnat_ct"}' 2048
+read -r LOCAL_LO LOCAL_HI < <(in_g cat /proc/sys/net/ipv4/ip_local_port_range)
+expect_metric 'xnat_snat_port_pool_size{address="198.51.100.1"}' $((64512 - (LOCAL_HI - LOCAL_LO + 1)))
+code=$(scrape /other)
+[ "$code" = 404 ] || fail "GET /other answered $code, expected 404"
+code=$(scrape)
+base_translated=$(translated)
+base_no_match=$(metric 'xnat_packets_total{reason="pass_no_match"}')
+base_new_flow=$(metric 'xnat_events_total{event="new_flow"}')
+
+log "UDP: $K_UDP flows of $M_UDP echoed datagrams through the forward"
+for i in $(seq "$K_UDP"); do
+	in_c $PEER udp-client --host 203.0.113.1 --port 6003 --sport $((5000 + i)) --count "$M_UDP" \
+		--bytes 100 >/dev/null || fail "UDP flow $i failed"
+done
+scrape >/dev/null
+got=$(($(translated) - base_translated))
+[ "$got" -eq $((2 * K_UDP * M_UDP)) ] || fail "translated packets rose by $got, expected $((2 * K_UDP * M_UDP))"
+expect_metric "xnat_forward_rule_flows_total{$UDP_RULE}" "$K_UDP"
+expect_metric 'xnat_connections{proto="udp",state="REPLIED"}' "$K_UDP"
+
+log "$P_UNMAPPED datagrams to an unmapped public port pass untouched"
+in_c bash -c "for i in \$(seq $P_UNMAPPED); do echo x >/dev/udp/203.0.113.1/7777; done"
+sleep 0.3
+scrape >/dev/null
+got=$(($(metric 'xnat_packets_total{reason="pass_no_match"}') - base_no_match))
+[ "$got" -eq "$P_UNMAPPED" ] || fail "pass_no_match rose by $got, expected $P_UNMAPPED"
+
+log "TCP: $N_TCP connections held open through the forward"
+tcp_ports=()
+for i in $(seq "$N_TCP"); do
+	spawn "tcpcli$i" in_c $PEER tcp-client --host 203.0.113.1 --port 22012 --bytes 20000 --hold "$WORK/release"
+	wait_log "tcpcli$i" "^holding" 200
+	tcp_ports+=("$(client_port "tcpcli$i")")
+done
+
+log "ICMP: $PINGS echo requests from the server, masqueraded"
+in_s ping -c "$PINGS" -i 0.2 -W 2 198.51.100.2 >/dev/null || fail "the server's ping got no answer"
+
+scrape >/dev/null
+expect_metric "xnat_forward_rule_flows_total{$TCP_RULE}" "$N_TCP"
+expect_metric "xnat_forward_rule_flows_total{$UDP_RULE}" "$K_UDP"
+expect_metric "xnat_masquerade_rule_flows_total{$MASQ_RULE}" 1
+expect_metric 'xnat_connections{proto="tcp",state="ESTABLISHED"}' "$N_TCP"
+expect_metric 'xnat_connections{proto="udp",state="REPLIED"}' "$K_UDP"
+expect_metric 'xnat_connections{proto="icmp",state="REPLIED"}' 1
+expect_metric 'xnat_connections{proto="tcp",state="SYN_SENT"}' 0
+expect_metric 'xnat_events_total{event="new_flow"}' $((base_new_flow + N_TCP + K_UDP + 1))
+FLOWS=$((N_TCP + K_UDP + 1))
+expect_metric 'xnat_table_entries{table="xnat_ct"}' $((2 * FLOWS))
+expect_metric 'xnat_table_entries{table="xnat_snat"}' 1
+expect_metric 'xnat_snat_ports_in_use{address="198.51.100.1",proto="icmp"}' 1
+expect_metric 'xnat_snat_ports_in_use{address="198.51.100.1",proto="tcp"}' 0
+log "exporter: $(grep -c '^xnat_' "$WORK/scrape.txt") series, $FLOWS connections, rule hits $N_TCP/$K_UDP/1"
+
+log "xnat-map stats --prometheus prints the same figures"
+xnat_map stats --prometheus >"$WORK/cli.txt"
+scrape >/dev/null
+# The sweeper's figures move on their own every 2 s; everything else is quiet now.
+if ! diff <(grep -v '^xnat_sweep' "$WORK/cli.txt") <(grep -v '^xnat_sweep' "$WORK/scrape.txt") >"$WORK/diff.txt"; then
+	fail "stats --prometheus and the exporter differ: $(cat "$WORK/diff.txt")"
+fi
+
+log "conns filters select the live connections"
+count() { xnat_map conns "$@" | grep -c . || true; }
+[ "$(count)" -eq "$FLOWS" ] || fail "conns lists $(count) connections, expected $FLOWS"
+[ "$(count --proto tcp)" -eq "$N_TCP" ] || fail "--proto tcp: $(count --proto tcp)"
+[ "$(count --proto udp)" -eq "$K_UDP" ] || fail "--proto udp: $(count --proto udp)"
+[ "$(count --proto icmp)" -eq 1 ] || fail "--proto icmp: $(count --proto icmp)"
+[ "$(count --state established)" -eq "$N_TCP" ] || fail "--state established: $(count --state established)"
+[ "$(count --addr 10.0.0.12)" -eq "$FLOWS" ] || fail "--addr 10.0.0.12: $(count --addr 10.0.0.12)"
+[ "$(count --addr 198.51.100.1)" -eq 1 ] || fail "--addr 198.51.100.1 (the ping's reply tuple only)"
+[ "$(count --port 22)" -eq "$N_TCP" ] || fail "--port 22: $(count --port 22)"
+[ "$(count --port 5002)" -eq 1 ] || fail "--port 5002: $(count --port 5002)"
+[ "$(count --proto udp --port 22)" -eq 0 ] || fail "--proto udp --port 22 matched"
+[ "$(count --proto tcp --addr 198.51.100.2 --port "${tcp_ports[0]}" --state ESTABLISHED)" -eq 1 ] ||
+	fail "combined filter did not find the first TCP connection"
+[ "$(count --proto icmp --state UNREPLIED)" -eq 0 ] || fail "--proto icmp --state UNREPLIED matched"
+expect_fail 2 "--proto: 'sctp' is not tcp, udp or icmp" xnat_map conns --proto sctp
+expect_fail 2 "--addr" xnat_map conns --addr 10.0.0.256
+expect_fail 2 "--port: '70000' is not a port number" xnat_map conns --port 70000
+expect_fail 2 "--state: 'OPEN' is not a connection state" xnat_map conns --state OPEN
+expect_fail 2 "conntrack" xnat_map conns -o xml
+
+log "conns -o conntrack prints conntrack -L's lines"
+xnat_map conns -o conntrack >"$WORK/ct.txt"
+sed 's/^/    /' "$WORK/ct.txt"
+[ "$(grep -c . "$WORK/ct.txt")" -eq "$FLOWS" ] || fail "-o conntrack printed $(grep -c . "$WORK/ct.txt") lines"
+p=${tcp_ports[0]}
+grep -Eq "^tcp      6 7[0-9]{3} ESTABLISHED src=198\.51\.100\.2 dst=203\.0\.113\.1 sport=$p dport=22012 packets=[1-9][0-9]* bytes=[1-9][0-9]* src=10\.0\.0\.12 dst=198\.51\.100\.2 sport=22 dport=$p packets=[1-9][0-9]* bytes=[1-9][0-9]* \[ASSURED\] mark=0 use=1$" "$WORK/ct.txt" ||
+	fail "no conntrack-form line for TCP connection $p"
+# 100-byte payloads: 128 bytes per IP packet.
+grep -Eq "^udp      17 (29[0-9]|300) src=198\.51\.100\.2 dst=203\.0\.113\.1 sport=5002 dport=6003 packets=$M_UDP bytes=$((128 * M_UDP)) src=10\.0\.0\.12 dst=198\.51\.100\.2 sport=6003 dport=5002 packets=$M_UDP bytes=$((128 * M_UDP)) \[ASSURED\] mark=0 use=1$" "$WORK/ct.txt" ||
+	fail "no conntrack-form line for UDP flow 5002"
+grep -Eq "^icmp     1 (5[0-9]|60) src=10\.0\.0\.12 dst=198\.51\.100\.2 type=8 code=0 id=[0-9]+ packets=$PINGS bytes=$((84 * PINGS)) src=198\.51\.100\.2 dst=198\.51\.100\.1 type=0 code=0 id=[0-9]+ packets=$PINGS bytes=$((84 * PINGS)) mark=0 use=1$" "$WORK/ct.txt" ||
+	fail "no conntrack-form line for the ping"
+[ "$(xnat_map conns -o conntrack --proto udp --port 5003 | grep -c '^udp      17 ')" -eq 1 ] ||
+	fail "-o conntrack with filters"
+
+touch "$WORK/release"
+for i in $(seq "$N_TCP"); do wait_log "tcpcli$i" "ok tcp after hold"; done
+
+log "after unload a scrape answers 503 and says why"
+in_g "$XNAT_LOAD" --unload --pin-dir "$PIN" >/dev/null
+code=$(scrape)
+[ "$code" = 503 ] || fail "GET /metrics answered $code after unload, expected 503"
+grep -q "^xnat-exporter: .*$PIN" "$WORK/scrape.txt" || fail "503 without a reason: $(cat "$WORK/scrape.txt")"
+
+log "SIGTERM stops the exporter cleanly"
+kill -TERM "$EXPORTER_PID"
+for _ in $(seq 50); do kill -0 "$EXPORTER_PID" 2>/dev/null || break; sleep 0.1; done
+kill -0 "$EXPORTER_PID" 2>/dev/null && fail "exporter still running 5 s after SIGTERM"
+wait "$EXPORTER_PID" || fail "exporter exited $? on SIGTERM"
+in_g curl -s --max-time 2 "http://$LISTEN/metrics" >/dev/null && fail "something still answers on $LISTEN"
+
+assert_no_netfilter_rules
+log "PASS metrics"

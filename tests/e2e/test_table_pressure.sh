@@ -1,0 +1,80 @@
+#!/bin/bash
+# A full connection table refuses new flows and nothing else: with a table of 4096
+# connections, a 20 MB TCP stream through a port forward finishes byte-identical while 40960
+# new SYNs (10x the table) arrive; the flows beyond capacity are refused and counted as
+# drop_ct_full, and the table stays whole (no duplicate tuples, no half without its peer).
+source "$(dirname "$0")/lib.sh" "$1"
+
+GEN=$BUILD_DIR/bench/xnat-bench
+STREAM="python3 $E2E_DIR/stream.py"
+TABLE=4096
+FLOOD=$((10 * TABLE))
+[ -x "$GEN" ] || fail "no $GEN (the SYN generator); build the bench target"
+
+build_topology
+# The generator's frames enter the gateway through XDP_TX on the client's veth: the gateway's
+# end needs GRO to take them.
+in_g ethtool -K wan0 gro on >/dev/null
+CONFIG=$(write_config pressure.json <<JSON
+{ "port_forwards": [
+    { "proto": "tcp", "from": "203.0.113.1:22012", "to": "10.0.0.12:5001" },
+    { "proto": "tcp", "from": "203.0.113.1:9000", "to": "10.0.0.12:9" } ],
+  "timeouts": { "tcp_established": 3600, "tcp_transitory": 3600, "tcp_close": 3600 },
+  "limits": { "connections": $TABLE } }
+JSON
+)
+xnat_load --mode tc wan0 lan0 "$CONFIG" >/dev/null
+on_fail() { gw_report "$NS_G" "$PIN"; cat "$WORK"/*.log; }
+
+spawn sink in_s $STREAM tcp-sink --port 5001
+wait_log sink listening
+spawn stream in_c $STREAM tcp-send --host 203.0.113.1 --port 22012 --bytes 20000000 --seconds 6
+stream_pid=$LAST_PID
+wait_log stream "^sending"
+sleep 1
+new_before=$(counter new_flow)
+full_before=$(counter drop_ct_full)
+
+log "flood: $FLOOD new SYNs at a table of $TABLE connections, while the stream runs"
+client_mac=$(in_c cat /sys/class/net/eth0/address)
+wan_mac=$(in_g cat /sys/class/net/wan0/address)
+in_c "$GEN" gen --dev eth0 --src-mac "$client_mac" --dst-mac "$wan_mac" --saddr 198.51.100.100 \
+	--daddr 203.0.113.1 --sport 1024 --n-sport "$FLOOD" --dport 9000 --proto syn --new-flows \
+	--packets "$FLOOD" --batch "$FLOOD" --cpu 0 >"$WORK/gen.log" || fail "generator failed"
+log "$(cat "$WORK/gen.log")"
+
+log "the stream finishes intact"
+reap stream "$stream_pid"
+log "$(grep '^ok stream' "$WORK/stream.log")"
+grep -qF "$(sed -n 's/^ok stream \([0-9]*\) bytes sha256=\([0-9a-f]*\).*/received \1 bytes/p' "$WORK/stream.log")" \
+	"$WORK/sink.log" || fail "the sink did not log the stream"
+
+log "flows beyond capacity are refused and counted"
+new=$(($(counter new_flow) - new_before))
+full=$(($(counter drop_ct_full) - full_before))
+conns=$(xnat_map stats --json | python3 -c "import json,sys; print(json.load(sys.stdin)['connections'])")
+log "accepted $new new flows, refused $full (drop_ct_full); table holds $conns of $TABLE"
+[ "$conns" -eq "$TABLE" ] || fail "the table holds $conns connections, expected it full at $TABLE"
+# One connection (the stream's) was there before the flood; every SYN is accepted or refused.
+[ "$new" -eq $((TABLE - 1)) ] || fail "$new flows accepted, expected $((TABLE - 1))"
+[ "$full" -eq $((FLOOD - new)) ] || fail "drop_ct_full rose by $full, expected $((FLOOD - new))"
+[ "$(counter drop_ct_collision)" -eq 0 ] || fail "collisions counted: $(counter drop_ct_collision)"
+
+log "the table is consistent: conns, stats and the map agree, every half has its peer"
+xnat_map conns --json >"$WORK/conns.json"
+bpftool map dump pinned "$PIN/xnat_ct" -j >"$WORK/ct.json" || fail "bpftool cannot dump the ct map"
+python3 "$E2E_DIR/ct_check.py" "$WORK/ct.json" "$WORK/conns.json" "$conns" >"$WORK/check.log" ||
+	fail "table inconsistent: $(cat "$WORK/check.log")"
+log "$(cat "$WORK/check.log")"
+
+log "a new flow is refused while the table is full, and accepted once it is flushed"
+if in_c $PEER tcp-client --host 203.0.113.1 --port 22012 --timeout 2 >/dev/null 2>&1; then
+	fail "a new connection got through a full table"
+fi
+xnat_map flush >/dev/null
+spawn echo in_s $PEER tcp-server --port 5002
+wait_log echo listening
+xnat_map add tcp 203.0.113.1:22013 10.0.0.12:5002 >/dev/null
+in_c $PEER tcp-client --host 203.0.113.1 --port 22013 >/dev/null || fail "no new flow after flush"
+assert_no_netfilter_rules
+log "PASS table pressure"
