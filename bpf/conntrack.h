@@ -193,29 +193,29 @@ static __always_inline void ct_update_state(struct xnat_ct_entry *orig, const st
 		orig->state = state;
 }
 
-/* Per-packet bookkeeping. The original half is at hand for original-direction packets; for
+/* Per-packet bookkeeping; non-zero (a drop outcome) for an RST outside its sender's window.
+ * The original half is at hand for original-direction packets; for
  * replies it is looked up only when the state can change: SYN, FIN, RST, or the first reply.
  * The counts are plain adds: one direction of a flow is handled by one CPU (the NIC hashes a
  * flow to one queue), and an atomic add cost 90 ns per packet here (bpf_stats). Should two
  * CPUs ever share a direction, a count may come out short; nothing else depends on them. */
-static __always_inline void ct_account(struct xnat_ct_entry *e, const struct xnat_pkt *p,
-				       __u32 now)
+static __always_inline int ct_account(struct xnat_ct_entry *e, const struct xnat_pkt *p,
+				      __u32 now)
 {
 	struct xnat_ct_entry *orig = e;
 
+	if (p->tuple.proto == IPPROTO_TCP && (p->tcp_flags & XNAT_TCP_RST)) {
+		/* An RST far from where its sender's sequence numbers are is spoofed or stale: it
+		 * is dropped, neither translated nor counted, and the state stays. */
+		__u32 d = p->tcp_seq - e->next_seq;
+
+		if (e->seq_known && d > XNAT_RST_WINDOW && -d > XNAT_RST_WINDOW)
+			return XNAT_CNT_DROP_TCP_RST_WINDOW;
+	}
 	e->packets += 1;
 	e->bytes += p->tot_len;
-	if (p->tuple.proto == IPPROTO_TCP) {
-		if (p->tcp_flags & XNAT_TCP_RST) {
-			/* An RST far from where its sender's sequence numbers are is not believed: it
-			 * goes on to the endpoint (which checks it again) but leaves the state alone. */
-			__u32 d = p->tcp_seq - e->next_seq;
-
-			if (e->seq_known && d > XNAT_RST_WINDOW && -d > XNAT_RST_WINDOW) {
-				xnat_count(XNAT_CNT_TCP_RST_IGNORED);
-				return;
-			}
-		} else if (!e->seq_known || (__s32)(p->tcp_next - e->next_seq) > 0) {
+	if (p->tuple.proto == IPPROTO_TCP && !(p->tcp_flags & XNAT_TCP_RST)) {
+		if (!e->seq_known || (__s32)(p->tcp_next - e->next_seq) > 0) {
 			e->next_seq = p->tcp_next;
 			e->seq_known = 1;
 		}
@@ -226,17 +226,18 @@ static __always_inline void ct_account(struct xnat_ct_entry *e, const struct xna
 	if (e->dir == XNAT_DIR_REPLY) {
 		if ((e->flags & XNAT_CT_F_SEEN_REPLY) &&
 		    !(p->tcp_flags & (XNAT_TCP_SYN | XNAT_TCP_FIN | XNAT_TCP_RST)))
-			return;
+			return 0;
 		e->flags |= XNAT_CT_F_SEEN_REPLY;
 		orig = bpf_map_lookup_elem(&XNAT_MAP_CT, &e->peer);
 		if (!orig)
-			return;
+			return 0;
 	} else if (p->tuple.proto != IPPROTO_TCP ||
 		   (!(p->tcp_flags & (XNAT_TCP_SYN | XNAT_TCP_FIN | XNAT_TCP_RST)) &&
 		    e->state != XNAT_TCP_SYN_RECV)) {
-		return;
+		return 0;
 	}
 	ct_update_state(orig, p, e->dir);
+	return 0;
 }
 
 #endif

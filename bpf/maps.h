@@ -152,6 +152,24 @@ static __always_inline __u64 xnat_now(void)
 	return bpf_ktime_get_coarse_ns() + xnat_test_clock_offset_ns;
 }
 
+/* Tests seed this to make port choices replayable; zero (production) means bpf_get_prandom_u32.
+ * One state per object, not per CPU: test runs are single-threaded. */
+volatile __u64 xnat_test_rand_state = 0;
+
+static __always_inline __u32 xnat_rand(void)
+{
+	__u64 x = xnat_test_rand_state;
+
+	if (!x)
+		return bpf_get_prandom_u32();
+	/* xorshift64: never reaches zero from a non-zero state, so the test mode sticks. */
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	xnat_test_rand_state = x;
+	return (__u32)(x >> 32);
+}
+
 static __always_inline __u32 xnat_now_ticks(void)
 {
 	return (__u32)(xnat_now() >> XNAT_TICK_SHIFT);

@@ -84,7 +84,9 @@ static __always_inline int parse_icmp_inner(void *data, void *inner, void *end, 
 	__u32 ihl;
 	__u8 *l4;
 
-	if ((void *)(iph + 1) > end || iph->version != 4 || iph->ihl < 5)
+	/* Bound the header by `len` before reading it: a fragment offset in the padding past the
+	 * total length would otherwise turn a cut quote into pass_icmp_no_flow. */
+	if ((void *)(iph + 1) > end || len < sizeof(*iph) || iph->version != 4 || iph->ihl < 5)
 		return XNAT_CNT_PASS_MALFORMED;
 	if (iph->frag_off & bpf_htons(XNAT_IP_OFFSET))
 		return XNAT_CNT_PASS_ICMP_NO_FLOW; /* a non-first fragment names no ports */

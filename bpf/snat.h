@@ -164,7 +164,7 @@ static __always_inline int snat_acquire(const struct snat_request *req,
 	size = pool.n_a + pool.n_b;
 	if (!size)
 		return XNAT_CNT_DROP_PORTS_EXHAUSTED;
-	start = bpf_get_prandom_u32() % size;
+	start = xnat_rand() % size;
 	want = bpf_ntohs(req->int_port);
 	for (i = 0; i < XNAT_SNAT_PROBES; i++) {
 		if (i == 0) {

@@ -25,7 +25,8 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 static __always_inline int outcome_is_drop(int outcome)
 {
 	return outcome == XNAT_CNT_DROP_CT_FULL || outcome == XNAT_CNT_DROP_CT_COLLISION ||
-	       outcome == XNAT_CNT_DROP_TX_PORT || outcome == XNAT_CNT_DROP_PORTS_EXHAUSTED;
+	       outcome == XNAT_CNT_DROP_TX_PORT || outcome == XNAT_CNT_DROP_PORTS_EXHAUSTED ||
+	       outcome == XNAT_CNT_DROP_TCP_RST_WINDOW;
 }
 
 /* The only place an outcome becomes a verdict. */
@@ -61,7 +62,9 @@ static __always_inline int translate_and_send(void *ctx, const int xdp, const st
 	if (xdp && (route == XNAT_CNT_PASS_NO_NEIGH || route == XNAT_CNT_PASS_TRANSLATED) &&
 	    xdp_hand_to_tc(ctx))
 		return XNAT_HANDED_OFF; /* tc accounts for it */
-	ct_account(e, p, now);
+	rc = ct_account(e, p, now);
+	if (rc)
+		return rc;
 	if ((route == XNAT_CNT_PASS_TTL || (route == XNAT_CNT_PASS_FRAG_NEEDED && p->dont_fragment)) &&
 	    (p->tuple.saddr != to.saddr || p->tuple.sport != to.sport))
 		return XNAT_CNT_PASS_FOR_ERROR;
@@ -213,3 +216,9 @@ int XNAT_PROG_FLUSH(struct xnat_flush_filter *filter)
 	bpf_for_each_map_elem(&XNAT_MAP_CT, flush_one, &st, 0);
 	return (int)st.flows;
 }
+
+#ifdef XNAT_BUILD_TAG
+/* A build of the same code that differs in its bytes only (tests/e2e/test_hitless.sh replaces
+ * the running programs with it). The section is no map and no program: libbpf skips it. */
+static const char xnat_build_tag[] __attribute__((section(".xnat_build_tag"), used)) = XNAT_BUILD_TAG;
+#endif

@@ -15,6 +15,8 @@ namespace xnat {
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitFailed = 1;     // the kernel or the system refused; nothing half-applied
 inline constexpr int kExitBadInput = 2;   // bad argument, config or interface; nothing changed
+inline constexpr int kExitWanGone = 3;    // --follow-wan: the WAN interface was deleted (PPPoE redial)
+inline constexpr int kExitUntranslated = 3; // xnat-import: some rules left out (each reported); the config holds the rest
 
 inline int fail(const char *prog, const Error &e)
 {

@@ -121,31 +121,49 @@ Result<ConnFilter> parse_conn_filter(std::string_view proto, std::string_view ad
     return f;
 }
 
-std::string format_conntrack(const Connection &c, const xnat_timeouts &t, uint64_t now_ns)
+bool conntrack_assured(const Connection &c)
+{
+    bool replied = (c.original.flags & XNAT_CT_F_SEEN_REPLY) != 0;
+    if (!replied)
+        return false;
+    switch (c.original_key.proto) {
+    case XNAT_PROTO_UDP:
+        return true;
+    case XNAT_PROTO_TCP: {
+        uint8_t st = c.original.state;
+        if (st >= XNAT_TCP_ESTABLISHED && st <= XNAT_TCP_TIME_WAIT)
+            return true;
+        if (st != XNAT_TCP_CLOSE)
+            return false;
+        bool fin = (c.original.flags & (XNAT_CT_F_FIN_ORIG | XNAT_CT_F_FIN_REPLY)) != 0;
+        return fin || c.original.packets + c.reply.packets >= 4;
+    }
+    default:
+        return false;
+    }
+}
+
+std::string format_conntrack(const Connection &c, const xnat_timeouts &t, uint64_t now_ns,
+                             ConntrackCounters counters)
 {
     const xnat_ct_key &orig = c.original_key;
     bool replied = (c.original.flags & XNAT_CT_F_SEEN_REPLY) != 0;
+    auto counts = [&](const auto &half) {
+        if (counters == ConntrackCounters::off)
+            return std::string(" ");
+        return " packets=" + std::to_string(half.packets) + " bytes=" + std::to_string(half.bytes) + " ";
+    };
     char head[64];
     std::snprintf(head, sizeof(head), "%-8s %u %llu ", std::string(proto_name(orig.proto)).c_str(),
                   unsigned{orig.proto}, static_cast<unsigned long long>(seconds_left(c, t, now_ns)));
     std::string line = head;
     if (orig.proto == XNAT_PROTO_TCP)
         line += tcp_state_name(c.original.state) + " ";
-    line += tuple_text(orig, false) + " packets=" + std::to_string(c.original.packets) +
-            " bytes=" + std::to_string(c.original.bytes) + " ";
+    line += tuple_text(orig, false) + counts(c.original);
     if (!replied)
         line += "[UNREPLIED] ";
-    line += tuple_text(c.original.peer, true) + " packets=" + std::to_string(c.reply.packets) +
-            " bytes=" + std::to_string(c.reply.bytes) + " ";
-    // conntrack assures TCP once the handshake completes and UDP once both sides spoke; it
-    // never assures ICMP.
-    bool assured = false;
-    if (orig.proto == XNAT_PROTO_TCP)
-        assured =
-            replied && c.original.state >= XNAT_TCP_ESTABLISHED && c.original.state <= XNAT_TCP_TIME_WAIT;
-    else if (orig.proto == XNAT_PROTO_UDP)
-        assured = replied;
-    if (assured)
+    line += tuple_text(c.original.peer, true) + counts(c.reply);
+    if (conntrack_assured(c))
         line += "[ASSURED] ";
     line += "mark=0 use=1";
     return line;

@@ -27,11 +27,25 @@ struct ConnFilter {
 Result<ConnFilter> parse_conn_filter(std::string_view proto, std::string_view addr, std::string_view port,
                                      std::string_view state);
 
-// One line as `conntrack -L` prints it with accounting on, e.g.
-// "tcp      6 7439 ESTABLISHED src=... dst=... sport=... dport=... packets=N bytes=N
-//  src=... dst=... sport=... dport=... packets=N bytes=N [ASSURED] mark=0 use=1".
-// [UNREPLIED] follows the original tuple of a flow that has not seen a reply; [ASSURED] marks
-// one that has (TCP: once established).
-std::string format_conntrack(const Connection &c, const xnat_timeouts &t, uint64_t now_ns);
+// Whether format_conntrack prints per-direction packets= and bytes=, as conntrack does only
+// with net.netfilter.nf_conntrack_acct=1 (off by default, so `conntrack -L` usually omits them).
+enum class ConntrackCounters { off, on };
+
+// One line as `conntrack -L` prints it, e.g.
+// "tcp      6 7439 ESTABLISHED src=... dst=... sport=... dport=... src=... dst=... sport=...
+//  dport=... [ASSURED] mark=0 use=1", with "packets=N bytes=N" after each tuple when counters
+// are on. [UNREPLIED] follows the original tuple of a flow that has not seen a reply; [ASSURED]
+// marks one that has been assured (TCP: once established, and then for good, as conntrack
+// keeps the mark through FIN and RST; see conntrack_assured).
+std::string format_conntrack(const Connection &c, const xnat_timeouts &t, uint64_t now_ns,
+                             ConntrackCounters counters = ConntrackCounters::off);
+
+// Whether conntrack would show the flow [ASSURED]. TCP: reached ESTABLISHED. xnat keeps no
+// record of that once a flow has moved on, so it is read from what is left: a reply was seen
+// and either side sent a FIN (FIN_WAIT, CLOSE_WAIT, TIME_WAIT, or CLOSE after one), or, for a
+// flow closed by RST, at least four packets went through (SYN, SYN-ACK, ACK, RST: a reset
+// during the handshake carries at most three unless packets were retransmitted, in which case
+// the flow shows assured where conntrack would not). UDP: both sides spoke. ICMP: never.
+bool conntrack_assured(const Connection &c);
 
 } // namespace xnat

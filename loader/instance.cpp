@@ -12,6 +12,7 @@
 #include "kernel_error.h"
 #include "map_io.h"
 #include "pin_dir.h"
+#include "rtnetlink.h"
 #include "rule_store.h"
 #include "skeleton.h"
 #include "xnat/abi.h"
@@ -281,8 +282,11 @@ Result<Report> load_instance(const LoadOptions &o)
     if (plans[0].iface.ifindex == plans[1].iface.ifindex)
         return invalid_input("WAN_IF and LAN_IF must be two different interfaces");
     auto local_ports = local_port_range();
-    auto masq = resolve_masquerade(cfg->masquerade, primary_ipv4(plans[0].iface.name),
-                                   plans[0].iface.name, local_ports.first, local_ports.second);
+    auto wan_addr = primary_ipv4(plans[0].iface.ifindex);
+    if (!wan_addr)
+        return wan_addr.error();
+    auto masq = resolve_masquerade(cfg->masquerade, *wan_addr, plans[0].iface.name, local_ports.first,
+                                   local_ports.second, o.park_without_wan_address);
     if (!masq)
         return with_context(o.config_path, masq.error());
     cfg->masquerade = *masq;

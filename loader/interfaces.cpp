@@ -3,7 +3,6 @@
 #include <linux/ethtool.h>
 #include <linux/sockios.h>
 #include <arpa/inet.h>
-#include <ifaddrs.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <sys/ioctl.h>
@@ -101,19 +100,6 @@ ModeChoice choose_mode(const Interface &iface)
         return {Mode::tc, "driver " + iface.driver +
                               " carries locally generated packets whose checksums XDP cannot see"};
     return {Mode::xdp, "driver " + iface.driver + " delivers whole packets; native XDP"};
-}
-
-std::optional<uint32_t> primary_ipv4(const std::string &ifname)
-{
-    ifaddrs *list = nullptr;
-    if (::getifaddrs(&list) != 0)
-        return std::nullopt;
-    std::optional<uint32_t> found;
-    for (ifaddrs *a = list; a && !found; a = a->ifa_next)
-        if (a->ifa_addr && a->ifa_addr->sa_family == AF_INET && ifname == a->ifa_name)
-            found = ntohl(reinterpret_cast<const sockaddr_in *>(a->ifa_addr)->sin_addr.s_addr);
-    ::freeifaddrs(list);
-    return found;
 }
 
 std::pair<uint16_t, uint16_t> local_port_range()

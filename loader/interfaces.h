@@ -31,8 +31,6 @@ struct ModeChoice {
 };
 ModeChoice choose_mode(const Interface &iface);
 
-// The interface's first IPv4 address (host order), the default masquerade source.
-std::optional<uint32_t> primary_ipv4(const std::string &ifname);
 // This namespace's net.ipv4.ip_local_port_range: the ports the gateway's own sockets use.
 std::pair<uint16_t, uint16_t> local_port_range();
 

@@ -40,6 +40,7 @@ struct Rule {
     std::string to_destination, to_source, to_ports;
     bool has_to_destination = false, has_to_source = false, has_to_ports = false;
     std::vector<std::string> unsupported;
+    std::vector<std::string> notes; // true of the line whatever it becomes (-I's order)
 };
 
 bool is_nat_target(const std::string &t)
@@ -223,9 +224,20 @@ Result<Prefix> parse_rule_prefix(const std::string &text, const std::string &opt
     return *p;
 }
 
+bool all_digits(const std::string &s)
+{
+    if (s.empty())
+        return false;
+    for (char c : s)
+        if (c < '0' || c > '9')
+            return false;
+    return true;
+}
+
 // Parses the options of one rule from t[start]. `table` is the current *table (save form) or
-// "filter" (command form, until -t says otherwise).
-Result<Rule> parse_rule(const std::vector<std::string> &t, size_t start, Rule r)
+// "filter" (command form, until -t says otherwise). The command form also takes -I and -w,
+// which iptables-save never writes.
+Result<Rule> parse_rule(const std::vector<std::string> &t, size_t start, Rule r, bool command)
 {
     bool neg = false;
     size_t i = start;
@@ -257,6 +269,36 @@ Result<Rule> parse_rule(const std::vector<std::string> &t, size_t start, Rule r)
             if (!v)
                 return v.error();
             r.chain = *v;
+        } else if (command && (o == "-I" || o == "--insert")) {
+            auto v = take(o);
+            if (!v)
+                return v.error();
+            r.chain = *v;
+            std::string at = "1";
+            if (i < t.size() && all_digits(t[i]))
+                at = t[i++];
+            r.notes.push_back("-I " + r.chain + " " + at + ": iptables inserts at position " + at +
+                              ", xnat-import takes the lines in input order; check the order where rules overlap");
+        } else if (command && o.rfind("--wait=", 0) == 0) {
+            if (neg)
+                return invalid_input("\"!\" before --wait");
+            ++i;
+            continue;
+        } else if (command && (o == "-w" || o == "--wait")) {
+            if (neg)
+                return invalid_input("\"!\" before " + o);
+            // Waiting for the xtables lock is about running iptables, not about the rule.
+            ++i;
+            if (i < t.size() && all_digits(t[i]))
+                ++i;
+            continue;
+        } else if (command && (o == "-W" || o == "--wait-interval")) {
+            if (neg)
+                return invalid_input("\"!\" before " + o);
+            auto v = take(o);
+            if (!v)
+                return v.error();
+            continue;
         } else if (o == "-t" || o == "--table") {
             auto v = take(o);
             if (!v)
@@ -456,7 +498,7 @@ std::string join(const std::vector<std::string> &parts)
 class Translator {
   public:
     Translator(std::vector<Rule> rules, ImportReport &rep, const ImportOptions &opts)
-        : rules_(std::move(rules)), rep_(rep), wan_(opts.wan), lan_(opts.lan)
+        : rules_(std::move(rules)), rep_(rep), wan_(opts.wan), lan_(opts.lan), wan_address_(opts.wan_address)
     {
     }
 
@@ -466,8 +508,12 @@ class Translator {
         for (size_t i = 0; i < rules_.size(); ++i) {
             const Rule &r = rules_[i];
             ImportLine &out = rep_.lines[r.entry];
+            if (merged_.count(i)) // the udp half of a tcp+udp pair, reported with its twin
+                continue;
             out.outcome = LineOutcome::unsupported;
             out.message = translate(i, out.outcome);
+            if (!r.notes.empty())
+                out.message += " (" + join(r.notes) + ")";
         }
         rep_.wan = wan_;
         rep_.lan = lan_;
@@ -484,9 +530,12 @@ class Translator {
     struct MasqSeen {
         Masquerade m;
         size_t line;
+        std::set<std::string> protos; // the -p it took (tcp, udp, both); empty: every protocol
     };
     std::vector<MasqSeen> masq_;
     std::vector<ordered_json> masq_json_;
+    std::set<size_t> merged_; // rules already reported as merged into an earlier one
+    std::optional<uint32_t> wan_address_;
 
     // The WAN is where SNAT and MASQUERADE send packets out (-o), unless --wan says so.
     void learn_wan()
@@ -530,7 +579,7 @@ class Translator {
         }
         if (r.chain != "POSTROUTING")
             return "-j " + r.target + " in " + r.chain + ": xnat masquerades in POSTROUTING only";
-        return translate_masquerade(r, outcome);
+        return translate_masquerade(idx, outcome);
     }
 
     // An ACCEPT or RETURN in a NAT chain exempts packets from the NAT rules after it. xnat has
@@ -550,12 +599,14 @@ class Translator {
     }
 
     // Which interface's ingress a DNAT applies on, from -i, or from the address when -i is absent.
-    std::optional<Side> dnat_side(const Rule &r, std::string &note, std::string &why_not)
+    // `wan_filled`: -d came from --wan-address, so an unknown -i is the WAN.
+    std::optional<Side> dnat_side(const Rule &r, const Prefix &dst, bool wan_filled, std::string &note,
+                                  std::string &why_not)
     {
-        Side guess = is_private(r.dst->addr) ? Side::lan : Side::wan;
+        Side guess = wan_filled ? Side::wan : is_private(dst.addr) ? Side::lan : Side::wan;
         if (r.in_if.empty()) {
             note = std::string("no -i: on ") + std::string(side_name(guess)) + ", as " +
-                   format_ipv4(r.dst->addr) + (guess == Side::lan ? " is a private address" : " is not a private address");
+                   format_ipv4(dst.addr) + (guess == Side::lan ? " is a private address" : " is not a private address");
             return guess;
         }
         if (r.in_neg) {
@@ -585,12 +636,31 @@ class Translator {
             return "-s: xnat forwards match the destination only";
         if (!r.out_if.empty())
             return "-o in PREROUTING: not a valid match";
-        if (!r.dst)
-            return "DNAT without -d: xnat forwards need the destination address";
+        if (r.has_to_ports)
+            return "--to-ports with -j DNAT: iptables refuses it (the port goes in --to-destination ADDR:PORT)";
+        // A DNAT on -i WAN without -d is the usual form for a WAN address that changes; xnat
+        // forwards name the address, so it has to be given.
+        std::string wan_note;
+        Prefix dst{};
+        if (r.dst) {
+            dst = *r.dst;
+        } else if (r.in_if.empty() || r.in_neg) {
+            return "DNAT without -d or -i: iptables forwards the port on every destination from every interface; "
+                   "xnat forwards need the destination address";
+        } else if (!wan_address_) {
+            return "DNAT without -d: xnat forwards need the destination address; give the WAN's with "
+                   "--wan-address ADDR";
+        } else if (r.in_if == lan_) {
+            return "DNAT without -d on the LAN interface " + r.in_if +
+                   ": iptables forwards the port for every destination; xnat forwards match one address";
+        } else {
+            dst = Prefix{*wan_address_, 32};
+            wan_note = "no -d: the WAN address " + format_ipv4(*wan_address_) + " from --wan-address";
+        }
         if (r.dst_neg)
             return "! -d on a DNAT: xnat forwards match one destination";
-        if (r.dst->len != 32)
-            return "-d " + format_prefix(*r.dst) + ": DNAT sends every address of the prefix to one target; "
+        if (dst.len != 32)
+            return "-d " + format_prefix(dst) + ": DNAT sends every address of the prefix to one target; "
                    "xnat forwards map one to one";
         if (!r.dport)
             return "DNAT without --dport: xnat forwards need a port or port range";
@@ -602,7 +672,7 @@ class Translator {
         if (target->addr_lo && *target->addr_lo != *target->addr_hi)
             return "--to-destination " + r.to_destination +
                    ": an address range is chosen from per connection; xnat forwards to one address";
-        if (!target->addr_lo || *target->addr_lo == r.dst->addr)
+        if (!target->addr_lo || *target->addr_lo == dst.addr)
             return "--to-destination " + r.to_destination +
                    ": keeps the address, a redirect to the gateway itself; xnat forwards to other hosts";
         uint32_t to_addr = *target->addr_lo;
@@ -634,18 +704,34 @@ class Translator {
             }
         }
         std::string note, why_not;
-        auto side = dnat_side(r, note, why_not);
+        auto side = dnat_side(r, dst, !wan_note.empty(), note, why_not);
         if (!side)
             return why_not;
+        if (!wan_note.empty()) {
+            if (*side != Side::wan)
+                return "DNAT without -d on the LAN interface " + r.in_if +
+                       ": iptables forwards the port for every destination; xnat forwards match one address";
+            note = wan_note + (note.empty() ? "" : "; " + note);
+        }
         auto range = [](PortRange p) {
             return std::to_string(p.lo) + (p.lo == p.hi ? "" : "-" + std::to_string(p.hi));
         };
         ForwardFieldNames names{"-p", "-d/--dport", "--to-destination", "-i"};
-        auto fwd = make_port_forward(r.proto, format_ipv4(r.dst->addr) + ":" + range(from),
+        auto fwd = make_port_forward(r.proto, format_ipv4(dst.addr) + ":" + range(from),
                                      format_ipv4(to_addr) + ":" + range(to), side_name(*side), names);
         if (!fwd)
             return fwd.error().message;
         std::string label = "line " + std::to_string(r.line);
+        // A rule an earlier one covers entirely never sees a packet in iptables either.
+        for (const LabelledForward &e : forwards_) {
+            const PortForward &f = e.fwd;
+            if (f.proto == fwd->proto && f.side == fwd->side && f.from.prefix_len == 32 &&
+                f.from.addr == fwd->from.addr && f.from.port_lo <= fwd->from.port_lo &&
+                fwd->from.port_hi <= f.from.port_hi) {
+                outcome = LineOutcome::no_effect;
+                return "never reached: " + e.label + " forwards " + describe(f) + " first";
+            }
+        }
         auto all = forwards_;
         all.push_back({*fwd, label, 0});
         if (auto table = expand_forwards(all); !table) {
@@ -666,10 +752,50 @@ class Translator {
         return path + ": " + describe(*fwd) + (note.empty() ? "" : " (" + note + ")");
     }
 
-    std::string translate_masquerade(const Rule &r, LineOutcome &outcome)
+    // The other half of a -p tcp/-p udp pair alike in everything else: iptables wants -p for
+    // --to-ports and for ports in --to-source, so this is how a masquerade with ports is
+    // written. Only the next rule of the chain, so that no rule sits between the halves.
+    std::optional<size_t> twin_of(size_t idx) const
     {
-        if (!r.proto.empty())
-            return "-p " + r.proto + ": xnat masquerades TCP, UDP and ICMP together; drop -p to translate";
+        const Rule &r = rules_[idx];
+        for (size_t k = idx + 1; k < rules_.size(); ++k) {
+            const Rule &n = rules_[k];
+            if (n.table != r.table || n.chain != r.chain)
+                continue;
+            bool other = (r.proto == "tcp" && n.proto == "udp") || (r.proto == "udp" && n.proto == "tcp");
+            if (other && n.unsupported.empty() && n.src == r.src && n.src_neg == r.src_neg && n.dst == r.dst &&
+                n.dst_neg == r.dst_neg && n.in_if == r.in_if && n.in_neg == r.in_neg && n.out_if == r.out_if &&
+                n.out_neg == r.out_neg && !n.dport && n.target == r.target && n.has_to_source == r.has_to_source &&
+                n.to_source == r.to_source && n.has_to_ports == r.has_to_ports && n.to_ports == r.to_ports)
+                return k;
+            return std::nullopt;
+        }
+        return std::nullopt;
+    }
+
+    std::string translate_masquerade(size_t idx, LineOutcome &outcome)
+    {
+        const Rule &r = rules_[idx];
+        // xnat's masquerade covers TCP, UDP and ICMP at once. A tcp+udp pair becomes one rule
+        // that also takes ICMP; a lone tcp or udp rule, one that also takes the other protocol.
+        // Wider, not different: what iptables leaves out leaves the gateway with the LAN's
+        // private source address, which the internet does not route back.
+        std::optional<size_t> twin;
+        std::string proto_note;
+        if (!r.proto.empty()) {
+            if (r.proto != "tcp" && r.proto != "udp")
+                return "-p " + r.proto + ": xnat masquerades TCP, UDP and ICMP together; only -p tcp and -p udp "
+                       "rules translate";
+            std::string from = r.src ? format_prefix(*r.src) : std::string("every source");
+            twin = twin_of(idx);
+            if (twin)
+                proto_note = "with line " + std::to_string(rules_[*twin].line) + "'s -p " + rules_[*twin].proto +
+                             "; wider: xnat also masquerades ICMP from " + from + ", which iptables leaves untranslated";
+            else
+                proto_note = "wider: -p " + r.proto + " only, but xnat also masquerades " +
+                             (r.proto == "tcp" ? "UDP" : "TCP") + " and ICMP from " + from +
+                             ", which iptables leaves untranslated";
+        }
         if (r.dport)
             return "--dport: xnat masquerade does not match ports";
         if (!r.in_if.empty())
@@ -728,9 +854,14 @@ class Translator {
         for (const MasqSeen &e : masq_) {
             std::string at = "line " + std::to_string(e.line);
             if (prefix_within(e.m.source, m->source)) {
-                if (e.m.not_destination.empty()) {
+                bool takes_mine = e.protos.empty() || (!r.proto.empty() && e.protos.count(r.proto) != 0);
+                if (e.m.not_destination.empty() && takes_mine) {
                     outcome = LineOutcome::no_effect;
-                    return "never reached: " + at + " masquerades all of " + format_prefix(e.m.source) + " first";
+                    std::string which;
+                    for (const std::string &p : e.protos)
+                        which += (which.empty() ? " (" : ", ") + p;
+                    return "never reached: " + at + " masquerades all of " + format_prefix(e.m.source) +
+                           (which.empty() ? "" : which + ")") + " first";
                 }
                 if (e.m.source == m->source)
                     return at + " already masquerades " + format_prefix(m->source) +
@@ -749,11 +880,27 @@ class Translator {
                                " exempts it; xnat applies only the most specific source's rule";
                 }
         }
-        masq_.push_back({*m, r.line});
+        std::set<std::string> protos;
+        if (!r.proto.empty())
+            protos.insert(r.proto);
+        if (twin)
+            protos.insert(rules_[*twin].proto);
+        masq_.push_back({*m, r.line, protos});
         std::string path = "masquerade[" + std::to_string(masq_json_.size()) + "]";
         masq_json_.push_back(j);
         outcome = LineOutcome::translated;
-        std::string notes = note;
+        if (twin) {
+            const Rule &t = rules_[*twin];
+            merged_.insert(*twin);
+            ImportLine &l = rep_.lines[t.entry];
+            l.outcome = LineOutcome::translated;
+            l.message = path + ": merged with line " + std::to_string(r.line) + "'s -p " + r.proto +
+                        " (xnat masquerades TCP and UDP in one rule)" +
+                        (t.notes.empty() ? "" : " (" + join(t.notes) + ")");
+        }
+        std::string notes = proto_note;
+        if (!note.empty())
+            notes += std::string(notes.empty() ? "" : "; ") + note;
         if (!r.src)
             notes += std::string(notes.empty() ? "" : "; ") + "no -s: every source on the LAN";
         if (r.target == "MASQUERADE")
@@ -851,7 +998,7 @@ Result<ImportReport> import_iptables(std::string_view text, const ImportOptions 
         Rule r;
         r.line = lineno;
         size_t start = 0;
-        if (tokens->at(0) == "iptables") {
+        if (tokens->at(0) == "iptables" || tokens->at(0) == "iptables-legacy" || tokens->at(0) == "iptables-nft") {
             r.table = "filter"; // iptables' default, until -t names another
             start = 1;
         } else {
@@ -864,7 +1011,7 @@ Result<ImportReport> import_iptables(std::string_view text, const ImportOptions 
                 return at(invalid_input("rule before any *table line"));
             r.table = table;
         }
-        auto parsed = parse_rule(*tokens, start, r);
+        auto parsed = parse_rule(*tokens, start, r, start == 1);
         if (!parsed)
             return at(parsed.error());
         parsed->entry = rep.lines.size();

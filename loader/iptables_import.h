@@ -3,6 +3,8 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -16,6 +18,9 @@ struct ImportOptions {
     // MASQUERADE names the WAN; a DNAT's -i naming another interface is the LAN).
     std::string wan;
     std::string lan;
+    // The WAN's address, for DNAT rules that match -i WAN without -d (the form for a WAN address
+    // that changes). Unset: such rules are not translated.
+    std::optional<uint32_t> wan_address;
 };
 
 enum class LineOutcome {

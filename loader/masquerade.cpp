@@ -127,16 +127,16 @@ Result<void> check_masquerade_set(const std::vector<Masquerade> &rules)
 Result<std::vector<Masquerade>> resolve_masquerade(std::vector<Masquerade> rules,
                                                    std::optional<uint32_t> wan_addr,
                                                    const std::string &wan_name, uint16_t local_lo,
-                                                   uint16_t local_hi)
+                                                   uint16_t local_hi, bool park_without_address)
 {
     for (size_t i = 0; i < rules.size(); ++i) {
         std::string path = "masquerade[" + std::to_string(i) + "]";
         Masquerade &m = rules[i];
         if (!m.to_source) {
-            if (!wan_addr)
+            if (!wan_addr && !park_without_address)
                 return invalid_input(path + ".to_source: not given, and WAN_IF " + wan_name +
                                      " has no IPv4 address to default to");
-            m.to_source = *wan_addr;
+            m.to_source = wan_addr;
             m.to_source_is_wan = true;
         }
         if (m.port_lo >= local_lo && m.port_hi <= local_hi)
@@ -195,8 +195,10 @@ Masquerade from_masq_desc(const xnat_masq_desc &d)
     m.source = Prefix{ntohl(d.source), d.source_len};
     for (size_t i = 0; i < d.n_excludes && i < XNAT_MASQ_MAX_EXCLUDES; ++i)
         m.not_destination.push_back(Prefix{ntohl(d.exclude_addr[i]), d.exclude_len[i]});
-    m.to_source = ntohl(d.rule.to_source);
     m.to_source_is_wan = d.to_source_default != 0;
+    // 0.0.0.0 is never a to_source: a rule following the WAN parked until it has an address.
+    if (d.rule.to_source || !m.to_source_is_wan)
+        m.to_source = ntohl(d.rule.to_source);
     m.port_lo = d.rule.port_lo;
     m.port_hi = d.rule.port_hi;
     m.filtering = (d.rule.flags & XNAT_MASQ_F_EIF) ? Filtering::endpoint_independent

@@ -39,11 +39,13 @@ Result<void> check_masquerade_set(const std::vector<Masquerade> &rules);
 
 // Settles what depends on the machine: a missing to_source becomes the WAN address, and a port
 // range entirely inside the gateway's own ephemeral ports is refused (those are never handed
-// out, so nothing would be left).
+// out, so nothing would be left). With park_without_address (xnat-load --follow-wan, which
+// fills it in as soon as the WAN has one), a WAN without an address leaves those rules parked:
+// to_source unset, so the datapath translates nothing for them yet.
 Result<std::vector<Masquerade>> resolve_masquerade(std::vector<Masquerade> rules,
                                                    std::optional<uint32_t> wan_addr,
                                                    const std::string &wan_name, uint16_t local_lo,
-                                                   uint16_t local_hi);
+                                                   uint16_t local_hi, bool park_without_address = false);
 
 struct MasqEntry {
     xnat_masq_key key;

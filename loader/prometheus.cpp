@@ -5,7 +5,7 @@
 #include <charconv>
 #include <cmath>
 #include <map>
-#include <stdexcept>
+#include <cassert>
 
 #include "format.h"
 #include "counter_info.h"
@@ -21,21 +21,8 @@ namespace {
 // only if the two kinds are kept apart.
 constexpr size_t kFirstEventCounter = XNAT_CNT_NEW_FLOW;
 
-bool name_char(char c, bool first, bool colon)
-{
-    bool alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || (colon && c == ':');
-    return alpha || (!first && c >= '0' && c <= '9');
-}
-
-bool valid_name(std::string_view name, bool colon)
-{
-    if (name.empty())
-        return false;
-    for (size_t i = 0; i < name.size(); ++i)
-        if (!name_char(name[i], i == 0, colon))
-            return false;
-    return true;
-}
+// In protocol number order, the order xnat_snat_ports_in_use's series come in.
+constexpr uint8_t kSnatProtos[] = {XNAT_PROTO_ICMP, XNAT_PROTO_TCP, XNAT_PROTO_UDP};
 
 std::string proto_label(uint8_t proto)
 {
@@ -61,21 +48,21 @@ void connection_families(PrometheusWriter &w, const MetricsSnapshot &s)
             order.push_back(key);
         ++counts[key];
     }
-    w.family("xnat_connections", "gauge", "Tracked connections by protocol and state.");
+    w.family("xnat_connections", MetricType::gauge, "Tracked connections by protocol and state.");
     for (const auto &key : order)
         w.sample({{"proto", key.first}, {"state", key.second}}, counts[key]);
-    w.family("xnat_connections_max", "gauge",
+    w.family("xnat_connections_max", MetricType::gauge,
              "Size of the connection table in connections (limits.connections).");
     w.sample({}, uint64_t{s.max_connections});
 }
 
 void table_families(PrometheusWriter &w, const MetricsSnapshot &s)
 {
-    w.family("xnat_table_entries", "gauge",
+    w.family("xnat_table_entries", MetricType::gauge,
              "Entries in a BPF map (the connection table holds two per connection).");
     for (const auto &t : s.tables)
         w.sample({{"table", t.name}}, t.entries);
-    w.family("xnat_table_max_entries", "gauge", "Capacity of a BPF map in entries.");
+    w.family("xnat_table_max_entries", MetricType::gauge, "Capacity of a BPF map in entries.");
     for (const auto &t : s.tables)
         w.sample({{"table", t.name}}, t.max_entries);
 }
@@ -91,28 +78,33 @@ void snat_families(PrometheusWriter &w, const MetricsSnapshot &s)
             continue;
         if (std::find(pools.begin(), pools.end(), *m.to_source) == pools.end())
             pools.push_back(*m.to_source);
-        for (uint8_t p : {uint8_t{XNAT_PROTO_TCP}, uint8_t{XNAT_PROTO_UDP}, uint8_t{XNAT_PROTO_ICMP}})
+        for (uint8_t p : kSnatProtos)
             use[{*m.to_source, p}] += 0;
     }
     for (const auto &u : s.snat)
         use[{u.address, u.proto}] += u.mappings;
-    w.family("xnat_snat_ports_in_use", "gauge",
+    w.family("xnat_snat_ports_in_use", MetricType::gauge,
              "External ports (ICMP: echo identifiers) held by source-NAT mappings, by address and protocol.");
     for (const auto &[key, n] : use)
         w.sample({{"address", format_ipv4(key.first)}, {"proto", proto_label(key.second)}}, n);
-    w.family("xnat_snat_port_pool_size", "gauge",
+    w.family("xnat_snat_port_pool_size", MetricType::gauge,
              "Ports a masquerade address can hand out per protocol: its rules' ranges less the gateway's own "
              "ephemeral ports.");
+    // One series per protocol, as xnat_snat_ports_in_use has, so that the two divide without
+    // ignoring(): each protocol has a pool of this size of its own.
     std::sort(pools.begin(), pools.end());
-    for (uint32_t a : pools)
-        w.sample({{"address", format_ipv4(a)}},
-                 uint64_t{masquerade_pool_size(s.masquerade, a, s.local_port_lo, s.local_port_hi)});
+    for (uint32_t a : pools) {
+        uint64_t size = masquerade_pool_size(s.masquerade, a, s.local_port_lo, s.local_port_hi);
+        for (uint8_t p : kSnatProtos)
+            w.sample({{"address", format_ipv4(a)}, {"proto", proto_label(p)}}, size);
+    }
 }
 
 void rule_families(PrometheusWriter &w, const MetricsSnapshot &s)
 {
     auto hits = [&](size_t slot) { return slot < s.rule_hits.size() ? s.rule_hits[slot] : uint64_t{0}; };
-    w.family("xnat_forward_rule_flows_total", "counter", "Connections each port-forward rule created.");
+    w.family("xnat_forward_rule_flows_total", MetricType::counter,
+             "Connections each port-forward rule created.");
     for (const auto &r : s.rules)
         w.sample({{"rule", std::to_string(r.id)},
                   {"proto", proto_label(static_cast<uint8_t>(r.fwd.proto))},
@@ -120,27 +112,18 @@ void rule_families(PrometheusWriter &w, const MetricsSnapshot &s)
                   {"from", format_endpoint(r.fwd.from)},
                   {"to", format_endpoint(r.fwd.to)}},
                  hits(r.id));
-    w.family("xnat_masquerade_rule_flows_total", "counter", "Connections each masquerade rule created.");
+    w.family("xnat_masquerade_rule_flows_total", MetricType::counter,
+             "Connections each masquerade rule created.");
     for (size_t i = 0; i < s.masquerade.size(); ++i) {
         const auto &m = s.masquerade[i];
-        w.sample({{"rule", std::to_string(i)},
-                  {"source", format_prefix(m.source)},
-                  {"to_source", m.to_source ? format_ipv4(*m.to_source) : std::string()}},
+        // No to_source label: with follow-wan the address changes, and a label that changes
+        // would restart the counter as a new series each time.
+        w.sample({{"rule", std::to_string(i)}, {"source", format_prefix(m.source)}},
                  hits(XNAT_MAX_RULES + i));
     }
 }
 
 } // namespace
-
-bool valid_metric_name(std::string_view name)
-{
-    return valid_name(name, true);
-}
-
-bool valid_label_name(std::string_view name)
-{
-    return valid_name(name, false) && name.substr(0, 2) != "__";
-}
 
 std::string escape_label_value(std::string_view value)
 {
@@ -172,25 +155,23 @@ std::string escape_help(std::string_view help)
     return out;
 }
 
-void PrometheusWriter::family(std::string_view name, std::string_view type, std::string_view help)
+void PrometheusWriter::family(MetricName name, MetricType type, std::string_view help)
 {
-    // Our own names are constants: a bad one is a programming error, caught by the unit tests.
-    if (!valid_metric_name(name) || (type != "counter" && type != "gauge"))
-        throw std::logic_error("bad metric family " + std::string(name));
-    name_ = name;
+    name_ = name.view();
     out_ += "# HELP " + name_ + " " + escape_help(help) + "\n";
-    out_ += "# TYPE " + name_ + " " + std::string(type) + "\n";
+    out_ += "# TYPE " + name_ + (type == MetricType::counter ? " counter\n" : " gauge\n");
 }
 
 void PrometheusWriter::sample_prefix(const Labels &labels)
 {
+    assert(!name_.empty() && "sample() before family()");
     out_ += name_;
     if (!labels.empty()) {
         out_ += "{";
         for (size_t i = 0; i < labels.size(); ++i) {
-            if (!valid_label_name(labels[i].first))
-                throw std::logic_error("bad label name " + labels[i].first);
-            out_ += (i ? "," : "") + labels[i].first + "=\"" + escape_label_value(labels[i].second) + "\"";
+            out_ += i ? "," : "";
+            out_ += labels[i].name.view();
+            out_ += "=\"" + escape_label_value(labels[i].value) + "\"";
         }
         out_ += "}";
     }
@@ -237,13 +218,13 @@ uint32_t masquerade_pool_size(const std::vector<Masquerade> &rules, uint32_t add
 std::string render_prometheus(const MetricsSnapshot &s)
 {
     PrometheusWriter w;
-    w.family("xnat_packets_total", "counter",
+    w.family("xnat_packets_total", MetricType::counter,
              "Packets by outcome: each packet an xnat program sees ends in exactly one (xnat-map stats "
              "explains each).");
     for (size_t i = 0; i < kFirstEventCounter; ++i)
         w.sample({{"reason", kCounterInfo[i].name}}, s.counters[i]);
-    w.family("xnat_events_total", "counter",
-             "Events counted besides the packet outcomes: flows created, expired and ended, RSTs ignored, "
+    w.family("xnat_events_total", MetricType::counter,
+             "Events counted besides the packet outcomes: flows created, expired and ended, "
              "ICMP errors translated, XDP hand-overs.");
     for (size_t i = kFirstEventCounter; i < XNAT_CNT_COUNT; ++i)
         w.sample({{"event", kCounterInfo[i].name}}, s.counters[i]);
@@ -251,12 +232,12 @@ std::string render_prometheus(const MetricsSnapshot &s)
     table_families(w, s);
     snat_families(w, s);
     rule_families(w, s);
-    w.family("xnat_sweeps_total", "counter",
+    w.family("xnat_sweeps_total", MetricType::counter,
              "Completed walks of the connection table by the expiry sweeper.");
     w.sample({}, uint64_t{s.sweep.sweeps});
-    w.family("xnat_sweep_expired_total", "counter", "Connections the expiry sweeper ended.");
+    w.family("xnat_sweep_expired_total", MetricType::counter, "Connections the expiry sweeper ended.");
     w.sample({}, uint64_t{s.sweep.expired});
-    w.family("xnat_sweep_last_duration_seconds", "gauge", "How long the sweeper's last walk took.");
+    w.family("xnat_sweep_last_duration_seconds", MetricType::gauge, "How long the sweeper's last walk took.");
     w.sample({}, static_cast<double>(s.sweep.last_duration_ns) / 1e9);
     return w.text();
 }

@@ -15,14 +15,86 @@
 
 namespace xnat {
 
+constexpr bool prometheus_name_char(char c, bool first, bool colon)
+{
+    bool alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || (colon && c == ':');
+    return alpha || (!first && c >= '0' && c <= '9');
+}
+
+constexpr bool valid_metric_name(std::string_view name)
+{
+    if (name.empty())
+        return false;
+    for (size_t i = 0; i < name.size(); ++i)
+        if (!prometheus_name_char(name[i], i == 0, true))
+            return false;
+    return true;
+}
+
+constexpr bool valid_label_name(std::string_view name)
+{
+    if (name.empty() || name.substr(0, 2) == "__")
+        return false;
+    for (size_t i = 0; i < name.size(); ++i)
+        if (!prometheus_name_char(name[i], i == 0, false))
+            return false;
+    return true;
+}
+
+// Metric and label names are checked when the program is compiled, not when it runs: the
+// constructors are consteval, so a bad name literal does not build (the throw cannot be
+// evaluated in a constant expression) and no name can come from run-time data. The writer
+// therefore has no failure path, which matters because it runs in the exporter's HTTP worker
+// threads, where an escaping exception would end the process.
+class MetricName
+{
+  public:
+    consteval MetricName(const char *name) : name_(name)
+    {
+        if (!valid_metric_name(name_))
+            throw "not a Prometheus metric name";
+    }
+    constexpr std::string_view view() const
+    {
+        return name_;
+    }
+
+  private:
+    std::string_view name_;
+};
+
+class LabelName
+{
+  public:
+    consteval LabelName(const char *name) : name_(name)
+    {
+        if (!valid_label_name(name_))
+            throw "not a Prometheus label name";
+    }
+    constexpr std::string_view view() const
+    {
+        return name_;
+    }
+
+  private:
+    std::string_view name_;
+};
+
+enum class MetricType { counter, gauge };
+
+// Label values are any text: they are escaped.
+struct Label {
+    LabelName name;
+    std::string value;
+};
+
 // Writes families of samples. A family's HELP and TYPE lines come once, before its samples,
-// as the format requires; names and label names are checked, label values escaped.
+// as the format requires.
 class PrometheusWriter
 {
   public:
-    using Labels = std::vector<std::pair<std::string, std::string>>;
-    // type: "counter" or "gauge".
-    void family(std::string_view name, std::string_view type, std::string_view help);
+    using Labels = std::vector<Label>;
+    void family(MetricName name, MetricType type, std::string_view help);
     // A sample of the family opened last.
     void sample(const Labels &labels, uint64_t value);
     void sample(const Labels &labels, double value);
@@ -37,8 +109,6 @@ class PrometheusWriter
     std::string out_;
 };
 
-bool valid_metric_name(std::string_view name);
-bool valid_label_name(std::string_view name);
 // Backslash, double quote and line feed, escaped as label values need.
 std::string escape_label_value(std::string_view value);
 // Backslash and line feed, escaped as HELP text needs.

@@ -14,11 +14,11 @@
 
 #include "conntrack_table.h"
 #include "instance_maps.h"
-#include "interfaces.h"
 #include "kernel_error.h"
 #include "masquerade.h"
 #include "net.h"
 #include "pin_dir.h"
+#include "rtnetlink.h"
 #include "rule_store.h"
 
 namespace xnat {
@@ -37,13 +37,20 @@ Result<WanStep> follow_wan_once(const std::string &pin_dir)
         return cfg.error();
     WanStep step;
     step.wan_ifindex = cfg->wan_ifindex;
+    step.wan_name = cfg->wan_name;
     char name[IF_NAMESIZE] = {};
-    if (!::if_indextoname(cfg->wan_ifindex, name))
-        return system_error("the WAN interface " + std::string(cfg->wan_name) + " (ifindex " +
-                                std::to_string(cfg->wan_ifindex) + ") is gone",
-                            errno);
+    if (!::if_indextoname(cfg->wan_ifindex, name)) {
+        if (errno != ENXIO && errno != ENODEV)
+            return system_error("look up the WAN interface " + step.wan_name + ": " + std::strerror(errno),
+                                errno);
+        step.wan_gone = true;
+        return step;
+    }
     step.wan_name = name;
-    step.address = primary_ipv4(step.wan_name);
+    auto address = primary_ipv4(step.wan_ifindex);
+    if (!address)
+        return address.error();
+    step.address = *address;
 
     auto rules = read_masquerade(maps->view());
     if (!rules)
@@ -59,12 +66,14 @@ Result<WanStep> follow_wan_once(const std::string &pin_dir)
     for (Masquerade &m : *rules) {
         if (!m.to_source_is_wan || m.to_source == step.address)
             continue;
-        if (m.to_source && std::find(step.replaced.begin(), step.replaced.end(), *m.to_source) == step.replaced.end())
+        if (m.to_source &&
+            std::find(step.replaced.begin(), step.replaced.end(), *m.to_source) == step.replaced.end())
             step.replaced.push_back(*m.to_source);
         m.to_source = step.address;
+        step.moved = true;
     }
     step.in_use = step.address;
-    if (step.replaced.empty())
+    if (!step.moved)
         return step;
 
     // New flows take the new address from the swap on, so the flush after it leaves none on
@@ -89,15 +98,20 @@ Result<WanStep> follow_wan_once(const std::string &pin_dir)
 
 std::string describe_wan_step(const WanStep &step, bool first)
 {
-    std::string rules = std::to_string(step.following) + " masquerade rule" + (step.following == 1 ? "" : "s");
+    std::string rules =
+        std::to_string(step.following) + " masquerade rule" + (step.following == 1 ? "" : "s");
     if (!step.following)
-        return first ? "following " + step.wan_name +
-                           ": no masquerade rule takes the WAN address (all have a to_source); watching anyway"
-                     : step.wan_name + ": no masquerade rule takes the WAN address";
-    if (!step.address)
-        return step.wan_name + ": no IPv4 address; masquerade keeps " +
-               (step.in_use ? format_ipv4(*step.in_use) : std::string("the last one")) +
-               " until one appears (" + rules + ")";
+        return first
+                   ? "following " + step.wan_name +
+                         ": no masquerade rule takes the WAN address (all have a to_source); watching anyway"
+                   : step.wan_name + ": no masquerade rule takes the WAN address";
+    if (!step.address) {
+        std::string line = step.wan_name + ": no IPv4 address; ";
+        line += step.in_use
+                    ? "masquerade keeps " + format_ipv4(*step.in_use) + " until one appears (" + rules + ")"
+                    : rules + " parked (no source NAT) until one appears";
+        return first ? "following " + line : line;
+    }
     std::string line;
     if (!step.replaced.empty()) {
         std::string old;
@@ -108,22 +122,27 @@ std::string describe_wan_step(const WanStep &step, bool first)
                (step.flows_ended == 1 ? "" : "s") + " of " + old + " ended";
         return first ? "following " + step.wan_name + "; " + line : line;
     }
+    if (step.moved) {
+        line =
+            step.wan_name + ": address " + format_ipv4(*step.address) + " appeared; " + rules + " unparked";
+        return first ? "following " + step.wan_name + "; " + line : line;
+    }
     if (!first)
         return step.wan_name + ": address " + format_ipv4(*step.address) + " back; " + rules + " unchanged";
     return "following " + step.wan_name + ": address " + format_ipv4(*step.address) + ", " + rules;
 }
 
+namespace {
+
+constexpr uint32_t kNoticeGroups = RTMGRP_IPV4_IFADDR | RTMGRP_LINK;
+
+} // namespace
+
 Result<AddressWatch> AddressWatch::open()
 {
-    int fd = ::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_ROUTE);
-    if (fd < 0)
-        return system_error(std::string("open an rtnetlink socket: ") + std::strerror(errno), errno);
-    UniqueFd netlink(fd);
-    sockaddr_nl addr{};
-    addr.nl_family = AF_NETLINK;
-    addr.nl_groups = RTMGRP_IPV4_IFADDR;
-    if (::bind(netlink.get(), reinterpret_cast<const sockaddr *>(&addr), sizeof(addr)) != 0)
-        return system_error(std::string("subscribe to address notices: ") + std::strerror(errno), errno);
+    auto netlink = open_rtnetlink(kNoticeGroups, true);
+    if (!netlink)
+        return with_context("subscribe to address notices", netlink.error());
 
     sigset_t stop;
     sigemptyset(&stop);
@@ -131,106 +150,176 @@ Result<AddressWatch> AddressWatch::open()
     sigaddset(&stop, SIGINT);
     if (::sigprocmask(SIG_BLOCK, &stop, nullptr) != 0)
         return system_error(std::string("block SIGTERM and SIGINT: ") + std::strerror(errno), errno);
-    fd = ::signalfd(-1, &stop, SFD_CLOEXEC | SFD_NONBLOCK);
+    int fd = ::signalfd(-1, &stop, SFD_CLOEXEC | SFD_NONBLOCK);
     if (fd < 0)
         return system_error(std::string("open a signalfd: ") + std::strerror(errno), errno);
-    return AddressWatch(std::move(netlink), UniqueFd(fd));
+    return AddressWatch(std::move(*netlink), UniqueFd(fd));
 }
 
-Result<bool> AddressWatch::drain(unsigned ifindex)
+Result<std::optional<AddressWatch::Event>> AddressWatch::drain(unsigned ifindex)
 {
-    bool relevant = false;
+    std::optional<Event> event;
     alignas(nlmsghdr) char buf[16384];
     for (;;) {
         sockaddr_nl from{};
         socklen_t from_len = sizeof(from);
-        ssize_t n = ::recvfrom(netlink_.get(), buf, sizeof(buf), 0, reinterpret_cast<sockaddr *>(&from), &from_len);
+        ssize_t n =
+            ::recvfrom(netlink_.get(), buf, sizeof(buf), 0, reinterpret_cast<sockaddr *>(&from), &from_len);
         if (n < 0) {
             if (errno == EAGAIN)
-                return relevant;
+                return event;
             if (errno == EINTR)
                 continue;
-            // The kernel dropped notices: one of them may have been ours.
+            // The kernel dropped notices: one of them may have been ours (a lost link deletion
+            // shows in the next look, as the interface is then gone).
             if (errno == ENOBUFS) {
-                relevant = true;
+                if (!event)
+                    event = Event::address_changed;
                 continue;
             }
             return system_error(std::string("read address notices: ") + std::strerror(errno), errno);
         }
         if (from.nl_pid != 0) // only the kernel speaks for the interfaces
             continue;
-        size_t left = static_cast<size_t>(n);
-        const char *p = buf;
-        while (left >= sizeof(nlmsghdr)) {
-            nlmsghdr hdr;
-            std::memcpy(&hdr, p, sizeof(hdr));
-            if (hdr.nlmsg_len < sizeof(nlmsghdr) || hdr.nlmsg_len > left)
-                break;
-            if ((hdr.nlmsg_type == RTM_NEWADDR || hdr.nlmsg_type == RTM_DELADDR) &&
-                hdr.nlmsg_len >= NLMSG_LENGTH(sizeof(ifaddrmsg))) {
-                ifaddrmsg ifa;
-                std::memcpy(&ifa, p + NLMSG_HDRLEN, sizeof(ifa));
-                if (ifa.ifa_family == AF_INET && ifa.ifa_index == ifindex)
-                    relevant = true;
-            }
-            size_t step = NLMSG_ALIGN(hdr.nlmsg_len);
-            if (step >= left)
-                break;
-            p += step;
-            left -= step;
-        }
+        for_each_netlink_message(
+            buf, static_cast<size_t>(n), [&](const nlmsghdr &hdr, const char *payload, size_t size) {
+                if (hdr.nlmsg_type == RTM_DELLINK && size >= sizeof(ifinfomsg)) {
+                    ifinfomsg ifi;
+                    std::memcpy(&ifi, payload, sizeof(ifi));
+                    if (ifi.ifi_index > 0 && static_cast<unsigned>(ifi.ifi_index) == ifindex)
+                        event = Event::wan_gone;
+                } else if ((hdr.nlmsg_type == RTM_NEWADDR || hdr.nlmsg_type == RTM_DELADDR) &&
+                           size >= sizeof(ifaddrmsg)) {
+                    ifaddrmsg ifa;
+                    std::memcpy(&ifa, payload, sizeof(ifa));
+                    if (ifa.ifa_family == AF_INET && ifa.ifa_index == ifindex && event != Event::wan_gone)
+                        event = Event::address_changed;
+                }
+            });
     }
 }
 
-Result<AddressWatch::Event> AddressWatch::wait(unsigned ifindex)
+Result<bool> AddressWatch::stop_within(int timeout_ms)
 {
     for (;;) {
+        pollfd fd{signals_.get(), POLLIN, 0};
+        int n = ::poll(&fd, 1, timeout_ms);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return system_error(std::string("wait for a stop signal: ") + std::strerror(errno), errno);
+        signalfd_siginfo info;
+        return n > 0 && ::read(signals_.get(), &info, sizeof(info)) == static_cast<ssize_t>(sizeof(info));
+    }
+}
+
+Result<AddressWatch::Event> AddressWatch::wait(unsigned ifindex, int timeout_ms)
+{
+    if (!netlink_.valid()) {
+        auto stop = stop_within(timeout_ms < 0 ? 1000 : timeout_ms);
+        if (!stop)
+            return stop.error();
+        if (*stop)
+            return Event::stop;
+        auto netlink = open_rtnetlink(kNoticeGroups, true);
+        if (!netlink)
+            return with_context("subscribe to address notices", netlink.error());
+        netlink_ = std::move(*netlink);
+        return Event::timeout;
+    }
+    for (;;) {
         pollfd fds[2] = {{netlink_.get(), POLLIN, 0}, {signals_.get(), POLLIN, 0}};
-        if (::poll(fds, 2, -1) < 0) {
+        int n = ::poll(fds, 2, timeout_ms);
+        if (n < 0) {
             if (errno == EINTR)
                 continue;
-            return system_error(std::string("wait for address notices: ") + std::strerror(errno), errno);
+            int e = errno;
+            netlink_.reset();
+            return system_error(std::string("wait for address notices: ") + std::strerror(e), e);
         }
+        if (n == 0)
+            return Event::timeout;
         if (fds[1].revents & POLLIN) {
             signalfd_siginfo info;
             if (::read(signals_.get(), &info, sizeof(info)) == static_cast<ssize_t>(sizeof(info)))
                 return Event::stop;
         }
         if (fds[0].revents & (POLLIN | POLLERR)) {
-            auto relevant = drain(ifindex);
-            if (!relevant)
-                return relevant.error();
-            if (*relevant)
-                return Event::address_changed;
+            auto event = drain(ifindex);
+            if (!event) {
+                netlink_.reset();
+                return event.error();
+            }
+            if (*event)
+                return **event;
         }
     }
 }
 
-Result<void> follow_wan(AddressWatch &watch, const std::string &pin_dir, const LogLine &log)
+namespace {
+
+// Seconds before the next attempt after a failure: 1, 2, 4, ... 60.
+unsigned next_retry(unsigned previous)
 {
-    auto step = follow_wan_once(pin_dir);
-    if (!step)
-        return step.error();
-    log(describe_wan_step(*step, true));
-    bool had_address = step->address.has_value();
-    unsigned ifindex = step->wan_ifindex; // a reload keeps the interfaces, so this stays right
+    return previous ? std::min(previous * 2, 60u) : 1;
+}
+
+std::string gone_line(const std::string &name, unsigned ifindex)
+{
+    return "the WAN interface " + name + " (ifindex " + std::to_string(ifindex) +
+           ") is gone (deleted, or a PPPoE link redialled); exiting with status 3 so that xnat is "
+           "loaded again on the new one";
+}
+
+} // namespace
+
+Result<FollowEnd> follow_wan(AddressWatch &watch, const std::string &pin_dir, const LogLine &log)
+{
+    bool first = true;
+    bool had_address = false;
+    unsigned ifindex = 0; // a reload keeps the interfaces, so this stays right once known
+    std::string wan_name;
+    unsigned retry_s = 0; // a failure is retried after this many seconds; 0: none pending
+    bool look = true;
     for (;;) {
-        auto event = watch.wait(ifindex);
-        if (!event)
-            return event.error();
-        if (*event == AddressWatch::Event::stop) {
-            log("stopping; xnat stays loaded (xnat-load --unload removes it)");
-            return {};
+        if (look) {
+            look = false;
+            auto step = follow_wan_once(pin_dir);
+            if (!step) {
+                retry_s = next_retry(retry_s);
+                log("error: " + step.error().message + " (retrying in " + std::to_string(retry_s) + "s)");
+            } else if (step->wan_gone) {
+                log(gone_line(step->wan_name, step->wan_ifindex));
+                return FollowEnd::wan_gone;
+            } else {
+                retry_s = 0;
+                ifindex = step->wan_ifindex;
+                wan_name = step->wan_name;
+                bool has_address = step->address.has_value();
+                if (first || step->moved || has_address != had_address)
+                    log(describe_wan_step(*step, first));
+                first = false;
+                had_address = has_address;
+            }
         }
-        auto next = follow_wan_once(pin_dir);
-        if (!next) {
-            log("error: " + next.error().message + " (retried at the next address change)");
+        auto event = watch.wait(ifindex, retry_s ? static_cast<int>(retry_s * 1000) : -1);
+        if (!event) {
+            retry_s = next_retry(retry_s);
+            log("error: " + event.error().message + " (watching again in " + std::to_string(retry_s) + "s)");
             continue;
         }
-        bool has_address = next->address.has_value();
-        if (!next->replaced.empty() || has_address != had_address)
-            log(describe_wan_step(*next, false));
-        had_address = has_address;
+        switch (*event) {
+        case AddressWatch::Event::stop:
+            log("stopping; xnat stays loaded (xnat-load --unload removes it)");
+            return FollowEnd::stopped;
+        case AddressWatch::Event::wan_gone:
+            log(gone_line(wan_name, ifindex));
+            return FollowEnd::wan_gone;
+        case AddressWatch::Event::address_changed:
+        case AddressWatch::Event::timeout:
+            look = true;
+            break;
+        }
     }
 }
 

@@ -19,39 +19,47 @@ namespace xnat {
 struct WanStep {
     std::string wan_name;
     unsigned wan_ifindex = 0;
-    std::optional<uint32_t> address;  // the WAN interface's first IPv4 address now (host order)
-    std::optional<uint32_t> in_use;   // the address the following rules use after this step
-    size_t following = 0;             // masquerade rules that take the WAN address
-    std::vector<uint32_t> replaced;   // addresses those rules used before this step
-    size_t flows_ended = 0;           // flows of the replaced addresses, ended
+    bool wan_gone = false;           // the interface no longer exists (deleted, PPPoE redial)
+    std::optional<uint32_t> address; // the WAN interface's first IPv4 address now (host order)
+    std::optional<uint32_t> in_use;  // the address the following rules use after this step
+    size_t following = 0;            // masquerade rules that take the WAN address
+    bool moved = false;              // those rules were given the address in this step
+    std::vector<uint32_t> replaced;  // addresses those rules used before this step
+    size_t flows_ended = 0;          // flows of the replaced addresses, ended
 };
 
 // Compares the WAN interface's address with the one the instance's following masquerade rules
 // use. If they differ, the rules move to the new address in one rule-generation swap, and the
 // flows of the old address (which can never carry a packet again) are ended as expiry ends
-// them, freeing their source-NAT ports. While the interface has no address nothing changes,
-// so flows survive an address that goes and comes back. Holds the instance's lock meanwhile.
+// them, freeing their source-NAT ports. Rules parked at load (the WAN had no address yet) take
+// the first one. While the interface has no address nothing changes, so flows survive an
+// address that goes and comes back. Holds the instance's lock meanwhile.
 Result<WanStep> follow_wan_once(const std::string &pin_dir);
 
 // A line for the log: the change made, the missing address, or (first) what is followed.
 std::string describe_wan_step(const WanStep &step, bool first);
 
-// The kernel's IPv4 address notices (rtnetlink, RTMGRP_IPV4_IFADDR) and the stop signals.
+// The kernel's IPv4 address and link notices (rtnetlink) and the stop signals.
 class AddressWatch {
   public:
-    enum class Event { address_changed, stop };
+    enum class Event { address_changed, wan_gone, stop, timeout };
 
     // Subscribes, and blocks SIGTERM and SIGINT so they arrive here instead. Open it before
     // reading the address so that no change can fall in between.
     static Result<AddressWatch> open();
     // Blocks until an IPv4 address of interface ifindex is added or removed (or the kernel
-    // dropped notices, so one may have been), or SIGTERM or SIGINT arrives.
-    Result<Event> wait(unsigned ifindex);
+    // dropped notices, so one may have been), the interface is deleted, SIGTERM or SIGINT
+    // arrives, or timeout_ms pass (-1: no limit). After an error the notice socket is closed,
+    // and the next call waits timeout_ms before opening a new one (then reports timeout:
+    // notices in between were missed).
+    Result<Event> wait(unsigned ifindex, int timeout_ms);
 
   private:
     AddressWatch(UniqueFd netlink, UniqueFd signals) : netlink_(std::move(netlink)), signals_(std::move(signals)) {}
-    // Reads every pending notice; true if one concerns ifindex.
-    Result<bool> drain(unsigned ifindex);
+    // Reads every pending notice: what the most telling one says about ifindex, if any.
+    Result<std::optional<Event>> drain(unsigned ifindex);
+    // Waits for a stop signal at most timeout_ms: true if one came.
+    Result<bool> stop_within(int timeout_ms);
 
     UniqueFd netlink_;
     UniqueFd signals_;
@@ -59,8 +67,11 @@ class AddressWatch {
 
 using LogLine = std::function<void(const std::string &)>;
 
-// Keeps the instance at pin_dir on the WAN address until a stop signal, logging each change.
-// A failed update is logged and retried at the next notice; the instance stays loaded on stop.
-Result<void> follow_wan(AddressWatch &watch, const std::string &pin_dir, const LogLine &log);
+enum class FollowEnd { stopped, wan_gone };
+
+// Keeps the instance at pin_dir on the WAN address until a stop signal (stopped) or the WAN
+// interface is deleted (wan_gone), logging each change. Failures to update or to watch are
+// logged and retried with a growing delay: the NAT never depends on this process.
+Result<FollowEnd> follow_wan(AddressWatch &watch, const std::string &pin_dir, const LogLine &log);
 
 } // namespace xnat

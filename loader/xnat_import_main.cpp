@@ -6,43 +6,46 @@
 
 #include "cli.h"
 #include "iptables_import.h"
+#include "net.h"
 #include "strict_json.h"
 
 #ifndef XNAT_VERSION
 #define XNAT_VERSION "dev"
 #endif
 
-namespace {
-
-// Some rules were left out of the config (each is reported with its line and reason). The
-// config holds the rest and is written all the same.
-constexpr int kExitUntranslated = 3;
-
-} // namespace
-
 int main(int argc, char **argv)
 {
     using namespace xnat;
     const char *prog = "xnat-import";
     CLI::App app{"Translate iptables NAT rules into an xnat config.\n\n"
-                 "  iptables-save -t nat | xnat-import [--wan IF] [--lan IF] [-o CONFIG.json]\n"
-                 "  xnat-import [--wan IF] [--lan IF] [-o CONFIG.json] RULES\n\n"
+                 "  iptables-save -t nat | xnat-import [--wan IF] [--lan IF] [--wan-address ADDR] [-o CONFIG.json]\n"
+                 "  xnat-import [--wan IF] [--lan IF] [--wan-address ADDR] [-o CONFIG.json] RULES\n\n"
                  "The config goes to stdout (or -o), a line-by-line report to stderr.\n"
                  "Exit codes: 0 every rule translated, 3 some rules could not be (reported, left out),\n"
                  "2 bad argument or input that is not iptables-save output, 1 the output could not be written.\n",
                  prog};
     app.set_version_flag("--version", XNAT_VERSION);
-    std::string input = "-", output, wan, lan;
+    std::string input = "-", output, wan, lan, wan_address;
     bool quiet = false;
     app.add_option("RULES", input, "iptables-save output, full or -t nat (\"-\": stdin)")->capture_default_str();
     app.add_option("-o,--output", output, "write the config here instead of stdout");
     app.add_option("--wan", wan, "the WAN interface as the rules name it (default: the -o of SNAT/MASQUERADE)");
     app.add_option("--lan", lan, "the LAN interface as the rules name it (default: a DNAT's other -i)");
+    app.add_option("--wan-address", wan_address,
+                   "the WAN's address, for DNAT rules with -i WAN but no -d (a WAN address that changes)");
     app.add_flag("-q,--quiet", quiet, "report only what was not translated");
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError &e) {
         return cli_parse_failed(prog, app, e);
+    }
+
+    ImportOptions opts{wan, lan, std::nullopt};
+    if (!wan_address.empty()) {
+        auto a = parse_ipv4(wan_address);
+        if (!a)
+            return fail(prog, with_context("--wan-address", a.error()));
+        opts.wan_address = *a;
     }
 
     std::string text;
@@ -56,7 +59,7 @@ int main(int argc, char **argv)
             return fail(prog, t.error());
         text = std::move(*t);
     }
-    auto report = import_iptables(text, ImportOptions{wan, lan});
+    auto report = import_iptables(text, opts);
     if (!report) {
         Error e = report.error();
         if (input != "-")

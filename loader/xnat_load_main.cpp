@@ -23,7 +23,8 @@ int main(int argc, char **argv)
                  "  xnat-load --follow-wan [--pin-dir DIR] [--mode auto|xdp|tc] WAN_IF LAN_IF CONFIG.json\n"
                  "  xnat-load --unload [--pin-dir DIR]\n"
                  "  xnat-load --check CONFIG.json\n\n"
-                 "Exit codes: 0 done, 1 the kernel or system refused, 2 bad argument or config.\n",
+                 "Exit codes: 0 done, 1 the kernel or system refused, 2 bad argument or config,\n"
+                 "3 (--follow-wan) the WAN interface was deleted.\n",
                  prog};
     app.set_version_flag("--version", XNAT_VERSION);
     LoadOptions opts;
@@ -79,6 +80,7 @@ int main(int argc, char **argv)
     if (!m)
         return fail(prog, m.error());
     opts.mode = *m;
+    opts.park_without_wan_address = follow;
     // Subscribed before loading, so an address change during the load is not missed.
     std::optional<AddressWatch> watch;
     if (follow) {
@@ -101,5 +103,11 @@ int main(int argc, char **argv)
         std::printf("%s\n", line.c_str());
         std::fflush(stdout); // one line per change, seen as it happens (journal, log file)
     });
-    return followed ? kExitOk : fail(prog, followed.error());
+    if (!followed)
+        return fail(prog, followed.error());
+    if (*followed == FollowEnd::wan_gone) {
+        std::fprintf(stderr, "%s: the WAN interface is gone; run xnat-load again on the new one\n", prog);
+        return kExitWanGone;
+    }
+    return kExitOk;
 }

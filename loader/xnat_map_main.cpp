@@ -153,9 +153,10 @@ Result<void> cmd_conns(const Args &a)
         for (const auto &c : *conns)
             list.push_back(connection_to_json(c, cfg->timeouts, now));
         print_json(list);
-    } else if (a.output == "conntrack") {
+    } else if (a.output == "conntrack" || a.output == "conntrack-acct") {
+        auto counters = a.output == "conntrack-acct" ? ConntrackCounters::on : ConntrackCounters::off;
         for (const auto &c : *conns)
-            std::printf("%s\n", format_conntrack(c, cfg->timeouts, now).c_str());
+            std::printf("%s\n", format_conntrack(c, cfg->timeouts, now, counters).c_str());
     } else {
         for (const auto &c : *conns)
             std::printf("%s\n", format_connection(c, cfg->timeouts, now).c_str());
@@ -250,8 +251,10 @@ int main(int argc, char **argv)
     conns->add_option("--port", args.filter_port, "only connections with this TCP/UDP port in either tuple");
     conns->add_option("--state", args.filter_state,
                       "only connections in this state (SYN_SENT, ESTABLISHED, ... for TCP; UNREPLIED or REPLIED)");
-    conns->add_option("-o,--output", args.output, "xnat (default) or conntrack: lines as `conntrack -L` prints them")
-        ->check(CLI::IsMember({"xnat", "conntrack"}))
+    conns->add_option("-o,--output", args.output,
+                      "xnat (default); conntrack: lines as `conntrack -L` prints them; "
+                      "conntrack-acct: the same with packets= and bytes=, as with nf_conntrack_acct=1")
+        ->check(CLI::IsMember({"xnat", "conntrack", "conntrack-acct"}))
         ->excludes(conns_json);
     CLI::App *stats = sub("stats", "show outcome counters and table use", cmd_stats);
     CLI::Option *stats_json = stats->add_flag("--json", args.json, "as JSON");

@@ -3,5 +3,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${XNAT_BUILD_DIR:-build}
-cmake -S . -B "$BUILD" -DBUILD_TESTING=ON >/dev/null
+cmake -S . -B "$BUILD" -DBUILD_TESTING=ON ${XNAT_CMAKE_ARGS:-} >/dev/null
 cmake --build "$BUILD" -j"$(nproc)"

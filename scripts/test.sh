@@ -9,6 +9,7 @@ if [ "$(id -u)" -ne 0 ]; then
 	exit 1
 fi
 scripts/install-deps.sh
-scripts/build.sh
+# Every test layer must build here: a missing fuzzer toolchain fails instead of skipping.
+XNAT_CMAKE_ARGS="-DXNAT_REQUIRE_FUZZ=ON ${XNAT_CMAKE_ARGS:-}" scripts/build.sh
 cd "${XNAT_BUILD_DIR:-build}"
 ctest --output-on-failure "$@"

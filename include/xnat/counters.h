@@ -25,12 +25,12 @@
 	X(DROP_CT_COLLISION, "drop_ct_collision", "reply tuple already in use: new flow refused") \
 	X(DROP_TX_PORT, "drop_tx_port", "egress interface missing from the redirect map")      \
 	X(DROP_PORTS_EXHAUSTED, "drop_ports_exhausted", "no free external port: new flow refused") \
+	X(DROP_TCP_RST_WINDOW, "drop_tcp_rst_window", "RST outside the sender's window: dropped, state kept") \
 	X(PASS_ICMP_NO_FLOW, "pass_icmp_no_flow", "ICMP error about no tracked flow: untouched")   \
 	X(PASS_FOR_ERROR, "pass_for_error", "source-NATed packet needs an ICMP error: untouched")  \
 	X(NEW_FLOW, "new_flow", "connections created (counted besides the outcome)")               \
 	X(CT_EXPIRED, "ct_expired", "connections expired on lookup (counted besides the outcome)") \
 	X(FLOW_ENDED, "flow_ended", "connections ended, by the sweeper, a lookup or flush (besides)") \
-	X(TCP_RST_IGNORED, "tcp_rst_ignored", "RSTs outside the sender's window: passed on, state kept (besides)") \
 	X(ICMP_ERROR_TRANSLATED, "icmp_error_translated", "ICMP errors whose embedded packet was translated") \
 	X(XDP_HANDOFF, "xdp_handoff", "packets XDP left to the tc program to finish (counted besides)")
 

@@ -209,6 +209,11 @@ void BpfFixture::set_clock_offset_ns(uint64_t offset_ns)
     skel_->bss->xnat_test_clock_offset_ns = offset_ns;
 }
 
+void BpfFixture::set_rand_state(uint64_t state)
+{
+    skel_->bss->xnat_test_rand_state = state;
+}
+
 std::vector<Connection> BpfFixture::conns() const
 {
     auto c = read_connections(maps());

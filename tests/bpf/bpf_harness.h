@@ -55,6 +55,8 @@ class BpfFixture {
     void advance_clock_s(uint64_t seconds);
     // Sets the datapath's clock offset outright (the differential fuzzer pins the clock).
     void set_clock_offset_ns(uint64_t offset_ns);
+    // Seeds the datapath's test PRNG (0: back to bpf_get_prandom_u32), so port choices replay.
+    void set_rand_state(uint64_t state);
 
     std::vector<Connection> conns() const;
     size_t ct_entries() const;

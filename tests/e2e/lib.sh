@@ -17,7 +17,9 @@ XNAT_LOAD=$BUILD_DIR/xnat-load
 XNAT_MAP=$BUILD_DIR/xnat-map
 PEER="python3 $E2E_DIR/peer.py"
 
-TAG=x$$
+# The separator keeps one test's names from being a prefix of another's (x123- vs x1234-), so
+# cleanup's prefix match removes only this test's namespaces.
+TAG=x$$-
 NS_C=${TAG}cli
 NS_G=${TAG}gw
 NS_S=${TAG}srv

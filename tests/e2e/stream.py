@@ -148,9 +148,17 @@ def udp_seq_recv(args):
     """Counts what arrives until the end marker: lost, reordered and duplicated datagrams.
     Exits non-zero unless every datagram arrived once, in order."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    # A default-sized buffer overflows when this process is descheduled for a moment on a busy
+    # machine, and the datagrams the socket drops would look like the gateway's losses.
+    # SO_RCVBUFFORCE (root) passes net.core.rmem_max, which SO_RCVBUF is capped at.
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, getattr(socket, "SO_RCVBUFFORCE", 33), args.rcvbuf)
+    except PermissionError:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, args.rcvbuf)
     sock.bind((args.bind, args.port))
     sock.settimeout(args.timeout)
-    log(f"listening udp {args.bind}:{args.port}")
+    rcvbuf = sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
+    log(f"listening udp {args.bind}:{args.port} rcvbuf={rcvbuf}")
     seen = set()
     expect = 0
     reordered = dup = 0
@@ -172,7 +180,17 @@ def udp_seq_recv(args):
               "duplicated": dup}
     log(json.dumps(result))
     if lost or reordered or dup:
-        raise ValueError(f"udp stream damaged: {result}")
+        # Tells the socket's own drops (RcvbufErrors) from the network's.
+        raise ValueError(f"udp stream damaged: {result}; this namespace's {udp_snmp()}")
+
+
+def udp_snmp():
+    """The Udp: line of /proc/net/snmp (of the namespace this process runs in), as name=value."""
+    try:
+        rows = [l.split() for l in open("/proc/net/snmp") if l.startswith("Udp:")]
+        return " ".join(f"{k}={v}" for k, v in zip(rows[0][1:], rows[1][1:]))
+    except (OSError, IndexError) as e:
+        return f"no /proc/net/snmp ({e})"
 
 
 def udp_tag(args):
@@ -197,26 +215,46 @@ def udp_tag(args):
 def udp_probe(args):
     """New flows (a fresh socket each) to --port+i, i cycling over --count, until the --stop
     file appears: each must either get no answer (no rule) or an answer from backend port
-    --backend+i (the whole rule). An answer from anywhere else fails."""
-    answered = unanswered = 0
+    --backend+i (the whole rule). An answer from anywhere else fails.
+
+    With --new-backend, the rule is being retargeted from --backend to --new-backend: every
+    probe must be answered, wholly by one set (backend port and the probe's own token), and
+    once the new set has answered the old one never may again. --sport makes every probe a new
+    flow for certain: probe i leaves from --sport+i, never a port an earlier probe used."""
+    answered = unanswered = old = new = 0
     i = 0
     while not os.path.exists(args.stop):
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-            sock.settimeout(0.05)
+            if args.sport:
+                sock.bind(("0.0.0.0", args.sport + i))
+            sock.settimeout(args.probe_timeout)
             token = f"probe {i}".encode()
-            sock.sendto(token, (args.host, args.port + i % args.count))
+            port = args.port + i % args.count
+            sock.sendto(token, (args.host, port))
             try:
                 data, _ = sock.recvfrom(65536)
             except socket.timeout:
+                if args.new_backend is not None:
+                    raise ValueError(f"probe {i} to port {port} unanswered (old {old}, new {new})")
                 unanswered += 1
             else:
-                expected = f"{args.backend + i % args.count} ".encode() + token
-                if data != expected:
-                    raise ValueError(f"probe {i} to port {args.port + i % args.count} answered {data!r}")
+                from_old = data == f"{args.backend + i % args.count} ".encode() + token
+                from_new = (args.new_backend is not None and
+                            data == f"{args.new_backend + i % args.count} ".encode() + token)
+                if not (from_old or from_new):
+                    raise ValueError(f"probe {i} to port {port} answered {data!r}")
+                if from_old and new:
+                    raise ValueError(f"probe {i} to port {port} answered by the old backend "
+                                     f"after {new} answers from the new one: {data!r}")
+                old += from_old
+                new += from_new
                 answered += 1
         i += 1
         time.sleep(args.pause)
-    log(json.dumps({"probes": i, "answered": answered, "unanswered": unanswered, "wrong": 0}))
+    result = {"probes": i, "answered": answered, "unanswered": unanswered, "wrong": 0}
+    if args.new_backend is not None:
+        result.update(old=old, new=new)
+    log(json.dumps(result))
 
 
 def main():
@@ -236,6 +274,10 @@ def main():
     p.add_argument("--pause", type=float, default=0, help="tcp-churn, udp-probe: seconds between connections")
     p.add_argument("--count", type=int, default=1, help="udp-tag, udp-probe: ports from --port")
     p.add_argument("--backend", type=int, help="udp-probe: the first backend port")
+    p.add_argument("--new-backend", type=int, help="udp-probe: the first port of the backends the rule moves to")
+    p.add_argument("--sport", type=int, default=0, help="udp-probe: probe i's source port is --sport+i")
+    p.add_argument("--probe-timeout", type=float, default=0.05, help="udp-probe: seconds to wait for an answer")
+    p.add_argument("--rcvbuf", type=int, default=8 << 20, help="udp-seq-recv: SO_RCVBUF in bytes")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--timeout", type=float, default=30)
     args = p.parse_args()

@@ -1,9 +1,13 @@
 #!/bin/bash
-# xnat-load --follow-wan: masquerade without a to_source follows the WAN address. The gateway's
-# address goes away and comes back (flows kept), then changes as on a new DHCP lease: new
-# flows leave with the new address as the internet server's socket sees it, the old address's
-# flows are gone from the table with their mappings, each step is one log line, and SIGTERM
-# ends the watcher with exit 0 and xnat still loaded.
+# xnat-load --follow-wan: masquerade without a to_source follows the WAN address. It starts on
+# a WAN without an address (rules parked, the load succeeds) and takes the first one; the
+# gateway's address goes away and comes back (flows kept), then changes as on a new DHCP lease,
+# to an address with a label (wan0:dhcp) as DHCP clients add them: new flows leave with the new
+# address as the internet server's socket sees it, the old address's flows are gone from the
+# table with their mappings, each step is one log line, and SIGTERM ends the watcher with exit
+# 0 and xnat still loaded. A second watcher logs a failed update (the instance moved away) and
+# retries it until it succeeds, without a notice, then exits 3 when the WAN interface is
+# deleted (PPPoE redial).
 #
 #   lan 10.0.0.12 ── lan0 10.0.0.1   gw   wan0 198.51.100.1 (then .7) ── 198.51.100.254  inet
 #                                                                         203.0.113.10 (server)
@@ -39,12 +43,18 @@ spawn udpsrv in_ns "$NS_I" $PEER udp-server --bind $SERVER --port 7001
 wait_log tcpsrv listening
 wait_log udpsrv listening
 
-log "xnat-load --follow-wan loads, then watches"
+log "xnat-load --follow-wan loads on a WAN without an address, then takes the first one"
+ip -n "$NS_G" addr flush dev wan0
 # Directly, not through a shell function, so that the pid is xnat-load's own.
 spawn follow ip netns exec "$NS_G" "$XNAT_LOAD" --pin-dir "$PIN" --follow-wan wan0 lan0 "$CFG"
 WATCHER=$LAST_PID
-wait_log follow "^following wan0: address $OLD, 1 masquerade rule$"
-grep -q "^masquerade 10.0.0.0/24 -> $OLD (WAN address)" "$WORK/follow.log" || fail "load report missing"
+wait_log follow "^following wan0: no IPv4 address; 1 masquerade rule parked (no source NAT) until one appears$"
+grep -q "^masquerade 10.0.0.0/24 -> WAN address:" "$WORK/follow.log" || fail "load report missing"
+ip -n "$NS_G" addr add $OLD/24 dev wan0
+ip -n "$NS_G" route add default via 198.51.100.254
+wait_log follow "^wan0: address $OLD appeared; 1 masquerade rule unparked$"
+gw_map "$NS_G" "$PIN" list | grep -q "masquerade 10.0.0.0/24 -> $OLD (WAN address)" ||
+	fail "xnat-map list does not show the rule on $OLD: $(gw_map "$NS_G" "$PIN" list)"
 
 tcp_to_server() { in_ns "$NS_L" $PEER tcp-client --host $SERVER --port 7000 --timeout 5 "$@"; }
 in_ns "$NS_L" $PEER udp-client --host $SERVER --port 7001 --sport 5001 --count 3 >/dev/null || fail "UDP before the change"
@@ -65,9 +75,9 @@ wait_log follow "^wan0: address $OLD back; 1 masquerade rule unchanged$"
 [ "$(gw_map "$NS_G" "$PIN" conns | grep -c "dst=$OLD ")" -eq "$old_flows" ] ||
 	fail "flows of $OLD were ended although it came back"
 
-log "a new address: rules move, the old address's flows end"
+log "a new address, labelled wan0:dhcp: rules move, the old address's flows end"
 ip -n "$NS_G" addr del $OLD/24 dev wan0
-ip -n "$NS_G" addr add $NEW/24 dev wan0
+ip -n "$NS_G" addr add $NEW/24 dev wan0 label wan0:dhcp
 ip -n "$NS_G" route add default via 198.51.100.254
 wait_log follow "^wan0: address $OLD -> $NEW; 1 masquerade rule moved; $old_flows connections of $OLD ended$"
 log "$(grep -- "-> $NEW" "$WORK/follow.log")"
@@ -93,7 +103,35 @@ wait "$WATCHER" || rc=$?
 grep -q "^stopping; xnat stays loaded" "$WORK/follow.log" || fail "no stop line"
 gw_map "$NS_G" "$PIN" conns | grep -q "dst=$NEW " || fail "instance not usable after the watcher stopped"
 tcp_to_server >/dev/null || fail "TCP after the watcher stopped"
-[ "$(grep -c . "$WORK/follow.log")" -le 10 ] || fail "watcher logged more than one line per change"
+[ "$(grep -c . "$WORK/follow.log")" -le 11 ] || fail "watcher logged more than one line per change"
 touch "$WORK/release"
 assert_no_netfilter_rules_in "$NS_G"
+
+spawn follow2 ip netns exec "$NS_G" "$XNAT_LOAD" --pin-dir "$PIN" --follow-wan wan0 lan0 "$CFG"
+WATCHER=$LAST_PID
+wait_log follow2 "^following wan0: address $NEW, 1 masquerade rule$"
+
+log "a failed update is logged and retried without a notice; the watcher keeps running"
+THIRD=198.51.100.9
+mv "$PIN/xnat_config" "$PIN/xnat_config_away" # the instance cannot be read: a failed update (bpffs names take no dot)
+ip -n "$NS_G" addr del $NEW/24 dev wan0
+ip -n "$NS_G" addr add $THIRD/24 dev wan0
+wait_log follow2 "^error: .* (retrying in [0-9]*s)$"
+mv "$PIN/xnat_config_away" "$PIN/xnat_config"
+wait_log follow2 "^wan0: address $NEW -> $THIRD; 1 masquerade rule moved; " 100
+kill -0 "$WATCHER" || fail "the watcher exited on a failed update"
+gw_map "$NS_G" "$PIN" list | grep -q "masquerade 10.0.0.0/24 -> $THIRD (WAN address)" ||
+	fail "xnat-map list does not show the rule on $THIRD: $(gw_map "$NS_G" "$PIN" list)"
+
+log "the WAN interface is deleted (PPPoE redial): the watcher exits 3 and says why"
+wan_ifindex=$(ip -n "$NS_G" -o link show dev wan0 | cut -d: -f1)
+ip -n "$NS_G" link del wan0
+rc=0
+timeout 10 tail --pid="$WATCHER" -f /dev/null || fail "the watcher still runs after wan0 was deleted"
+wait "$WATCHER" || rc=$?
+[ "$rc" -eq 3 ] || fail "watcher exited $rc when wan0 was deleted, expected 3"
+grep -q "^the WAN interface wan0 (ifindex $wan_ifindex) is gone (deleted, or a PPPoE link redialled); exiting with status 3" "$WORK/follow2.log" ||
+	fail "no gone line: $(cat "$WORK/follow2.log")"
+grep -q "^xnat-load: the WAN interface is gone; run xnat-load again on the new one$" "$WORK/follow2.log" ||
+	fail "no error line: $(cat "$WORK/follow2.log")"
 log "PASS follow wan"

@@ -3,9 +3,9 @@
 # file in etc/xnat, the systemd unit in lib/systemd/system, with their modes; a reinstall keeps
 # an edited env file; the unit passes `systemd-analyze verify`. Then the unit's own command
 # lines, parsed from it with its environment substituted, run against a namespace gateway:
-# ExecStartPre checks, ExecStart loads (and sends READY=1 to NOTIFY_SOCKET) and forwards
-# traffic, ExecReload reloads in place keeping a connection, ExecStop unloads, and the
-# watcher ExecStart left running exits 0 on the SIGTERM systemd sends next.
+# ExecStart loads (and sends READY=1 to NOTIFY_SOCKET) and forwards traffic, ExecReload
+# reloads in place keeping a connection, ExecStopPost leaves xnat loaded when the watcher
+# crashed and unloads it once the watcher exited 0 on the SIGTERM of a stop.
 source "$(dirname "$0")/lib.sh" "$1"
 
 ROOT=$WORK/root
@@ -39,6 +39,15 @@ mode_is "$UNIT" 644
 log "$tools tools in sbin, $examples example configs and xnat.env in etc/xnat, xnat.service"
 grep -q "^EnvironmentFile=$ROOT/etc/xnat/xnat.env$" "$UNIT" || fail "the unit does not read the installed env file"
 grep -q "^ExecStart=$ROOT/sbin/xnat-load --follow-wan " "$UNIT" || fail "the unit does not run the installed xnat-load"
+# A bad config (exit 2) is not retried, other failures a bounded number of times, and the
+# stop commands (which systemd also runs when the watcher ends on its own) unload only after
+# a requested stop or a vanished WAN.
+for directive in "Restart=on-failure" "RestartPreventExitStatus=2" "StartLimitIntervalSec=300" "StartLimitBurst=5"; do
+	grep -qx "$directive" "$UNIT" || fail "the unit lacks $directive"
+done
+! grep -q "^ExecStop=" "$UNIT" || fail "the unit has an unconditional ExecStop="
+grep -q "^ExecStopPost=.*exited:0|exited:3) exec $ROOT/sbin/xnat-load --unload " "$UNIT" ||
+	fail "ExecStopPost does not unload only on exit 0 or 3: $(grep ExecStopPost "$UNIT")"
 
 log "a reinstall keeps an edited env file"
 echo "# edited" >>"$ROOT/etc/xnat/xnat.env"
@@ -69,7 +78,8 @@ XNAT_PIN_DIR=$PIN
 EOF
 
 # Prints the unit's KEY= command line as NUL-separated words: Environment= first, then the
-# EnvironmentFile, then ${VAR} and $VAR replaced as systemd does (whole words here).
+# EnvironmentFile, then ${VAR} and $VAR replaced as systemd does ($VAR as whole words only),
+# quotes split as systemd does, and $$ left to the command as $.
 unit_command() {
 	python3 - "$UNIT" "$1" <<'PY'
 import re, shlex, sys
@@ -91,7 +101,7 @@ for line in open(unit):
 if cmd is None:
     sys.exit(f"no {key}= in {unit}")
 words = []
-for w in cmd.split():
+for w in shlex.split(cmd):
     m = re.fullmatch(r"\$\{(\w+)\}", w)
     if m:
         words.append(env[m.group(1)])  # one word, even if empty
@@ -100,7 +110,7 @@ for w in cmd.split():
     if m:
         words.extend(env.get(m.group(1), "").split())  # split, may vanish
         continue
-    words.append(w)
+    words.append("$".join(re.sub(r"\$\{(\w+)\}", lambda m: env[m.group(1)], part) for part in w.split("$$")))
 sys.stdout.write("\0".join(words))
 PY
 }
@@ -111,9 +121,6 @@ run_unit() { # KEY [in the background as NAME]
 	log "$key: ${words[*]}" >&2
 	in_g "${words[@]}"
 }
-
-run_unit ExecStartPre >"$WORK/pre.log" 2>&1 || fail "ExecStartPre failed: $(cat "$WORK/pre.log")"
-grep -q "ok (1 port forwards)" "$WORK/pre.log" || fail "ExecStartPre did not check the config"
 
 # systemd's notify socket, played by a datagram socket that logs what it receives.
 spawn notify python3 -c '
@@ -146,13 +153,21 @@ touch "$WORK/release"
 reap held "$HELD"
 grep -q "ok tcp after hold" "$WORK/held.log" || fail "the connection did not survive the reload"
 
-run_unit ExecStop >"$WORK/stop.log" 2>&1 || fail "ExecStop failed: $(cat "$WORK/stop.log")"
-grep -q "^unloaded xnat from wan0 and lan0; removed $PIN$" "$WORK/stop.log" || fail "ExecStop: $(cat "$WORK/stop.log")"
-[ ! -e "$PIN" ] || fail "pins left after ExecStop"
-[ -z "$(in_g tc filter show dev wan0 ingress)" ] || fail "tc filters left on wan0"
+# systemd passes how the main process ended in EXIT_CODE and EXIT_STATUS.
+stop_post() { EXIT_CODE=$1 EXIT_STATUS=$2 run_unit ExecStopPost; }
+stop_post killed SEGV >"$WORK/crash.log" 2>&1 || fail "ExecStopPost after a crash failed: $(cat "$WORK/crash.log")"
+grep -q "^xnat stays loaded (the watcher ended: killed SEGV)$" "$WORK/crash.log" || fail "ExecStopPost after a crash: $(cat "$WORK/crash.log")"
+in_g "$XNAT_MAP" --pin-dir "$PIN" list >/dev/null || fail "ExecStopPost unloaded xnat after a crash"
+stop_post exited 1 >"$WORK/fail.log" 2>&1 || fail "ExecStopPost after exit 1 failed"
+in_g "$XNAT_MAP" --pin-dir "$PIN" list >/dev/null || fail "ExecStopPost unloaded xnat after an exit 1"
+
 kill -TERM "$MAIN"
 rc=0
 wait "$MAIN" || rc=$?
-[ "$rc" -eq 0 ] || fail "the ExecStart process exited $rc on SIGTERM after ExecStop"
+[ "$rc" -eq 0 ] || fail "the ExecStart process exited $rc on SIGTERM"
+stop_post exited "$rc" >"$WORK/stop.log" 2>&1 || fail "ExecStopPost failed: $(cat "$WORK/stop.log")"
+grep -q "^unloaded xnat from wan0 and lan0; removed $PIN$" "$WORK/stop.log" || fail "ExecStopPost: $(cat "$WORK/stop.log")"
+[ ! -e "$PIN" ] || fail "pins left after ExecStopPost"
+[ -z "$(in_g tc filter show dev wan0 ingress)" ] || fail "tc filters left on wan0"
 assert_no_netfilter_rules
 log "PASS install"

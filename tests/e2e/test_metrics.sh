@@ -31,7 +31,7 @@ JSON
 )
 TCP_RULE='rule="0",proto="tcp",on="wan",from="203.0.113.1:22012",to="10.0.0.12:22"'
 UDP_RULE='rule="1",proto="udp",on="wan",from="203.0.113.1:6000-6009",to="10.0.0.12:6000-6009"'
-MASQ_RULE='rule="0",source="10.0.0.0/24",to_source="198.51.100.1"'
+MASQ_RULE='rule="0",source="10.0.0.0/24"'
 
 spawn tcpsrv in_s $PEER tcp-server --port 22
 spawn udpsrv in_s $PEER udp-server --port 6003
@@ -54,10 +54,22 @@ log "a second exporter on the same address says so"
 expect_fail 1 "cannot listen on $LISTEN: Address already in use" \
 	in_g "$XNAT_EXPORTER" --listen $LISTEN --pin-dir "$PIN"
 
-scrape() {
-	in_g curl -sS --max-time 5 -o "$WORK/scrape.txt" -D "$WORK/scrape.hdr" -w '%{http_code}' \
-		"http://$LISTEN${1:-/metrics}"
+# prom_check FILE: parsed by the Prometheus client library (tests/e2e/prom_check.py): no parse
+# error, no series twice, HELP and TYPE on every family, the SNAT pool joinable with its use.
+prom_check() {
+	/usr/bin/python3 "$E2E_DIR/prom_check.py" "$1" >"$WORK/prom_check.out" 2>&1 ||
+		fail "$1 is not valid exposition text: $(cat "$WORK/prom_check.out")"
 }
+# scrape [PATH]: GET into scrape.txt, the HTTP status into $code; every 200 of /metrics is parsed.
+scrape() {
+	code=$(in_g curl -sS --max-time 5 -o "$WORK/scrape.txt" -D "$WORK/scrape.hdr" -w '%{http_code}' \
+		"http://$LISTEN${1:-/metrics}")
+	if [ "$code" = 200 ] && [ "${1:-/metrics}" = /metrics ]; then
+		prom_check "$WORK/scrape.txt"
+		SCRAPES_PARSED=$((SCRAPES_PARSED + 1))
+	fi
+}
+SCRAPES_PARSED=0
 # metric 'NAME{LABELS}': the value of that exact series in the last scrape (empty if absent).
 metric() {
 	awk -v k="$1" '$1 == k { print $2 }' "$WORK/scrape.txt"
@@ -78,7 +90,7 @@ translated() {
 }
 
 log "baseline scrape: format, content type, fresh rule counters"
-code=$(scrape)
+scrape
 [ "$code" = 200 ] || fail "GET /metrics answered $code"
 grep -qi '^Content-Type: text/plain; version=0.0.4' "$WORK/scrape.hdr" ||
 	fail "content type is not the 0.0.4 text format: $(cat "$WORK/scrape.hdr")"
@@ -96,10 +108,14 @@ expect_metric "xnat_forward_rule_flows_total{$UDP_RULE}" 0
 expect_metric "xnat_connections_max" 1024
 expect_metric 'xnat_table_max_entries{table="xnat_ct"}' 2048
 read -r LOCAL_LO LOCAL_HI < <(in_g cat /proc/sys/net/ipv4/ip_local_port_range)
-expect_metric 'xnat_snat_port_pool_size{address="198.51.100.1"}' $((64512 - (LOCAL_HI - LOCAL_LO + 1)))
-code=$(scrape /other)
+for proto in icmp tcp udp; do
+	expect_metric "xnat_snat_port_pool_size{address=\"198.51.100.1\",proto=\"$proto\"}" \
+		$((64512 - (LOCAL_HI - LOCAL_LO + 1)))
+done
+grep -q 'to_source=' "$WORK/scrape.txt" && fail "a series still has the to_source label"
+scrape /other
 [ "$code" = 404 ] || fail "GET /other answered $code, expected 404"
-code=$(scrape)
+scrape
 base_translated=$(translated)
 base_no_match=$(metric 'xnat_packets_total{reason="pass_no_match"}')
 base_new_flow=$(metric 'xnat_events_total{event="new_flow"}')
@@ -109,7 +125,7 @@ for i in $(seq "$K_UDP"); do
 	in_c $PEER udp-client --host 203.0.113.1 --port 6003 --sport $((5000 + i)) --count "$M_UDP" \
 		--bytes 100 >/dev/null || fail "UDP flow $i failed"
 done
-scrape >/dev/null
+scrape
 got=$(($(translated) - base_translated))
 [ "$got" -eq $((2 * K_UDP * M_UDP)) ] || fail "translated packets rose by $got, expected $((2 * K_UDP * M_UDP))"
 expect_metric "xnat_forward_rule_flows_total{$UDP_RULE}" "$K_UDP"
@@ -118,7 +134,7 @@ expect_metric 'xnat_connections{proto="udp",state="REPLIED"}' "$K_UDP"
 log "$P_UNMAPPED datagrams to an unmapped public port pass untouched"
 in_c bash -c "for i in \$(seq $P_UNMAPPED); do echo x >/dev/udp/203.0.113.1/7777; done"
 sleep 0.3
-scrape >/dev/null
+scrape
 got=$(($(metric 'xnat_packets_total{reason="pass_no_match"}') - base_no_match))
 [ "$got" -eq "$P_UNMAPPED" ] || fail "pass_no_match rose by $got, expected $P_UNMAPPED"
 
@@ -133,7 +149,7 @@ done
 log "ICMP: $PINGS echo requests from the server, masqueraded"
 in_s ping -c "$PINGS" -i 0.2 -W 2 198.51.100.2 >/dev/null || fail "the server's ping got no answer"
 
-scrape >/dev/null
+scrape
 expect_metric "xnat_forward_rule_flows_total{$TCP_RULE}" "$N_TCP"
 expect_metric "xnat_forward_rule_flows_total{$UDP_RULE}" "$K_UDP"
 expect_metric "xnat_masquerade_rule_flows_total{$MASQ_RULE}" 1
@@ -151,7 +167,8 @@ log "exporter: $(grep -c '^xnat_' "$WORK/scrape.txt") series, $FLOWS connections
 
 log "xnat-map stats --prometheus prints the same figures"
 xnat_map stats --prometheus >"$WORK/cli.txt"
-scrape >/dev/null
+prom_check "$WORK/cli.txt"
+scrape
 # The sweeper's figures move on their own every 2 s; everything else is quiet now.
 if ! diff <(grep -v '^xnat_sweep' "$WORK/cli.txt") <(grep -v '^xnat_sweep' "$WORK/scrape.txt") >"$WORK/diff.txt"; then
 	fail "stats --prometheus and the exporter differ: $(cat "$WORK/diff.txt")"
@@ -178,27 +195,66 @@ expect_fail 2 "--port: '70000' is not a port number" xnat_map conns --port 70000
 expect_fail 2 "--state: 'OPEN' is not a connection state" xnat_map conns --state OPEN
 expect_fail 2 "conntrack" xnat_map conns -o xml
 
-log "conns -o conntrack prints conntrack -L's lines"
+log "conns -o conntrack prints conntrack -L's lines (accounting off, Debian's default)"
 xnat_map conns -o conntrack >"$WORK/ct.txt"
 sed 's/^/    /' "$WORK/ct.txt"
 [ "$(grep -c . "$WORK/ct.txt")" -eq "$FLOWS" ] || fail "-o conntrack printed $(grep -c . "$WORK/ct.txt") lines"
+grep -q 'packets=\|bytes=' "$WORK/ct.txt" && fail "-o conntrack prints counters, conntrack -L does not by default"
 p=${tcp_ports[0]}
-grep -Eq "^tcp      6 7[0-9]{3} ESTABLISHED src=198\.51\.100\.2 dst=203\.0\.113\.1 sport=$p dport=22012 packets=[1-9][0-9]* bytes=[1-9][0-9]* src=10\.0\.0\.12 dst=198\.51\.100\.2 sport=22 dport=$p packets=[1-9][0-9]* bytes=[1-9][0-9]* \[ASSURED\] mark=0 use=1$" "$WORK/ct.txt" ||
+grep -Eq "^tcp      6 7[0-9]{3} ESTABLISHED src=198\.51\.100\.2 dst=203\.0\.113\.1 sport=$p dport=22012 src=10\.0\.0\.12 dst=198\.51\.100\.2 sport=22 dport=$p \[ASSURED\] mark=0 use=1$" "$WORK/ct.txt" ||
 	fail "no conntrack-form line for TCP connection $p"
-# 100-byte payloads: 128 bytes per IP packet.
-grep -Eq "^udp      17 (29[0-9]|300) src=198\.51\.100\.2 dst=203\.0\.113\.1 sport=5002 dport=6003 packets=$M_UDP bytes=$((128 * M_UDP)) src=10\.0\.0\.12 dst=198\.51\.100\.2 sport=6003 dport=5002 packets=$M_UDP bytes=$((128 * M_UDP)) \[ASSURED\] mark=0 use=1$" "$WORK/ct.txt" ||
+grep -Eq "^udp      17 (29[0-9]|300) src=198\.51\.100\.2 dst=203\.0\.113\.1 sport=5002 dport=6003 src=10\.0\.0\.12 dst=198\.51\.100\.2 sport=6003 dport=5002 \[ASSURED\] mark=0 use=1$" "$WORK/ct.txt" ||
 	fail "no conntrack-form line for UDP flow 5002"
-grep -Eq "^icmp     1 (5[0-9]|60) src=10\.0\.0\.12 dst=198\.51\.100\.2 type=8 code=0 id=[0-9]+ packets=$PINGS bytes=$((84 * PINGS)) src=198\.51\.100\.2 dst=198\.51\.100\.1 type=0 code=0 id=[0-9]+ packets=$PINGS bytes=$((84 * PINGS)) mark=0 use=1$" "$WORK/ct.txt" ||
+grep -Eq "^icmp     1 (5[0-9]|60) src=10\.0\.0\.12 dst=198\.51\.100\.2 type=8 code=0 id=[0-9]+ src=198\.51\.100\.2 dst=198\.51\.100\.1 type=0 code=0 id=[0-9]+ mark=0 use=1$" "$WORK/ct.txt" ||
 	fail "no conntrack-form line for the ping"
+
+log "conns -o conntrack-acct adds the counts, as with nf_conntrack_acct=1"
+xnat_map conns -o conntrack-acct >"$WORK/ct_acct.txt"
+[ "$(grep -c . "$WORK/ct_acct.txt")" -eq "$FLOWS" ] || fail "-o conntrack-acct printed $(grep -c . "$WORK/ct_acct.txt") lines"
+grep -Eq "^tcp      6 7[0-9]{3} ESTABLISHED src=198\.51\.100\.2 dst=203\.0\.113\.1 sport=$p dport=22012 packets=[1-9][0-9]* bytes=[1-9][0-9]* src=10\.0\.0\.12 dst=198\.51\.100\.2 sport=22 dport=$p packets=[1-9][0-9]* bytes=[1-9][0-9]* \[ASSURED\] mark=0 use=1$" "$WORK/ct_acct.txt" ||
+	fail "no conntrack-acct line for TCP connection $p"
+# 100-byte payloads: 128 bytes per IP packet.
+grep -Eq "^udp      17 (29[0-9]|300) src=198\.51\.100\.2 dst=203\.0\.113\.1 sport=5002 dport=6003 packets=$M_UDP bytes=$((128 * M_UDP)) src=10\.0\.0\.12 dst=198\.51\.100\.2 sport=6003 dport=5002 packets=$M_UDP bytes=$((128 * M_UDP)) \[ASSURED\] mark=0 use=1$" "$WORK/ct_acct.txt" ||
+	fail "no conntrack-acct line for UDP flow 5002"
+grep -Eq "^icmp     1 (5[0-9]|60) src=10\.0\.0\.12 dst=198\.51\.100\.2 type=8 code=0 id=[0-9]+ packets=$PINGS bytes=$((84 * PINGS)) src=198\.51\.100\.2 dst=198\.51\.100\.1 type=0 code=0 id=[0-9]+ packets=$PINGS bytes=$((84 * PINGS)) mark=0 use=1$" "$WORK/ct_acct.txt" ||
+	fail "no conntrack-acct line for the ping"
 [ "$(xnat_map conns -o conntrack --proto udp --port 5003 | grep -c '^udp      17 ')" -eq 1 ] ||
 	fail "-o conntrack with filters"
+
+log "[ASSURED] stays on a TCP connection reset after its handshake, not on a refused one"
+# SO_LINGER 0: close() sends a RST right after the handshake (SYN, SYN-ACK, ACK, RST).
+rst_port=$(in_c python3 -c '
+import socket, struct
+s = socket.create_connection(("203.0.113.1", 22012), timeout=5)
+print(s.getsockname()[1])
+s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+s.close()')
+# Nothing listens on port 9 of the client: the SYN is answered by a RST.
+in_s python3 -c '
+import socket
+s = socket.socket()
+s.bind(("10.0.0.12", 41000))
+s.settimeout(5)
+try:
+    s.connect(("198.51.100.2", 9))
+except ConnectionRefusedError:
+    pass
+else:
+    raise SystemExit("port 9 accepted")'
+sleep 0.3
+xnat_map conns -o conntrack --proto tcp --state CLOSE >"$WORK/ct_close.txt"
+sed 's/^/    /' "$WORK/ct_close.txt"
+grep -Eq "^tcp      6 [0-9]+ CLOSE src=198\.51\.100\.2 dst=203\.0\.113\.1 sport=$rst_port dport=22012 src=10\.0\.0\.12 dst=198\.51\.100\.2 sport=22 dport=$rst_port \[ASSURED\] mark=0 use=1$" "$WORK/ct_close.txt" ||
+	fail "the connection reset after its handshake is not CLOSE [ASSURED]"
+grep -Eq "^tcp      6 [0-9]+ CLOSE src=10\.0\.0\.12 dst=198\.51\.100\.2 sport=41000 dport=9 src=198\.51\.100\.2 dst=198\.51\.100\.1 sport=9 dport=[0-9]+ mark=0 use=1$" "$WORK/ct_close.txt" ||
+	fail "the refused connection is not CLOSE without [ASSURED]"
 
 touch "$WORK/release"
 for i in $(seq "$N_TCP"); do wait_log "tcpcli$i" "ok tcp after hold"; done
 
 log "after unload a scrape answers 503 and says why"
 in_g "$XNAT_LOAD" --unload --pin-dir "$PIN" >/dev/null
-code=$(scrape)
+scrape
 [ "$code" = 503 ] || fail "GET /metrics answered $code after unload, expected 503"
 grep -q "^xnat-exporter: .*$PIN" "$WORK/scrape.txt" || fail "503 without a reason: $(cat "$WORK/scrape.txt")"
 
@@ -210,4 +266,5 @@ wait "$EXPORTER_PID" || fail "exporter exited $? on SIGTERM"
 in_g curl -s --max-time 2 "http://$LISTEN/metrics" >/dev/null && fail "something still answers on $LISTEN"
 
 assert_no_netfilter_rules
+log "$SCRAPES_PARSED scrapes and the stats --prometheus output parsed by prometheus_client"
 log "PASS metrics"

@@ -18,7 +18,8 @@ in_g ethtool -K wan0 gro on >/dev/null
 CONFIG=$(write_config pressure.json <<JSON
 { "port_forwards": [
     { "proto": "tcp", "from": "203.0.113.1:22012", "to": "10.0.0.12:5001" },
-    { "proto": "tcp", "from": "203.0.113.1:9000", "to": "10.0.0.12:9" } ],
+    { "proto": "tcp", "from": "203.0.113.1:9000", "to": "10.0.0.12:9" },
+    { "proto": "tcp", "from": "203.0.113.1:22013", "to": "10.0.0.12:5002" } ],
   "timeouts": { "tcp_established": 3600, "tcp_transitory": 3600, "tcp_close": 3600 },
   "limits": { "connections": $TABLE } }
 JSON
@@ -27,7 +28,10 @@ xnat_load --mode tc wan0 lan0 "$CONFIG" >/dev/null
 on_fail() { gw_report "$NS_G" "$PIN"; cat "$WORK"/*.log; }
 
 spawn sink in_s $STREAM tcp-sink --port 5001
+# The echo server behind 22013: a connection to it succeeds exactly when its flow is admitted.
+spawn echo in_s $PEER tcp-server --port 5002
 wait_log sink listening
+wait_log echo listening
 spawn stream in_c $STREAM tcp-send --host 203.0.113.1 --port 22012 --bytes 20000000 --seconds 6
 stream_pid=$LAST_PID
 wait_log stream "^sending"
@@ -42,6 +46,8 @@ in_c "$GEN" gen --dev eth0 --src-mac "$client_mac" --dst-mac "$wan_mac" --saddr 
 	--daddr 203.0.113.1 --sport 1024 --n-sport "$FLOOD" --dport 9000 --proto syn --new-flows \
 	--packets "$FLOOD" --batch "$FLOOD" --cpu 0 >"$WORK/gen.log" || fail "generator failed"
 log "$(cat "$WORK/gen.log")"
+# The flood must overlap the stream, or the stream proves nothing about a full table.
+kill -0 "$stream_pid" 2>/dev/null || fail "the stream ended before the flood did; it tested nothing"
 
 log "the stream finishes intact"
 reap stream "$stream_pid"
@@ -53,11 +59,15 @@ log "flows beyond capacity are refused and counted"
 new=$(($(counter new_flow) - new_before))
 full=$(($(counter drop_ct_full) - full_before))
 conns=$(xnat_map stats --json | python3 -c "import json,sys; print(json.load(sys.stdin)['connections'])")
-log "accepted $new new flows, refused $full (drop_ct_full); table holds $conns of $TABLE"
+# The SYNs xnat saw: each is admitted (new_flow) or refused (drop_ct_full), so the two deltas add
+# up to what the veth delivered, which on a loaded machine may be less than what was sent.
+seen=$((new + full))
+log "xnat saw $seen of $FLOOD SYNs: accepted $new new flows, refused $full (drop_ct_full); table holds $conns of $TABLE"
 [ "$conns" -eq "$TABLE" ] || fail "the table holds $conns connections, expected it full at $TABLE"
+[ "$seen" -le "$FLOOD" ] || fail "xnat counted $seen outcomes for $FLOOD SYNs"
 # One connection (the stream's) was there before the flood; every SYN is accepted or refused.
 [ "$new" -eq $((TABLE - 1)) ] || fail "$new flows accepted, expected $((TABLE - 1))"
-[ "$full" -eq $((FLOOD - new)) ] || fail "drop_ct_full rose by $full, expected $((FLOOD - new))"
+[ "$full" -ge $((9 * TABLE)) ] || fail "drop_ct_full rose by $full, expected at least $((9 * TABLE))"
 [ "$(counter drop_ct_collision)" -eq 0 ] || fail "collisions counted: $(counter drop_ct_collision)"
 
 log "the table is consistent: conns, stats and the map agree, every half has its peer"
@@ -68,13 +78,19 @@ python3 "$E2E_DIR/ct_check.py" "$WORK/ct.json" "$WORK/conns.json" "$conns" >"$WO
 log "$(cat "$WORK/check.log")"
 
 log "a new flow is refused while the table is full, and accepted once it is flushed"
-if in_c $PEER tcp-client --host 203.0.113.1 --port 22012 --timeout 2 >/dev/null 2>&1; then
-	fail "a new connection got through a full table"
+new_before=$(counter new_flow)
+full_before=$(counter drop_ct_full)
+if in_c $PEER tcp-client --host 203.0.113.1 --port 22013 --timeout 2 >"$WORK/refused.log" 2>&1; then
+	fail "a new connection got through a full table: $(cat "$WORK/refused.log")"
 fi
+full_delta=$(($(counter drop_ct_full) - full_before))
+new_delta=$(($(counter new_flow) - new_before))
+log "refused: drop_ct_full +$full_delta, new_flow +$new_delta"
+[ "$full_delta" -ge 1 ] || fail "the refused connection's SYN was not counted as drop_ct_full"
+[ "$new_delta" -eq 0 ] || fail "new_flow rose by $new_delta while the table was full"
 xnat_map flush >/dev/null
-spawn echo in_s $PEER tcp-server --port 5002
-wait_log echo listening
-xnat_map add tcp 203.0.113.1:22013 10.0.0.12:5002 >/dev/null
-in_c $PEER tcp-client --host 203.0.113.1 --port 22013 >/dev/null || fail "no new flow after flush"
+in_c $PEER tcp-client --host 203.0.113.1 --port 22013 >"$WORK/admitted.log" 2>&1 ||
+	fail "no new flow after flush: $(cat "$WORK/admitted.log")"
+log "after flush: $(cat "$WORK/admitted.log")"
 assert_no_netfilter_rules
 log "PASS table pressure"

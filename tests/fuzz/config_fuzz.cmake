@@ -16,6 +16,12 @@ if(XNAT_FUZZ_CXX AND NOT DEFINED XNAT_FUZZ_WORKS)
   endif()
 endif()
 
+# scripts/test.sh (and so CI) sets XNAT_REQUIRE_FUZZ: there a missing libFuzzer is an error, not a
+# quietly skipped test layer.
+option(XNAT_REQUIRE_FUZZ "fail the configure step when the config fuzzer cannot be built" OFF)
+if(NOT XNAT_FUZZ_WORKS AND XNAT_REQUIRE_FUZZ)
+  message(FATAL_ERROR "XNAT_REQUIRE_FUZZ: no clang++ that links -fsanitize=fuzzer (install clang and libclang-rt-14-dev)")
+endif()
 if(NOT XNAT_FUZZ_WORKS)
   message(STATUS "config fuzzer skipped: no clang++ with -fsanitize=fuzzer (install clang and libclang-rt-dev)")
   return()

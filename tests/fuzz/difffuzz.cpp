@@ -1,17 +1,22 @@
 // xnat-difffuzz: differential fuzzing of the real BPF object against the reference model
 // (tests/model). Random packets in both directions, malformed ones, rule changes, flushes and
 // clock steps go to both; after every step the verdict, the output bytes, the outcome
-// counters, the connection table and the source-NAT mappings must agree. A seed replays a run.
+// counters, the connection table and the source-NAT mappings must agree. A seed replays a run
+// exactly: the datapath's port choices come from a test PRNG seeded from it, and the run stays
+// on one CPU so the LRU hint map's per-CPU free lists, hence its evictions, are the same.
 //
 // Needs root (BPF_PROG_TEST_RUN); runs in a network namespace of its own with the BPF tests'
 // test network (tests/bpf/bpf_harness.cpp), so route lookups are the same for every run.
 #include <arpa/inet.h>
 #include <sched.h>
+#include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <bpf/libbpf.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cinttypes>
 #include <cstdio>
@@ -19,6 +24,7 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "bpf_harness.h"
 #include "map_io.h"
@@ -204,11 +210,22 @@ Generated random_packet(Rng &rng, NatModel &m, Hook hook, const RuleSet &rules)
         // A packet of a tracked flow, in either direction.
         auto it = m.ct().begin();
         std::advance(it, static_cast<long>(rng.below(m.ct().size())));
+        // Most picks go to a TCP flow still opening or closing, so that handshakes complete and
+        // established flows close (in a random pick UDP, ICMP and ended flows crowd them out).
+        if (rng.chance(60)) {
+            std::vector<model::CtTable::const_iterator> live;
+            for (auto c = m.ct().begin(); c != m.ct().end(); ++c)
+                if (c->first.proto == kTcp && c->second.dir == XNAT_DIR_ORIGINAL &&
+                    c->second.state >= XNAT_TCP_SYN_SENT && c->second.state <= XNAT_TCP_CLOSE_WAIT)
+                    live.push_back(c);
+            if (!live.empty())
+                it = rng.pick(live);
+        }
         xnat_ct_key k = it->first;
         half = &it->second;
         // Mostly, a TCP flow takes its next regular step: handshake, data, close, reopen.
         auto orig = half->dir == XNAT_DIR_ORIGINAL ? it : m.ct().find(half->peer);
-        if (k.proto == kTcp && orig != m.ct().end() && rng.chance(60)) {
+        if (k.proto == kTcp && orig != m.ct().end() && rng.chance(85)) {
             bool from_orig = rng.chance(50);
             switch (orig->second.state) {
             case XNAT_TCP_SYN_SENT:
@@ -331,7 +348,10 @@ Generated random_packet(Rng &rng, NatModel &m, Hook hook, const RuleSet &rules)
     if (s.proto == kTcp) {
         static const std::vector<uint8_t> flow_flags = {kAck, kAck, kAck | kPsh, kSyn | kAck, kSyn | kAck, kFin | kAck,
                                                         kFin | kAck, kSyn, kRst, kRst | kAck};
-        s.tcp_flags = scripted ? scripted : rng.pick(half && rng.chance(80) ? flow_flags : tcp_flags);
+        // Fresh TCP is a SYN often enough to open flows for the handshake steps above.
+        s.tcp_flags = scripted                  ? scripted
+                      : !half && rng.chance(30) ? kSyn
+                                                : rng.pick(half && rng.chance(80) ? flow_flags : tcp_flags);
         if (half && half->seq_known && rng.chance(70)) {
             static const std::vector<int64_t> deltas = {0, 0, 1, -1, 100, -100, 65536, 65537, -65537, 1 << 20};
             s.seq = static_cast<uint32_t>(half->next_seq + static_cast<uint64_t>(rng.pick(deltas)));
@@ -359,7 +379,7 @@ Generated random_packet(Rng &rng, NatModel &m, Hook hook, const RuleSet &rules)
 
     Bytes &f = g.frame;
     const size_t l3 = 14, l4 = 14 + 20 + s.ip_options.size();
-    if (rng.chance(12)) {
+    if (rng.chance(scripted ? 4 : 12)) { // a scripted step mostly arrives intact, to move its flow on
         unsigned how = static_cast<unsigned>(rng.below(13));
         size_t min_len = hook == Hook::tc ? 34 : 14; // no skb from a shorter IPv4 frame
         switch (how) {
@@ -495,7 +515,31 @@ void compare_counters(Differ &d, const CounterValues &before, const CounterValue
     }
 }
 
-void compare_tables(Differ &d, BpfFixture &fx, NatModel &m, const std::vector<Connection> &conns)
+// What the mapping-hint LRU may have evicted. The run stays on one CPU. Every update (new key or
+// not) takes a node from this CPU's free list; when that is empty the kernel refills it with up
+// to `refill` free nodes and evicts inactive entries to make up any shortfall. So a hint can be
+// lost only in a step that wrote one, with fewer than `refill` nodes free. Since Linux 6.16 the
+// refill is clamp(capacity / possible CPUs / 2, 1, 128); before, 128, which is more than the
+// fuzzer's maps hold, so there only the first rule is checked.
+struct HintWatch {
+    size_t capacity = 0;
+    size_t refill = 128;
+    size_t size_before = 0;     // hints at the start of the step
+    uint64_t writes_before = 0; // the model's hint writes at the start of the step
+};
+
+size_t lru_refill(size_t capacity)
+{
+    utsname u{};
+    unsigned major = 0, minor = 0;
+    int cpus = libbpf_num_possible_cpus();
+    if (::uname(&u) != 0 || std::sscanf(u.release, "%u.%u", &major, &minor) != 2 || cpus <= 0 ||
+        major * 1000 + minor < 6016)
+        return 128;
+    return std::clamp<size_t>(capacity / static_cast<size_t>(cpus) / 2, 1, 128);
+}
+
+void compare_tables(Differ &d, BpfFixture &fx, NatModel &m, const std::vector<Connection> &conns, HintWatch &hw)
 {
     size_t entries = fx.ct_entries();
     if (entries != m.ct().size())
@@ -548,8 +592,8 @@ void compare_tables(Differ &d, BpfFixture &fx, NatModel &m, const std::vector<Co
     if (n_snat != m.snat().size())
         d.fail("mappings: datapath " + std::to_string(n_snat) + ", model " + std::to_string(m.snat().size()));
 
-    // Hints live in an LRU: the datapath may have evicted some, but every one it has must be
-    // the model's.
+    // Hints live in an LRU: the datapath may have evicted some (see HintWatch), but every one it
+    // has must be the model's.
     model::EimTable seen;
     walked = map_for_each_key<xnat_eim_key>(maps.eim, "eim", [&](const xnat_eim_key &k) {
         auto v = map_lookup<xnat_eim_key, uint16_t>(maps.eim, k, "eim");
@@ -564,6 +608,16 @@ void compare_tables(Differ &d, BpfFixture &fx, NatModel &m, const std::vector<Co
     });
     if (!walked)
         throw std::runtime_error(walked.error().message);
+    uint64_t writes = m.hint_writes() - hw.writes_before;
+    bool may_evict = writes && hw.size_before + writes + hw.refill > hw.capacity;
+    for (const auto &[k, port] : m.eim())
+        if (!seen.count(k) && !may_evict)
+            d.fail("mapping hint " + addr(k.int_addr) + ":" + std::to_string(ntohs(k.int_port)) + " via " +
+                   addr(k.ext_addr) + " -> " + std::to_string(port) + " lost, " +
+                   (writes ? "though the hint map (" + std::to_string(hw.size_before) + " of " +
+                                 std::to_string(hw.capacity) + ", refill " + std::to_string(hw.refill) +
+                                 ") was far from full"
+                           : std::string("in a step that wrote no hint")));
     std::erase_if(m.eim(), [&](const auto &kv) { return !seen.count(kv.first); });
 }
 
@@ -587,6 +641,23 @@ CounterValues counters(BpfFixture &fx)
     return *c;
 }
 
+uint64_t splitmix64(uint64_t x)
+{
+    x += 0x9e3779b97f4a7c15ull;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
+}
+
+// FNV-1a, to put a step's output frame into its trace line.
+uint64_t fnv(const Bytes &b)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (uint8_t c : b)
+        h = (h ^ c) * 0x100000001b3ull;
+    return h;
+}
+
 struct SeedStats {
     uint64_t steps = 0, packets = 0, skipped = 0, flows_max = 0;
     std::map<int, uint64_t> outcomes; // what the steps exercised, by counter
@@ -594,7 +665,8 @@ struct SeedStats {
 };
 
 // One seed: a fresh BPF object and model, `steps` steps. False on the first mismatch.
-bool run_seed(uint64_t seed, uint64_t steps, bool verbose, SeedStats &stats)
+// With trace, one line per step that says what it did and what came out, for comparing runs.
+bool run_seed(uint64_t seed, uint64_t steps, bool verbose, SeedStats &stats, std::vector<std::string> *trace = nullptr)
 {
     const TestNet &net = TestNet::get();
     Rng rng(seed);
@@ -611,6 +683,7 @@ bool run_seed(uint64_t seed, uint64_t steps, bool verbose, SeedStats &stats)
     BpfFixture fx(max_conn);
     fx.set_interfaces(net.wan0, net.lan0, mode_of(hook), mode_of(hook));
     fx.set_timeouts(t);
+    fx.set_rand_state(splitmix64(seed) | 1); // never 0, which means bpf_get_prandom_u32
     // The sweeper ends flows on its own schedule; with the first walk (2 s after loading)
     // done and the next one weeks away, flows end only where the model ends them.
     fx.set_sweep_interval_ms(UINT32_MAX);
@@ -647,11 +720,16 @@ bool run_seed(uint64_t seed, uint64_t steps, bool verbose, SeedStats &stats)
 
     Differ d;
     d.seed = seed;
+    HintWatch hw;
+    hw.capacity = max_conn;
+    hw.refill = lru_refill(max_conn);
     CounterValues before = counters(fx);
     static const std::vector<uint32_t> clock_steps = {1,  1,  2,  4,  5,  6,  9,  10, 11,  18,  19,  20, 27,
                                                       28, 29, 55, 56, 57, 223, 224, 225, 279, 280, 281, 6931};
     for (d.step = 1; d.step <= steps; ++d.step) {
         unsigned what = static_cast<unsigned>(rng.below(1000));
+        hw.size_before = m.eim().size();
+        hw.writes_before = m.hint_writes();
         std::map<int, uint64_t> want_counts;
         if (what < 50) {
             uint32_t k = rng.pick(clock_steps);
@@ -679,6 +757,8 @@ bool run_seed(uint64_t seed, uint64_t steps, bool verbose, SeedStats &stats)
                 r = fx.run(hook, g.side, g.frame, g.side == Side::wan ? net.wan0 : net.lan0);
             } catch (const std::exception &) {
                 ++stats.skipped; // a frame BPF_PROG_TEST_RUN refuses to build
+                if (trace)
+                    trace->push_back(d.what + " -> skipped");
                 continue;
             }
             ++stats.packets;
@@ -705,13 +785,21 @@ bool run_seed(uint64_t seed, uint64_t steps, bool verbose, SeedStats &stats)
             compare_frames(d, r.out, want);
             if (verbose)
                 std::printf("step %" PRIu64 ": %s -> verdict %d\n", d.step, g.what.c_str(), r.verdict);
+            if (trace) {
+                char h[64];
+                std::snprintf(h, sizeof h, " -> verdict %d out %zu bytes %016" PRIx64, r.verdict, r.out.size(),
+                              fnv(r.out));
+                trace->push_back(d.what + h);
+            }
         }
+        if (trace && what < 58)
+            trace->push_back(d.what); // clock, rules, flush
         for (const auto &[c, n] : want_counts)
             stats.outcomes[c] += n;
         CounterValues after = counters(fx);
         compare_counters(d, before, after, want_counts);
         before = after;
-        compare_tables(d, fx, m, fx.conns());
+        compare_tables(d, fx, m, fx.conns(), hw);
         stats.flows_max = std::max<uint64_t>(stats.flows_max, m.ct().size() / 2);
         if (d.step == steps)
             for (const auto &[what_, n] : m.coverage)
@@ -733,13 +821,15 @@ int main(int argc, char **argv)
     uint64_t seed = static_cast<uint64_t>(std::chrono::system_clock::now().time_since_epoch().count()) % 1000000;
     uint64_t steps = 3000, seeds = 1;
     double seconds = 0;
-    bool verbose = false;
+    bool verbose = false, check_determinism = false;
     app.add_option("--seed", seed, "first seed (default: from the clock)");
     app.add_option("--steps", steps, "steps per seed")->check(CLI::Range(uint64_t{1}, uint64_t{100000000}));
     app.add_option("--seeds", seeds, "number of consecutive seeds to run")->check(CLI::Range(uint64_t{1}, uint64_t{1000000}));
     app.add_option("--seconds", seconds, "keep running further seeds until this much time has passed")
         ->check(CLI::Range(0.0, 86400.0));
     app.add_flag("-v,--verbose", verbose, "print every packet step");
+    app.add_flag("--check-determinism", check_determinism,
+                 "run every seed twice and fail unless both runs take the same steps with the same results");
     CLI11_PARSE(app, argc, argv);
 
     if (::geteuid() != 0) {
@@ -750,6 +840,17 @@ int main(int argc, char **argv)
         std::perror("xnat-difffuzz: unshare(CLONE_NEWNET)");
         return 2;
     }
+    // BPF_PROG_TEST_RUN runs on the caller's CPU, and an LRU map's free lists are per CPU: a
+    // migrating run would evict mapping hints differently from its replay.
+    if (int cpu = ::sched_getcpu(); cpu >= 0) {
+        cpu_set_t one;
+        CPU_ZERO(&one);
+        CPU_SET(cpu, &one);
+        if (::sched_setaffinity(0, sizeof one, &one) != 0) {
+            std::perror("xnat-difffuzz: sched_setaffinity");
+            return 2;
+        }
+    }
     std::printf("xnat-difffuzz: seed %" PRIu64 ", %" PRIu64 " steps per seed\n", seed, steps);
     std::fflush(stdout);
     auto start = std::chrono::steady_clock::now();
@@ -759,7 +860,29 @@ int main(int argc, char **argv)
     try {
         for (uint64_t s = seed;; ++s) {
             SeedStats st;
-            bool ok = run_seed(s, steps, verbose, st);
+            bool ok;
+            if (check_determinism) {
+                std::vector<std::string> first, second;
+                SeedStats again;
+                ok = run_seed(s, steps, verbose, st, &first) && run_seed(s, steps, false, again, &second);
+                if (ok) {
+                    size_t i = 0;
+                    while (i < first.size() && i < second.size() && first[i] == second[i])
+                        ++i;
+                    if (i < first.size() || i < second.size()) {
+                        std::printf("NONDETERMINISTIC seed %" PRIu64 ": runs differ at step %zu\n  first:  %s\n"
+                                    "  second: %s\n",
+                                    s, i + 1, i < first.size() ? first[i].c_str() : "(ended)",
+                                    i < second.size() ? second[i].c_str() : "(ended)");
+                        ok = false;
+                    } else {
+                        std::printf("deterministic: seed %" PRIu64 ", %zu steps alike in two runs\n", s,
+                                    first.size());
+                    }
+                }
+            } else {
+                ok = run_seed(s, steps, verbose, st);
+            }
             total.steps += st.steps;
             total.packets += st.packets;
             total.skipped += st.skipped;

@@ -52,7 +52,8 @@ xnat_ct_key reversed(const xnat_ct_key &t)
 bool is_drop(int counter)
 {
     return counter == XNAT_CNT_DROP_CT_FULL || counter == XNAT_CNT_DROP_CT_COLLISION ||
-           counter == XNAT_CNT_DROP_TX_PORT || counter == XNAT_CNT_DROP_PORTS_EXHAUSTED;
+           counter == XNAT_CNT_DROP_TX_PORT || counter == XNAT_CNT_DROP_PORTS_EXHAUSTED ||
+           counter == XNAT_CNT_DROP_TCP_RST_WINDOW;
 }
 
 // Pseudo-header sum for a segment of `len` bytes.
@@ -462,6 +463,7 @@ int NatModel::acquire(const xnat_ct_key &tuple, uint32_t int_addr, uint16_t int_
     k.proto = proto;
     snat_[k] = Mapping{ek.int_addr, ek.int_port, flags, 1};
     eim_[ek] = ext_port;
+    ++hint_writes_;
     return 0;
 }
 
@@ -547,21 +549,21 @@ uint8_t tcp_next_state(uint8_t state, uint8_t &flags, uint8_t dir, uint8_t tcp)
 
 } // namespace
 
-void NatModel::account(const xnat_ct_key &key, const Pkt &p, std::map<int, uint64_t> &counts)
+int NatModel::account(const xnat_ct_key &key, const Pkt &p)
 {
     xnat_ct_entry &e = ct_.at(key);
+    if (p.tuple.proto == 6 && (p.tcp & kRst)) {
+        // An RST far from its sender's sequence numbers is dropped, uncounted, state kept.
+        uint32_t d = p.seq - e.next_seq;
+        if (e.seq_known && d > XNAT_RST_WINDOW && 0u - d > XNAT_RST_WINDOW) {
+            coverage["tcp: RST outside window"]++;
+            return XNAT_CNT_DROP_TCP_RST_WINDOW;
+        }
+    }
     e.packets += 1;
     e.bytes += p.tot_len;
-    if (p.tuple.proto == 6) {
-        if (p.tcp & kRst) {
-            // An RST far from its sender's sequence numbers is passed on but not believed.
-            uint32_t d = p.seq - e.next_seq;
-            if (e.seq_known && d > XNAT_RST_WINDOW && 0u - d > XNAT_RST_WINDOW) {
-                counts[XNAT_CNT_TCP_RST_IGNORED]++;
-                coverage["tcp: RST outside window"]++;
-                return;
-            }
-        } else if (!e.seq_known || static_cast<int32_t>(p.next - e.next_seq) > 0) {
+    if (p.tuple.proto == 6 && !(p.tcp & kRst)) {
+        if (!e.seq_known || static_cast<int32_t>(p.next - e.next_seq) > 0) {
             e.next_seq = p.next;
             e.seq_known = 1;
         }
@@ -571,7 +573,7 @@ void NatModel::account(const xnat_ct_key &key, const Pkt &p, std::map<int, uint6
         e.flags |= XNAT_CT_F_SEEN_REPLY;
     auto orig = e.dir == XNAT_DIR_ORIGINAL ? ct_.find(key) : ct_.find(e.peer);
     if (orig == ct_.end())
-        return;
+        return 0;
     uint8_t flags = orig->second.flags;
     if (e.dir == XNAT_DIR_REPLY)
         flags |= XNAT_CT_F_SEEN_REPLY;
@@ -582,6 +584,7 @@ void NatModel::account(const xnat_ct_key &key, const Pkt &p, std::map<int, uint6
             coverage["tcp: " + std::to_string(was) + " -> " + std::to_string(orig->second.state)]++;
     }
     orig->second.flags = flags;
+    return 0;
 }
 
 // 0 when the fast path can send a packet to daddr, else the pass counter saying why not.
@@ -610,7 +613,8 @@ int NatModel::send(const xnat_ct_key &key, const Pkt &p, Outcome &out, std::map<
         out.handed_off = true;
         return -1;
     }
-    account(key, p, counts);
+    if (int rc = account(key, p))
+        return rc;
     // A packet whose source is translated and which the kernel must answer with an error goes
     // up untranslated, so the error reaches its real sender.
     if (route == XNAT_CNT_PASS_TTL && (p.tuple.saddr != to.saddr || p.tuple.sport != to.sport))
@@ -811,6 +815,8 @@ Outcome NatModel::packet(Side side, const Bytes &frame, const PortOracle &oracle
     rc = send(p.tuple, p, out, out.counts);
     if (rc >= 0)
         out.counts[rc]++;
+    if (rc >= 0 && is_drop(rc))
+        out.action = Action::drop; // an RST outside the window
     return out;
 }
 

@@ -99,6 +99,8 @@ class NatModel {
     const CtTable &ct() const { return ct_; }
     const SnatTable &snat() const { return snat_; }
     EimTable &eim() { return eim_; } // the datapath's hints are an LRU: the fuzzer drops evicted ones
+    // Hint writes so far, new key or not: each takes an LRU node, the only time the kernel evicts.
+    uint64_t hint_writes() const { return hint_writes_; }
 
     // How often each interesting branch of the semantics was taken, to judge what a run covered.
     mutable std::map<std::string, uint64_t> coverage;
@@ -126,7 +128,8 @@ class NatModel {
     int acquire(const xnat_ct_key &tuple, uint32_t int_addr, uint16_t int_port, uint32_t ext_addr, uint16_t lo,
                 uint16_t hi, uint8_t flags, const PortOracle &oracle, std::string &error, uint16_t &ext_port);
     bool port_free(uint8_t proto, uint32_t ext_addr, uint16_t port) const;
-    void account(const xnat_ct_key &key, const Pkt &p, std::map<int, uint64_t> &counts);
+    // Accounts a packet to its flow; a drop outcome for an RST outside its sender's window.
+    int account(const xnat_ct_key &key, const Pkt &p);
     int send(const xnat_ct_key &key, const Pkt &p, Outcome &out, std::map<int, uint64_t> &counts);
     int icmp_error(const Pkt &p, Outcome &out, std::map<int, uint64_t> &counts);
     int route_outcome(const Pkt &p, uint32_t daddr_be, Route &r) const;
@@ -138,6 +141,7 @@ class NatModel {
     CtTable ct_;
     SnatTable snat_;
     EimTable eim_;
+    uint64_t hint_writes_ = 0;
 };
 
 // RFC 1071 sum helpers, the model's own.

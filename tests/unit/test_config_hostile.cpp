@@ -29,7 +29,7 @@ std::string refused(std::string_view json)
     REQUIRE(r.ok() == false);
     CHECK(r.error().kind == ErrorKind::invalid_input);
     // Generous for a loaded machine; a quadratic path takes minutes to hours.
-    CHECK(took < std::chrono::seconds(10));
+    CHECK(took < std::chrono::seconds(30));
     return r.error().message;
 }
 

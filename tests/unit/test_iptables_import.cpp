@@ -183,8 +183,6 @@ TEST_CASE("iptables import: every unsupported rule is reported with its line and
               "17 unsupported: --dport 8000:8009 to the single port 8080: iptables sends every port to one; xnat maps "
               "ranges one to one (--to-destination ADDR:LO-HI/BASE keeps the offset)",
               "18 unsupported: -s: xnat forwards match the destination only",
-              "19 unsupported: overlaps line 16 at tcp 203.0.113.1:80 on wan (the first match wins in iptables; xnat "
-              "refuses overlaps)",
               "20 unsupported: ! --dport 22: xnat cannot negate a port",
               "21 unsupported: --to-destination 10.0.0.16-10.0.0.17: an address range is chosen from per connection; "
               "xnat forwards to one address",
@@ -194,7 +192,8 @@ TEST_CASE("iptables import: every unsupported rule is reported with its line and
               "25 unsupported: --random-fully: xnat keeps a source port when it is free and has no random port choice",
               "26 unsupported: -o eth1: xnat masquerades only out of the WAN interface, taken to be eth0 (line 25)",
               "27 unsupported: -d: xnat masquerade matches destinations only by exclusion (! -d)",
-              "28 unsupported: -p udp: xnat masquerades TCP, UDP and ICMP together; drop -p to translate",
+              "28 unsupported: -p icmp: xnat masquerades TCP, UDP and ICMP together; only -p tcp and -p udp rules "
+              "translate",
               "29 unsupported: --to-source 203.0.113.10-203.0.113.12: an address range; xnat masquerades to one address",
               "30 translated: masquerade[0]: masquerade 10.0.6.0/24 -> WAN address:1024-65535 filtering "
               "address_port_dependent (to the WAN address read at load time)",
@@ -209,6 +208,7 @@ TEST_CASE("iptables import: every unsupported rule is reported with its line and
                        "10: policy ACCEPT of nat PREROUTING", "11: policy ACCEPT of nat INPUT",
                        "12: policy ACCEPT of nat OUTPUT", "13: policy ACCEPT of nat POSTROUTING",
                        "14: user chain DOCKER declared (its rules are reported on their own lines)",
+                       "19: never reached: line 16 forwards tcp 203.0.113.1:80 -> 10.0.0.12:8080 on wan first",
                        "31: never reached: line 30 masquerades all of 10.0.6.0/24 first",
                        "32: -j ACCEPT with no NAT rule after it in POSTROUTING"});
     // Every line that is not blank, a comment, *table or COMMIT has its entry.
@@ -262,14 +262,129 @@ TEST_CASE("iptables import: port ranges", "[import]")
 
 TEST_CASE("iptables import: SNAT --to-source ports and MASQUERADE --to-ports", "[import]")
 {
-    // iptables itself wants -p for ports; xnat's ranges cover every protocol, so -p is refused.
-    CHECK(why_not("-A POSTROUTING -s 10.0.1.0/24 -o eth0 -p tcp -j MASQUERADE --to-ports 20000-29999") ==
-          "-p tcp: xnat masquerades TCP, UDP and ICMP together; drop -p to translate");
-    // Without -p (iptables-restore takes it from a hand-written file) the ranges carry over.
-    CHECK(one("-A POSTROUTING -s 10.0.1.0/24 -o eth0 -j MASQUERADE --to-ports 20000-29999") ==
-          masq_json(R"({ "source": "10.0.1.0/24", "ports": "20000-29999" })"));
-    CHECK(one("-A POSTROUTING -s 10.0.1.0/24 -o eth0 -j SNAT --to-source 203.0.113.7:30000-39999") ==
-          masq_json(R"({ "source": "10.0.1.0/24", "to_source": "203.0.113.7", "ports": "30000-39999" })"));
+    // iptables 1.8.9 refuses ports without -p tcp|udp ("Need TCP, UDP, SCTP or DCCP with port
+    // specification"), so a masquerade with ports is a tcp rule and a udp rule. This is
+    // iptables-save's output of exactly that, made in a network namespace.
+    auto r = imported("*nat\n"
+                      ":PREROUTING ACCEPT [0:0]\n"
+                      ":INPUT ACCEPT [0:0]\n"
+                      ":OUTPUT ACCEPT [0:0]\n"
+                      ":POSTROUTING ACCEPT [0:0]\n"
+                      "-A POSTROUTING -s 10.0.1.0/24 -o eth0 -p tcp -j MASQUERADE --to-ports 20000-29999\n"
+                      "-A POSTROUTING -s 10.0.1.0/24 -o eth0 -p udp -j MASQUERADE --to-ports 20000-29999\n"
+                      "-A POSTROUTING -s 10.0.2.0/24 -o eth0 -p udp -j SNAT --to-source 203.0.113.7:30000-39999\n"
+                      "-A POSTROUTING -s 10.0.2.0/24 -o eth0 -p tcp -j SNAT --to-source 203.0.113.7:30000-39999\n"
+                      "-A POSTROUTING -s 10.0.3.0/24 -o eth0 -p tcp -j SNAT --to-source 203.0.113.8:40000-49999\n"
+                      "COMMIT\n");
+    CHECK(r.config_json == "{\n"
+                           "  \"masquerade\": [\n"
+                           "    { \"source\": \"10.0.1.0/24\", \"ports\": \"20000-29999\" },\n"
+                           "    { \"source\": \"10.0.2.0/24\", \"to_source\": \"203.0.113.7\", \"ports\": \"30000-39999\" },\n"
+                           "    { \"source\": \"10.0.3.0/24\", \"to_source\": \"203.0.113.8\", \"ports\": \"40000-49999\" }\n"
+                           "  ]\n"
+                           "}\n");
+    CHECK(report_lines(r) ==
+          std::vector<std::string>{
+              "6 translated: masquerade[0]: masquerade 10.0.1.0/24 -> WAN address:20000-29999 filtering "
+              "address_port_dependent (with line 7's -p udp; wider: xnat also masquerades ICMP from 10.0.1.0/24, "
+              "which iptables leaves untranslated; to the WAN address read at load time)",
+              "7 translated: masquerade[0]: merged with line 6's -p tcp (xnat masquerades TCP and UDP in one rule)",
+              "8 translated: masquerade[1]: masquerade 10.0.2.0/24 -> 203.0.113.7:30000-39999 filtering "
+              "address_port_dependent (with line 9's -p tcp; wider: xnat also masquerades ICMP from 10.0.2.0/24, "
+              "which iptables leaves untranslated)",
+              "9 translated: masquerade[1]: merged with line 8's -p udp (xnat masquerades TCP and UDP in one rule)",
+              "10 translated: masquerade[2]: masquerade 10.0.3.0/24 -> 203.0.113.8:40000-49999 filtering "
+              "address_port_dependent (wider: -p tcp only, but xnat also masquerades UDP and ICMP from 10.0.3.0/24, "
+              "which iptables leaves untranslated)"});
+
+    // Halves that differ, or with a rule between them, are not one rule.
+    auto apart = imported(nat("-A POSTROUTING -s 10.0.1.0/24 -o eth0 -p tcp -j MASQUERADE --to-ports 20000-29999\n"
+                              "-A POSTROUTING -s 10.0.1.0/24 -o eth0 -p udp -j MASQUERADE --to-ports 20000-29998\n"));
+    CHECK(apart.lines[0].outcome == LineOutcome::translated);
+    CHECK(apart.lines[1].outcome == LineOutcome::unsupported);
+    CHECK(apart.lines[1].message ==
+          "line 2 already masquerades 10.0.1.0/24; xnat takes one rule per source prefix");
+    // After the pair, ICMP still reaches a rule for every protocol; TCP no longer does.
+    auto after = imported(nat("-A POSTROUTING -s 10.0.1.0/24 -o eth0 -p tcp -j MASQUERADE --to-ports 20000-29999\n"
+                              "-A POSTROUTING -s 10.0.1.0/24 -o eth0 -p udp -j MASQUERADE --to-ports 20000-29999\n"
+                              "-A POSTROUTING -s 10.0.1.0/24 -o eth0 -j MASQUERADE\n"
+                              "-A POSTROUTING -s 10.0.1.0/24 -o eth0 -p tcp -j MASQUERADE\n"));
+    CHECK(report_lines(after, false).at(2) ==
+          "4 unsupported: line 2 already masquerades 10.0.1.0/24; xnat takes one rule per source prefix");
+    CHECK(report_lines(after, false).at(3) ==
+          "5 no effect: never reached: line 2 masquerades all of 10.0.1.0/24 (tcp, udp) first");
+    CHECK(why_not("-A POSTROUTING -s 10.0.1.0/24 -o eth0 -p icmp -j MASQUERADE") ==
+          "-p icmp: xnat masquerades TCP, UDP and ICMP together; only -p tcp and -p udp rules translate");
+}
+
+TEST_CASE("iptables import: DNAT with --to-ports is not translated", "[import]")
+{
+    // iptables refuses it ("unknown option"); taking it silently would drop the port.
+    CHECK(why_not("-A PREROUTING -d 203.0.113.1/32 -p tcp --dport 80 -j DNAT --to-destination 10.0.0.2:80 "
+                  "--to-ports 99") ==
+          "--to-ports with -j DNAT: iptables refuses it (the port goes in --to-destination ADDR:PORT)");
+}
+
+TEST_CASE("iptables import: a DNAT an earlier rule covers has no effect", "[import]")
+{
+    auto r = imported(nat("-A PREROUTING -d 203.0.113.1/32 -p tcp --dport 8000:8009 -j DNAT --to-destination 10.0.0.12\n"
+                          "-A PREROUTING -d 203.0.113.1/32 -p tcp --dport 8003 -j DNAT --to-destination 10.0.0.13\n"
+                          "-A PREROUTING -d 203.0.113.1/32 -p tcp --dport 8000:8009 -j DNAT --to-destination 10.0.0.12\n"
+                          "-A PREROUTING -d 203.0.113.1/32 -p udp --dport 8003 -j DNAT --to-destination 10.0.0.13\n"
+                          "-A PREROUTING -d 203.0.113.1/32 -p tcp --dport 8009:8010 -j DNAT --to-destination 10.0.0.13\n"));
+    CHECK(report_lines(r, false) ==
+          std::vector<std::string>{
+              "2 translated: port_forwards[0]: tcp 203.0.113.1:8000-8009 -> 10.0.0.12:8000-8009 on wan (no -i: on "
+              "wan, as 203.0.113.1 is not a private address)",
+              "3 no effect: never reached: line 2 forwards tcp 203.0.113.1:8000-8009 -> 10.0.0.12:8000-8009 on wan "
+              "first",
+              "4 no effect: never reached: line 2 forwards tcp 203.0.113.1:8000-8009 -> 10.0.0.12:8000-8009 on wan "
+              "first",
+              "5 translated: port_forwards[1]: udp 203.0.113.1:8003 -> 10.0.0.13:8003 on wan (no -i: on wan, as "
+              "203.0.113.1 is not a private address)",
+              "6 unsupported: overlaps line 2 at tcp 203.0.113.1:8009 on wan (the first match wins in iptables; xnat "
+              "refuses overlaps)"});
+    CHECK(r.count(LineOutcome::unsupported) == 1);
+}
+
+TEST_CASE("iptables import: DNAT on -i WAN without -d takes --wan-address", "[import]")
+{
+    const std::string rule = "-A PREROUTING -i eth0 -p tcp -m tcp --dport 80 -j DNAT --to-destination 10.0.0.2";
+    CHECK(why_not(rule) ==
+          "DNAT without -d: xnat forwards need the destination address; give the WAN's with --wan-address ADDR");
+    ImportOptions opts{"", "", 0xcb007101u}; // 203.0.113.1
+    auto r = imported(nat(rule + "\n"), opts);
+    CHECK(r.config_json ==
+          forward_json(R"({ "proto": "tcp", "on": "wan", "from": "203.0.113.1:80", "to": "10.0.0.2:80" })"));
+    CHECK(report_lines(r) ==
+          std::vector<std::string>{"2 translated: port_forwards[0]: tcp 203.0.113.1:80 -> 10.0.0.2:80 on wan (no -d: the "
+                                   "WAN address 203.0.113.1 from --wan-address; -i eth0 taken as the WAN interface)"});
+    CHECK(r.wan == "eth0");
+    // Only on the WAN: elsewhere a DNAT without -d catches every destination.
+    CHECK(why_not("-A PREROUTING -i eth1 -p tcp --dport 80 -j DNAT --to-destination 10.0.0.2",
+                  ImportOptions{"eth0", "eth1", 0xcb007101u}) ==
+          "DNAT without -d on the LAN interface eth1: iptables forwards the port for every destination; xnat forwards "
+          "match one address");
+    CHECK(why_not("-A PREROUTING -p tcp --dport 80 -j DNAT --to-destination 10.0.0.2", opts) ==
+          "DNAT without -d or -i: iptables forwards the port on every destination from every interface; xnat "
+          "forwards need the destination address");
+}
+
+TEST_CASE("iptables import: command lines with -w and -I", "[import]")
+{
+    auto r = imported("iptables -w -t nat -I PREROUTING -d 203.0.113.1 -p tcp --dport 22 -j DNAT --to-destination 10.0.0.12\n"
+                      "iptables --wait 5 -W 100000 -t nat -I POSTROUTING 2 -s 10.0.0.0/24 -o eth0 -j MASQUERADE\n"
+                      "iptables-legacy -t nat -A POSTROUTING -s 10.0.9.0/24 -o eth0 -j MASQUERADE -w\n"
+                      "iptables --wait=3 -t nat -A POSTROUTING -s 10.0.8.0/24 -o eth0 -j MASQUERADE\n");
+    CHECK(r.count(LineOutcome::translated) == 4);
+    CHECK(r.count(LineOutcome::unsupported) == 0);
+    CHECK(r.lines[0].message.find("(-I PREROUTING 1: iptables inserts at position 1, xnat-import takes the lines in "
+                                  "input order; check the order where rules overlap)") != std::string::npos);
+    CHECK(r.lines[1].message.find("(-I POSTROUTING 2: iptables inserts at position 2") != std::string::npos);
+    CHECK(r.lines[2].message.find("-I ") == std::string::npos);
+    // The save form has neither.
+    CHECK(refused("*nat\n-I PREROUTING -j ACCEPT\nCOMMIT\n").rfind("line 2: expected a rule", 0) == 0);
+    CHECK(why_not("-A PREROUTING -w -j ACCEPT") == "-w: not supported by xnat");
 }
 
 TEST_CASE("iptables import: rule order that xnat's most-specific-prefix rule would change", "[import]")
@@ -316,13 +431,13 @@ TEST_CASE("iptables import: interfaces give the side, and conflicts are reported
     // --wan and --lan decide instead: a DNAT from the LAN on a public address is a LAN-side rule.
     auto given = imported(nat("-A PREROUTING -d 198.51.100.9/32 -i eth1 -p udp --dport 53 -j DNAT --to-destination 192.0.2.53\n"
                               "-A POSTROUTING -s 10.0.0.0/24 -o eth1 -j MASQUERADE\n"),
-                          ImportOptions{"eth0", "eth1"});
+                          ImportOptions{"eth0", "eth1", {}});
     CHECK(given.config_json.find(R"("on": "lan", "from": "198.51.100.9:53")") != std::string::npos);
     CHECK(given.lines[1].message == "-o eth1 is the LAN interface; xnat masquerades only out of the WAN interface");
-    CHECK(why_not("-A POSTROUTING -s 10.0.0.0/24 -o eth2 -j MASQUERADE", ImportOptions{"eth0", ""}) ==
+    CHECK(why_not("-A POSTROUTING -s 10.0.0.0/24 -o eth2 -j MASQUERADE", ImportOptions{"eth0", "", {}}) ==
           "-o eth2: xnat masquerades only out of the WAN interface, taken to be eth0 (--wan)");
-    CHECK(refused(nat(""), ImportOptions{"eth0", "eth0"}) == "--wan and --lan both name eth0");
-    CHECK(why_not("-A POSTROUTING -s 10.0.0.0/24 -o eth1 -j MASQUERADE", ImportOptions{"", "eth1"}) ==
+    CHECK(refused(nat(""), ImportOptions{"eth0", "eth0", {}}) == "--wan and --lan both name eth0");
+    CHECK(why_not("-A POSTROUTING -s 10.0.0.0/24 -o eth1 -j MASQUERADE", ImportOptions{"", "eth1", {}}) ==
           "-o eth1 is the LAN interface; xnat masquerades only out of the WAN interface");
 }
 

@@ -722,6 +722,30 @@ TEST_CASE("a to_source taken from the WAN address is remembered and not written 
     CHECK(masquerade_to_json(kept->at(0)).at("to_source") == "203.0.113.1");
 }
 
+TEST_CASE("xnat-load --follow-wan parks WAN-following rules while the WAN has no address", "[masquerade]")
+{
+    Masquerade m;
+    m.source = Prefix{0x0a000100u, 24}; // 10.0.1.0/24
+    auto parked = resolve_masquerade({m}, std::nullopt, "eth0", 32768, 60999, true);
+    REQUIRE(parked);
+    const Masquerade &r = parked->at(0);
+    CHECK_FALSE(r.to_source.has_value());
+    CHECK(r.to_source_is_wan);
+    // In the datapath a to_source of 0 translates nothing; read back, it is parked again, not
+    // a rule on 0.0.0.0.
+    CHECK(masq_trie_entries({r}).at(0).value.to_source == 0);
+    xnat_masq_desc d = to_masq_desc(r, 0);
+    CHECK(from_masq_desc(d) == r);
+    CHECK(describe(r) == "masquerade 10.0.1.0/24 -> WAN address:1024-65535 filtering address_port_dependent");
+    // A given to_source is kept as it is.
+    Masquerade given = m;
+    given.to_source = 0xcb007101u;
+    auto kept = resolve_masquerade({given}, std::nullopt, "eth0", 32768, 60999, true);
+    REQUIRE(kept);
+    CHECK(kept->at(0).to_source == 0xcb007101u);
+    CHECK_FALSE(kept->at(0).to_source_is_wan);
+}
+
 TEST_CASE("mapping tables are full size only with masquerade", "[masquerade]")
 {
     auto plain = parse_config(R"({"limits":{"connections":100000}})");
