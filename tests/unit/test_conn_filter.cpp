@@ -5,6 +5,7 @@
 #include <string>
 
 #include "conn_filter.h"
+#include "ct_key.h"
 
 using namespace xnat;
 using Catch::Matchers::Contains;
@@ -12,19 +13,7 @@ using Catch::Matchers::EndsWith;
 
 namespace {
 
-constexpr uint64_t kTick = 1ull << XNAT_TICK_SHIFT;
-const xnat_timeouts kTimeouts{7440, 240, 10, 300, 60, 0};
-
-xnat_ct_key key(uint32_t saddr, uint32_t daddr, uint16_t sport, uint16_t dport, uint8_t proto)
-{
-    xnat_ct_key k{};
-    k.saddr = htonl(saddr);
-    k.daddr = htonl(daddr);
-    k.sport = htons(sport);
-    k.dport = htons(dport);
-    k.proto = proto;
-    return k;
-}
+using namespace xnat::test;
 
 constexpr uint32_t kClient = 0x0a000002u; // 10.0.0.2
 constexpr uint32_t kPublic = 0xcb007101u; // 203.0.113.1

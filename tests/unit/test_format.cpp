@@ -11,28 +11,16 @@
 
 #include "config.h"
 #include "format.h"
+#include "ct_key.h"
 
 using namespace xnat;
 using Catch::Matchers::Contains;
 
 namespace {
 
+using namespace xnat::test;
+
 constexpr uint64_t kSecond = 1000000000ull;
-constexpr uint64_t kTick = 1ull << XNAT_TICK_SHIFT; // the datapath's clock unit, 1.07 s
-
-const xnat_timeouts kTimeouts{7440, 240, 10, 300, 60, 0};
-
-xnat_ct_key key(uint32_t saddr, uint32_t daddr, uint16_t sport, uint16_t dport, uint8_t proto)
-{
-    xnat_ct_key k{};
-    k.saddr = htonl(saddr);
-    k.daddr = htonl(daddr);
-    k.sport = htons(sport);
-    k.dport = htons(dport);
-    k.proto = proto;
-    return k;
-}
-
 constexpr uint32_t kClient = 0xc6336402u; // 198.51.100.2
 constexpr uint32_t kPublic = 0xcb007101u; // 203.0.113.1
 constexpr uint32_t kServer = 0x0a00000cu; // 10.0.0.12
