@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: (GPL-2.0 OR BSD-2-Clause) */
 /*
- * Forwarding a translated packet: route lookup, TTL, MAC rewrite, redirect. Whatever the fast
- * path cannot finish is handed to the kernel already translated (never half-done): it still
- * has its original TTL and MACs, so the kernel forwards it as it would any packet.
+ * Forwarding a translated packet: route lookup, TTL, MAC rewrite, redirect. Whatever tc cannot
+ * finish is handed to the kernel already translated (never half-done): it still has its
+ * original TTL and MACs, so the kernel forwards it as it would any packet. XDP hands whatever
+ * it cannot finish to tc untouched.
  */
 #ifndef XNAT_BPF_FORWARD_H
 #define XNAT_BPF_FORWARD_H
@@ -122,7 +123,7 @@ static __always_inline int fwd_route(void *ctx, const int xdp, const struct xnat
 	/* Many drivers accept XDP frames only while an XDP program of theirs is attached, so the
 	 * fast path redirects only between XDP-mode interfaces. */
 	if (xdp && egress_mode != XNAT_MODE_XDP)
-		return XNAT_CNT_PASS_TRANSLATED;
+		return XNAT_CNT_XDP_HANDOFF;
 	return 0;
 }
 
@@ -133,34 +134,6 @@ static __always_inline int fwd_finish(void *ctx, const int xdp, const struct xna
 	if (xdp)
 		return fwd_finish_xdp(ctx, fib);
 	return fwd_finish_tc(ctx, p, fib, 0);
-}
-
-/*
- * XDP hands a packet it cannot finish (next hop unresolved, or egress through a tc-mode
- * interface) to the tc program on the same interface, untranslated, marked in the XDP
- * metadata. The tc program finishes it with the skb at hand (bpf_redirect_neigh, bpf_redirect)
- * and counts its outcome; on an XDP-mode interface it touches nothing unmarked.
- */
-#define XNAT_META_HANDOFF 0x584e4154 /* "XNAT" */
-
-static __always_inline int xdp_hand_to_tc(struct xdp_md *ctx)
-{
-	__u32 *meta;
-
-	if (bpf_xdp_adjust_meta(ctx, -(int)sizeof(*meta)))
-		return 0; /* no metadata on this driver: the caller passes the packet translated */
-	meta = (void *)(long)ctx->data_meta;
-	if ((void *)(meta + 1) > (void *)(long)ctx->data)
-		return 0;
-	*meta = XNAT_META_HANDOFF;
-	return 1;
-}
-
-static __always_inline int tc_handed_from_xdp(struct __sk_buff *skb)
-{
-	__u32 *meta = (void *)(long)skb->data_meta;
-
-	return (void *)(meta + 1) <= (void *)(long)skb->data && *meta == XNAT_META_HANDOFF;
 }
 
 /* The interface a destination is routed out of, neighbour or not (0 if unroutable). */

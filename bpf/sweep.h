@@ -1,9 +1,13 @@
 /* SPDX-License-Identifier: (GPL-2.0 OR BSD-2-Clause) */
 /*
- * Expiry without a daemon and without allocating per flow. One timer per instance fires every
- * sweep interval and starts a BPF workqueue; the workqueue walks the connection table in
- * process context (preemptible: packet processing on that CPU is never held up by the walk)
- * and ends every flow idle past its timeout, exactly as a lookup or flush would.
+ * Expiry without a daemon and without allocating per flow. One bpf_timer per instance (5.15,
+ * the supported floor) fires every sweep interval and its callback walks the connection table,
+ * ending every flow idle past its timeout exactly as a lookup or flush would.
+ *
+ * The walk runs in the timer's softirq, so it delays packets on that CPU while it lasts
+ * (xnat-map stats shows its duration). A BPF workqueue would walk in process context, but
+ * bpf_wq is 6.10+ and newer kernels refuse to set its callback from any program the loader can
+ * run without sleepable support, so it is not used.
  *
  * Why not a timer per flow: on this kernel bpf_timer_init allocates with kmalloc_nolock, which
  * fails in softirq during bursts of new flows (measured: 64k new flows at 1 Mpps, 97% refused),
@@ -16,21 +20,8 @@
 #include "maps.h"
 #include "xnat/sweep.h"
 
-/* struct bpf_wq and its kfuncs are newer than Debian 12's UAPI headers; the verifier knows the
- * type by its name and size. */
-struct bpf_wq {
-	__u64 __opaque[2];
-} __attribute__((aligned(8)));
-
-extern int bpf_wq_init(struct bpf_wq *wq, void *p__map, unsigned int flags) __ksym;
-extern int bpf_wq_start(struct bpf_wq *wq, unsigned int flags) __ksym;
-extern int bpf_wq_set_callback_impl(struct bpf_wq *wq,
-				    int (callback_fn)(void *map, int *key, void *value),
-				    unsigned int flags, void *aux__ign) __ksym;
-
 struct xnat_sweeper {
 	struct bpf_timer timer;
-	struct bpf_wq wq;
 	struct xnat_sweep_stats stats;
 	__u64 armed;
 };
@@ -86,16 +77,14 @@ static __always_inline __u32 min_timeout_ticks(const struct xnat_timeouts *t)
 	return (__u32)xnat_secs_to_ticks(m);
 }
 
-static int sweep_walk_table(void *map __attribute__((unused)), int *key __attribute__((unused)),
-			    void *value)
+static __always_inline void sweep_walk_table(struct xnat_sweeper *s)
 {
-	struct xnat_sweeper *s = value;
 	const struct xnat_config *cfg = xnat_config_get();
 	struct sweep_walk w = {};
 	__u64 start = bpf_ktime_get_ns();
 
 	if (!cfg)
-		return 0;
+		return;
 	w.now = xnat_now_ticks();
 	w.min_timeout = min_timeout_ticks(&cfg->timeouts);
 	bpf_for_each_map_elem(&XNAT_MAP_CT, sweep_one, &w, 0);
@@ -104,7 +93,6 @@ static int sweep_walk_table(void *map __attribute__((unused)), int *key __attrib
 	s->stats.last_entries = w.entries;
 	s->stats.last_end_ns = bpf_ktime_get_ns();
 	s->stats.last_duration_ns = s->stats.last_end_ns - start;
-	return 0;
 }
 
 static __always_inline __u64 sweep_interval_ns(void)
@@ -118,7 +106,7 @@ static __always_inline __u64 sweep_interval_ns(void)
 static int sweep_tick(void *map __attribute__((unused)), int *key __attribute__((unused)),
 		      struct xnat_sweeper *s)
 {
-	bpf_wq_start(&s->wq, 0);
+	sweep_walk_table(s);
 	bpf_timer_start(&s->timer, sweep_interval_ns(), 0);
 	return 0;
 }
@@ -133,9 +121,6 @@ static __always_inline int sweep_arm(void)
 		return -1;
 	if (s->armed)
 		return 0;
-	if (bpf_wq_init(&s->wq, &XNAT_MAP_SWEEP, 0) ||
-	    bpf_wq_set_callback_impl(&s->wq, sweep_walk_table, 0, 0))
-		return -1;
 	if (bpf_timer_init(&s->timer, &XNAT_MAP_SWEEP, XNAT_CLOCK_MONOTONIC) ||
 	    bpf_timer_set_callback(&s->timer, sweep_tick) ||
 	    bpf_timer_start(&s->timer, sweep_interval_ns(), 0))

@@ -19,9 +19,6 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-/* Not an outcome: XDP handed the packet to tc, which counts how it ends. */
-#define XNAT_HANDED_OFF (-1)
-
 static __always_inline int outcome_is_drop(int outcome)
 {
 	return outcome == XNAT_CNT_DROP_CT_FULL || outcome == XNAT_CNT_DROP_CT_COLLISION ||
@@ -29,26 +26,37 @@ static __always_inline int outcome_is_drop(int outcome)
 	       outcome == XNAT_CNT_DROP_TCP_RST_WINDOW;
 }
 
-/* The only place an outcome becomes a verdict. */
+/*
+ * The only place an outcome becomes a verdict.
+ *
+ * XDP finishes a packet only by redirecting or dropping it. Every packet it lets through goes
+ * up untouched, and the tc ingress program on the same interface, which sees every packet the
+ * kernel receives, decides it again with the skb at hand: it translates and sends on what XDP
+ * could not (next hop unresolved, egress through a tc-mode interface, TTL or MTU for the kernel
+ * to answer) and counts the outcome. So an XDP pass is counted once, as a handoff, and the
+ * outcome once, by tc. No mark travels with the packet: XDP metadata is refused by some kernels
+ * at load time and by some drivers at run time, and tc must finish the packet either way.
+ */
 static __always_inline int verdict(const int xdp, int outcome)
 {
-	if (outcome == XNAT_HANDED_OFF) {
-		xnat_count(XNAT_CNT_XDP_HANDOFF);
-		return XDP_PASS;
-	}
-	xnat_count(outcome);
-	if (outcome == XNAT_CNT_REDIRECTED || outcome == XNAT_CNT_REDIRECTED_NEIGH)
+	if (outcome == XNAT_CNT_REDIRECTED || outcome == XNAT_CNT_REDIRECTED_NEIGH) {
+		xnat_count(outcome);
 		return xdp ? XDP_REDIRECT : TC_ACT_REDIRECT;
-	if (outcome_is_drop(outcome))
+	}
+	if (outcome_is_drop(outcome)) {
+		xnat_count(outcome);
 		return xdp ? XDP_DROP : TC_ACT_SHOT;
+	}
+	xnat_count(xdp ? XNAT_CNT_XDP_HANDOFF : outcome);
 	return xdp ? XDP_PASS : TC_ACT_OK;
 }
 
 /* Rewrites a packet to `to` and sends it on: by the fast path when the route allows, else to
- * the kernel. A packet whose source the NAT rewrites and which the kernel must answer with an
- * ICMP error (TTL expiring, too big for the next link with DF set) goes to the kernel
- * untranslated: the error then reaches the real sender quoting what it really sent. A big
- * packet without DF is translated first, since the kernel will fragment and forward it. */
+ * the kernel (from tc; XDP leaves those to tc untouched, see verdict()). A packet whose source
+ * the NAT rewrites and which the kernel must answer with an ICMP error (TTL expiring, too big
+ * for the next link with DF set) goes to the kernel untranslated: the error then reaches the
+ * real sender quoting what it really sent. A big packet without DF is translated first, since
+ * the kernel will fragment and forward it. */
 static __always_inline int translate_and_send(void *ctx, const int xdp, const struct xnat_pkt *p,
 					      struct xnat_ct_entry *e, const struct xnat_config *cfg,
 					      __u32 now)
@@ -59,9 +67,8 @@ static __always_inline int translate_and_send(void *ctx, const int xdp, const st
 
 	nat_target_tuple(e, &to);
 	route = fwd_route(ctx, xdp, p, &to, cfg, &fib);
-	if (xdp && (route == XNAT_CNT_PASS_NO_NEIGH || route == XNAT_CNT_PASS_TRANSLATED) &&
-	    xdp_hand_to_tc(ctx))
-		return XNAT_HANDED_OFF; /* tc accounts for it */
+	if (xdp && route)
+		return route; /* untouched and unaccounted: tc finishes it */
 	rc = ct_account(e, p, now);
 	if (rc)
 		return rc;
@@ -89,6 +96,8 @@ static __always_inline int handle_icmp_error(void *ctx, const int xdp, const str
 	if (rc)
 		return rc;
 	rc = fwd_route(ctx, xdp, p, &outer, cfg, &fib);
+	if (xdp && rc)
+		return rc; /* untouched: tc finishes it */
 	if (icmp_error_rewrite(ctx, xdp, p, &quoted, &outer))
 		return XNAT_CNT_PASS_MALFORMED;
 	return rc ? rc : fwd_finish(ctx, xdp, p, &fib);
@@ -105,10 +114,6 @@ static __always_inline int xnat_handle(void *ctx, const int xdp, const __u8 side
 	cfg = xnat_config_get();
 	if (!cfg)
 		return xdp ? XDP_PASS : TC_ACT_OK;
-	/* On an XDP-mode interface the tc program only finishes what XDP handed it. */
-	if (!xdp && (side == XNAT_SIDE_WAN ? cfg->wan_mode : cfg->lan_mode) == XNAT_MODE_XDP &&
-	    !tc_handed_from_xdp(ctx))
-		return TC_ACT_OK;
 	rc = parse_packet(ctx, xdp, &p);
 	if (rc)
 		return verdict(xdp, rc);

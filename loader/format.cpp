@@ -122,8 +122,13 @@ nlohmann::json stats_to_json(const StatsView &s)
 std::string format_rules(const std::vector<StoredRule> &rules, const std::vector<Masquerade> &masq,
                          const std::vector<uint64_t> &hits)
 {
+    // Appended, not "\t" + to_string(...): GCC 12 at -O3 takes that form for an overlapping
+    // copy (a -Wrestrict false positive).
     auto hit = [&](size_t slot) {
-        return slot < hits.size() ? "\t" + std::to_string(hits[slot]) + " flows" : std::string();
+        std::string h;
+        if (slot < hits.size())
+            h.append("\t").append(std::to_string(hits[slot])).append(" flows");
+        return h;
     };
     std::string out;
     for (const auto &r : rules)

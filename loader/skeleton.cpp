@@ -53,7 +53,7 @@ Result<void> arm_sweeper(const Skeleton &skel)
     if (bpf_prog_test_run_opts(bpf_program__fd(skel->progs.XNAT_PROG_SWEEP_ARM), &opts) != 0)
         return kernel_error("start the expiry sweeper", errno);
     if (opts.retval != 0)
-        return system_error("start the expiry sweeper: the kernel refused its timer or workqueue");
+        return system_error("start the expiry sweeper: the kernel refused its timer");
     return {};
 }
 

@@ -25,8 +25,9 @@
 /* Bumped whenever a pinned map's key or value layout, or a pinned program's context, changes:
  * xnat-map refuses to touch an instance pinned by an incompatible build instead of misreading
  * its bytes. 4: the flush program takes a filter as its context. 5: drop_tcp_rst_window joined
- * the counter array, moving the indices after it. */
-#define XNAT_ABI_VERSION 5
+ * the counter array, moving the indices after it. 6: pass_translated left the counter array (XDP
+ * hands every packet it cannot finish to tc untouched) and the sweeper lost its workqueue. */
+#define XNAT_ABI_VERSION 6
 
 /* IP protocol numbers, spelled here so C++ need not mix <netinet/in.h> with <linux/in.h>. */
 #define XNAT_PROTO_ICMP 1

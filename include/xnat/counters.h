@@ -10,7 +10,6 @@
 #define XNAT_COUNTER_LIST(X)                                                                       \
 	X(REDIRECTED, "redirected", "translated and sent out by the fast path")                   \
 	X(REDIRECTED_NEIGH, "redirected_neigh", "translated and sent out by tc, which resolves the next hop") \
-	X(PASS_TRANSLATED, "pass_translated", "translated, then left to the kernel to forward")   \
 	X(PASS_NO_NEIGH, "pass_no_neigh", "translated; next hop not resolved yet, kernel forwards") \
 	X(PASS_TTL, "pass_ttl", "translated; TTL <= 1, kernel sends time exceeded")               \
 	X(PASS_FRAG_NEEDED, "pass_frag_needed", "translated; larger than egress MTU, kernel answers") \
@@ -32,7 +31,7 @@
 	X(CT_EXPIRED, "ct_expired", "connections expired on lookup (counted besides the outcome)") \
 	X(FLOW_ENDED, "flow_ended", "connections ended, by the sweeper, a lookup or flush (besides)") \
 	X(ICMP_ERROR_TRANSLATED, "icmp_error_translated", "ICMP errors whose embedded packet was translated") \
-	X(XDP_HANDOFF, "xdp_handoff", "packets XDP left to the tc program to finish (counted besides)")
+	X(XDP_HANDOFF, "xdp_handoff", "packets XDP passed up untouched for tc to finish and count (besides)")
 
 #define XNAT_COUNTER_ENUM_(id, name, help) XNAT_CNT_##id,
 enum xnat_counter { XNAT_COUNTER_LIST(XNAT_COUNTER_ENUM_) XNAT_CNT_COUNT };

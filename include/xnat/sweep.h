@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: (GPL-2.0 OR BSD-2-Clause) */
 /*
- * The expiry sweeper's statistics. They sit at the end of the sweeper map's value, after the
- * timer and workqueue fields that only BPF declares (bpf/sweep.h checks the offset).
+ * The expiry sweeper's statistics. They sit in the sweeper map's value after the timer that
+ * only BPF declares (bpf/sweep.h checks the offset).
  */
 #ifndef XNAT_SWEEP_H
 #define XNAT_SWEEP_H
@@ -17,8 +17,8 @@ struct xnat_sweep_stats {
 };
 XNAT_STATIC_ASSERT(sizeof(struct xnat_sweep_stats) == 40, "sweep stats layout");
 
-/* Offset of the statistics in the sweeper map's value: a bpf_timer and a bpf_wq, 16 bytes each. */
-#define XNAT_SWEEP_STATS_OFF 32
+/* Offset of the statistics in the sweeper map's value: a 16-byte bpf_timer. */
+#define XNAT_SWEEP_STATS_OFF 16
 #define XNAT_SWEEP_VALUE_SIZE (XNAT_SWEEP_STATS_OFF + 40 + 8)
 
 #endif

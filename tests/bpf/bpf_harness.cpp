@@ -186,6 +186,19 @@ RunResult run_program(bpf_program *prog, Hook hook, const Bytes &frame, unsigned
 
 RunResult BpfFixture::run(Hook hook, Side side, const Bytes &frame, unsigned ingress_ifindex)
 {
+    RunResult r = run_one(hook, side, frame, ingress_ifindex);
+    if (hook == Hook::tc || r.verdict != kXdpPass)
+        return r;
+    if (r.out != frame)
+        throw std::runtime_error("XDP passed a frame it had changed; tc would see it half-done");
+    RunResult t = run_one(Hook::tc, side, frame, ingress_ifindex);
+    t.handed_to_tc = true;
+    t.verdict = t.verdict == kTcShot ? kXdpDrop : t.verdict == kTcRedirect ? kXdpRedirect : kXdpPass;
+    return t;
+}
+
+RunResult BpfFixture::run_one(Hook hook, Side side, const Bytes &frame, unsigned ingress_ifindex)
+{
     bpf_program *prog;
     if (hook == Hook::xdp)
         prog = side == Side::wan ? skel_->progs.XNAT_PROG_XDP_WAN : skel_->progs.XNAT_PROG_XDP_LAN;

@@ -29,6 +29,7 @@ const char *hook_name(Hook h);
 struct RunResult {
     int verdict = -1;
     Bytes out;
+    bool handed_to_tc = false; // XDP passed it up untouched and tc ingress decided it
 };
 
 class BpfFixture {
@@ -47,8 +48,12 @@ class BpfFixture {
     // program; returns how many it ended.
     size_t flush(uint32_t only_addr = 0);
 
-    // Runs one frame through the program for this hook and side.
+    // Runs one frame through the hook as the kernel does: for XDP, a frame the XDP program
+    // passes then goes through tc ingress of the same side, whose verdict (as its XDP
+    // equivalent) and output are the result. Throws if XDP changed a frame it passed.
     RunResult run(Hook hook, Side side, const Bytes &frame, unsigned ingress_ifindex = 0);
+    // Runs one frame through this hook's program alone.
+    RunResult run_one(Hook hook, Side side, const Bytes &frame, unsigned ingress_ifindex = 0);
     // Runs one frame through the tc egress program.
     RunResult run_egress(const Bytes &frame);
     // Moves the datapath's clock forward.

@@ -214,6 +214,16 @@ TEST_CASE("malformed: counted, passed untouched, no state")
         fx.install({fwd("tcp", "203.0.113.1:22012", "10.0.0.12:22"),
                     fwd("udp", "203.0.113.1:6000-6009", "10.0.0.20:6000")});
         Bytes frame = c.frame();
+        if (c.xdp_only) {
+            // A test-run skb cannot be this short, so tc's half of the kernel's path cannot run
+            // here: XDP passes the frame up untouched and leaves the count to tc.
+            RunResult r = fx.run_one(hook, Side::wan, frame);
+            check_untouched(r, frame, hook);
+            CHECK(fx.counter(XNAT_CNT_XDP_HANDOFF) == 1);
+            CHECK(fx.counter(XNAT_CNT_NEW_FLOW) == 0);
+            CHECK(fx.ct_entries() == 0);
+            continue;
+        }
         RunResult r = fx.run(hook, Side::wan, frame);
         check_untouched(r, frame, hook);
         CHECK(fx.counter(c.counter) == 1);

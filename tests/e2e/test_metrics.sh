@@ -82,7 +82,7 @@ expect_metric() {
 # Sum of the packet outcomes a translated packet can end in.
 translated() {
 	local s=0 r v
-	for r in redirected redirected_neigh pass_translated pass_no_neigh; do
+	for r in redirected redirected_neigh pass_no_neigh; do
 		v=$(metric "xnat_packets_total{reason=\"$r\"}")
 		s=$((s + v))
 	done

@@ -472,16 +472,7 @@ bool csum_equiv(uint16_t a, uint16_t b)
 
 void compare_frames(Differ &d, const Bytes &got_in, const model::Outcome &want)
 {
-    Bytes got = got_in;
-    if (want.handed_off) {
-        // XDP leaves 4 bytes of metadata in front of the frame for tc.
-        if (got.size() != want.frame.size() + 4) {
-            d.fail("handed-off frame is " + std::to_string(got.size()) + " bytes, expected metadata + " +
-                   std::to_string(want.frame.size()));
-            return;
-        }
-        got.erase(got.begin(), got.begin() + 4);
-    }
+    const Bytes &got = got_in;
     if (got.size() != want.frame.size()) {
         d.fail("output length " + std::to_string(got.size()) + ", model " + std::to_string(want.frame.size()));
         return;
@@ -757,6 +748,9 @@ bool run_seed(uint64_t seed, uint64_t steps, bool verbose, SeedStats &stats, std
                 r = fx.run(hook, g.side, g.frame, g.side == Side::wan ? net.wan0 : net.lan0);
             } catch (const std::exception &) {
                 ++stats.skipped; // a frame BPF_PROG_TEST_RUN refuses to build
+                // XDP may have run and passed it up (counting a handoff) before the tc test
+                // run refused it; a frame that short changes no state.
+                before = counters(fx);
                 if (trace)
                     trace->push_back(d.what + " -> skipped");
                 continue;

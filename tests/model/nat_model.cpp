@@ -601,18 +601,13 @@ int NatModel::route_outcome(const Pkt &p, uint32_t daddr_be, Route &r) const
     return 0;
 }
 
-int NatModel::send(const xnat_ct_key &key, const Pkt &p, Outcome &out, std::map<int, uint64_t> &counts)
+int NatModel::send(const xnat_ct_key &key, const Pkt &p, Outcome &out)
 {
     const xnat_ct_key to = reversed(ct_.at(key).peer);
     Route r;
     int route = route_outcome(p, to.daddr, r);
+    out.needs_kernel_route = route != 0;
 
-    if (env_.xdp && route == XNAT_CNT_PASS_NO_NEIGH) {
-        // XDP cannot resolve a neighbour: tc on the same interface finishes the packet.
-        counts[XNAT_CNT_XDP_HANDOFF]++;
-        out.handed_off = true;
-        return -1;
-    }
     if (int rc = account(key, p))
         return rc;
     // A packet whose source is translated and which the kernel must answer with an error goes
@@ -648,7 +643,7 @@ int NatModel::send(const xnat_ct_key &key, const Pkt &p, Outcome &out, std::map<
     }
     out.csums = {{ip_check, false}, {l4_check, p.tuple.proto == 17}};
 
-    if (!env_.xdp && route == XNAT_CNT_PASS_NO_NEIGH) {
+    if (route == XNAT_CNT_PASS_NO_NEIGH) { // tc has the kernel resolve the neighbour
         f[kEth + 8]--;
         refit_ip();
         out.action = Action::redirect;
@@ -776,7 +771,20 @@ int NatModel::icmp_error(const Pkt &p, Outcome &out, std::map<int, uint64_t> &co
     return XNAT_CNT_REDIRECTED;
 }
 
+// The kernel runs XDP first, then tc ingress on whatever XDP passes. XDP ends a packet only by
+// redirecting it (neighbour known) or dropping it; anything else, and any packet of a flow whose
+// route it cannot finish, it passes up untouched before touching the flow, and tc decides it
+// with the same state and the same rules. So the end result is always tc's, and XDP's part
+// shows only as a handoff for the packets tc finishes.
 Outcome NatModel::packet(Side side, const Bytes &frame, const PortOracle &oracle, std::string &error)
+{
+    Outcome out = decide(side, frame, oracle, error);
+    if (env_.xdp && (out.action == Action::pass || out.needs_kernel_route))
+        out.counts[XNAT_CNT_XDP_HANDOFF]++;
+    return out;
+}
+
+Outcome NatModel::decide(Side side, const Bytes &frame, const PortOracle &oracle, std::string &error)
 {
     Outcome out;
     out.frame = frame;
@@ -812,7 +820,7 @@ Outcome NatModel::packet(Side side, const Bytes &frame, const PortOracle &oracle
             return out;
         }
     }
-    rc = send(p.tuple, p, out, out.counts);
+    rc = send(p.tuple, p, out);
     if (rc >= 0)
         out.counts[rc]++;
     if (rc >= 0 && is_drop(rc))

@@ -39,7 +39,7 @@ struct Route {
 };
 
 struct Env {
-    bool xdp = true;
+    bool xdp = true; // both interfaces in XDP mode (with tc ingress behind), else both in tc mode
     unsigned wan_ifindex = 0, lan_ifindex = 0;
     Mac wan_mac{}, lan_mac{};
     uint32_t max_connections = 64;
@@ -62,7 +62,7 @@ struct Outcome {
     Action action = Action::pass;
     Bytes frame;                    // expected output frame
     std::vector<CsumField> csums;   // checksum fields in `frame`, compared modulo +-0
-    bool handed_off = false;        // XDP handed it to tc: output carries 4 bytes of metadata
+    bool needs_kernel_route = false; // a tracked flow's packet whose route XDP cannot finish
 };
 
 struct Mapping {
@@ -112,6 +112,7 @@ class NatModel {
         uint16_t port;
         uint16_t rule;
     };
+    Outcome decide(Side side, const Bytes &frame, const PortOracle &oracle, std::string &error);
     std::optional<Target> forward_for(const xnat_ct_key &t, Side side) const;
     const Masquerade *masq_for(uint32_t saddr, uint32_t daddr, uint16_t &rule_id) const;
     bool egress_is_wan(uint32_t daddr) const;
@@ -130,7 +131,7 @@ class NatModel {
     bool port_free(uint8_t proto, uint32_t ext_addr, uint16_t port) const;
     // Accounts a packet to its flow; a drop outcome for an RST outside its sender's window.
     int account(const xnat_ct_key &key, const Pkt &p);
-    int send(const xnat_ct_key &key, const Pkt &p, Outcome &out, std::map<int, uint64_t> &counts);
+    int send(const xnat_ct_key &key, const Pkt &p, Outcome &out);
     int icmp_error(const Pkt &p, Outcome &out, std::map<int, uint64_t> &counts);
     int route_outcome(const Pkt &p, uint32_t daddr_be, Route &r) const;
 
