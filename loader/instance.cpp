@@ -10,6 +10,7 @@
 #include "conntrack_table.h"
 #include "instance_maps.h"
 #include "kernel_error.h"
+#include "kernel_features.h"
 #include "map_io.h"
 #include "pin_dir.h"
 #include "rtnetlink.h"
@@ -291,6 +292,12 @@ Result<Report> load_instance(const LoadOptions &o)
         return with_context(o.config_path, masq.error());
     cfg->masquerade = *masq;
     if (auto r = require_root("load xnat"); !r)
+        return r.error();
+    // Before anything is created: a kernel below the floor gets one message, and nothing behind.
+    auto features = probe_kernel_features();
+    if (!features)
+        return features.error();
+    if (auto r = require_kernel_features(*features); !r)
         return r.error();
 
     auto pin = PinDir::open_or_create(o.pin_dir);

@@ -6,6 +6,7 @@
 #include "config.h"
 #include "instance.h"
 #include "kernel_error.h"
+#include "kernel_features.h"
 #include "pin_dir.h"
 #include "service_notify.h"
 #include "wan_follow.h"
@@ -22,7 +23,8 @@ int main(int argc, char **argv)
                  "  xnat-load [--pin-dir DIR] [--mode auto|xdp|tc] [--object FILE.bpf.o] WAN_IF LAN_IF CONFIG.json\n"
                  "  xnat-load --follow-wan [--pin-dir DIR] [--mode auto|xdp|tc] WAN_IF LAN_IF CONFIG.json\n"
                  "  xnat-load --unload [--pin-dir DIR]\n"
-                 "  xnat-load --check CONFIG.json\n\n"
+                 "  xnat-load --check CONFIG.json\n"
+                 "  xnat-load --features\n\n"
                  "Exit codes: 0 done, 1 the kernel or system refused, 2 bad argument or config,\n"
                  "3 (--follow-wan) the WAN interface was deleted.\n",
                  prog};
@@ -43,6 +45,10 @@ int main(int argc, char **argv)
                    "load the programs from this object (a build of xnat_bpf.bpf.o) instead of the one built in");
     app.add_flag("--unload", unload, "detach everything and remove the pins");
     app.add_option("--check", check_path, "validate CONFIG.json without touching the kernel");
+    bool features = false;
+    app.add_flag("--features", features,
+                 "probe the running kernel for every BPF feature xnat uses and print what it has; "
+                 "exit 1 if it lacks one");
     bool follow = false;
     app.add_flag("--follow-wan", follow,
                  "after loading, stay in the foreground and keep masquerade rules without a to_source on "
@@ -57,6 +63,15 @@ int main(int argc, char **argv)
 
     if (follow && (unload || !check_path.empty()))
         return fail(prog, invalid_input("--follow-wan goes with WAN_IF LAN_IF CONFIG.json, not --unload or --check"));
+    if (features) {
+        auto found = probe_kernel_features();
+        if (!found)
+            return fail(prog, found.error());
+        std::fputs(format_kernel_features(*found).c_str(), stdout);
+        if (auto r = require_kernel_features(*found); !r)
+            return fail(prog, r.error());
+        return kExitOk;
+    }
     if (!check_path.empty()) {
         auto cfg = load_config_file(check_path);
         if (!cfg)
