@@ -101,6 +101,14 @@ static __always_inline void ct_reverse(const struct xnat_ct_key *t, struct xnat_
 	r->proto = t->proto;
 }
 
+/* A new entry under `key`, or a negative errno. Kernels before 6.4 call the hash map's update
+ * as an int function: the error arrives zero-extended in the 64-bit return (-EEXIST reads
+ * 4294967279), so only the low 32 bits mean anything. */
+static __always_inline int ct_insert(const struct xnat_ct_key *key, const struct xnat_ct_entry *e)
+{
+	return (int)bpf_map_update_elem(&XNAT_MAP_CT, key, e, BPF_NOEXIST);
+}
+
 /* Inserts both halves of a new flow. Returns 0 and the original half, or a drop counter; on
  * failure nothing of the flow is left in the table. */
 static __always_inline int ct_create(const struct xnat_pkt *p, const struct ct_new *n, __u32 now,
@@ -115,11 +123,11 @@ static __always_inline int ct_create(const struct xnat_pkt *p, const struct ct_n
 		.rule = n->rule,
 	};
 	struct xnat_ct_entry *orig, *stale;
-	long err;
+	int err;
 
 	ct_reverse(&n->to, &rkey);
 	half.peer = rkey;
-	err = bpf_map_update_elem(&XNAT_MAP_CT, &p->tuple, &half, BPF_NOEXIST);
+	err = ct_insert(&p->tuple, &half);
 	if (err)
 		/* EEXIST: another CPU created this flow between our lookup and insert; its packet
 		 * goes through, this one is dropped and retransmitted. */
@@ -129,13 +137,13 @@ static __always_inline int ct_create(const struct xnat_pkt *p, const struct ct_n
 	half.dir = XNAT_DIR_REPLY;
 	half.state = XNAT_TCP_NONE;
 	half.nat = n->reply_nat;
-	err = bpf_map_update_elem(&XNAT_MAP_CT, &rkey, &half, BPF_NOEXIST);
+	err = ct_insert(&rkey, &half);
 	if (err == -XNAT_EEXIST) {
 		/* The reply tuple is taken. Reclaim it only if that flow is already dead. */
 		stale = bpf_map_lookup_elem(&XNAT_MAP_CT, &rkey);
 		if (stale && ct_time_left(&rkey, stale, now) == 0) {
 			ct_delete_pair(&rkey, stale);
-			err = bpf_map_update_elem(&XNAT_MAP_CT, &rkey, &half, BPF_NOEXIST);
+			err = ct_insert(&rkey, &half);
 		}
 	}
 	if (err) {
