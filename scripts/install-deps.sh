@@ -12,6 +12,7 @@ PACKAGES=(
 	iperf3 curl # tests/e2e/test_hitless.sh, test_metrics.sh
 	python3-prometheus-client # tests/e2e/test_metrics.sh parses every scrape with it
 	libclang-rt-14-dev # libFuzzer for tests/fuzz/config_fuzz.cpp
+	qemu-system-x86 busybox-static xz-utils # tests/kernels: other kernels booted in QEMU
 )
 
 # --bench: also what bench/run.py needs (baselines, the plot).
