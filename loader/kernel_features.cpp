@@ -53,6 +53,12 @@ constexpr Probe kProbes[] = {
     {"bpf_timer", "5.15", "expiry without a daemon", ProbeKind::helper, BPF_PROG_TYPE_XDP, BPF_FUNC_timer_init},
 };
 
+std::string kernel_release()
+{
+    utsname u{};
+    return ::uname(&u) == 0 ? u.release : "unknown";
+}
+
 bool probe(const Probe &p)
 {
     switch (p.kind) {
@@ -76,7 +82,7 @@ Result<std::vector<KernelFeature>> probe_kernel_features()
         return system_error("must be run as root to probe the kernel's BPF features (CAP_BPF)", EPERM);
     std::vector<KernelFeature> out;
     for (const Probe &p : kProbes)
-        out.push_back({p.name, p.since, p.use, "", true, probe(p)});
+        out.push_back({p.name, p.since, p.use, probe(p)});
     return out;
 }
 
@@ -84,13 +90,11 @@ Result<void> require_kernel_features(const std::vector<KernelFeature> &features)
 {
     std::string missing;
     for (const KernelFeature &f : features)
-        if (f.required && !f.present)
+        if (!f.present)
             missing += (missing.empty() ? "" : ", ") + f.name + " (Linux " + f.since + ")";
     if (missing.empty())
         return {};
-    utsname u{};
-    std::string release = ::uname(&u) == 0 ? u.release : "unknown";
-    return system_error("this kernel (" + release + ") lacks " + missing + ": xnat needs Linux " + kKernelFloor +
+    return system_error("this kernel (" + kernel_release() + ") lacks " + missing + ": xnat needs Linux " + kKernelFloor +
                             " or newer, or these features backported; nothing was loaded "
                             "(xnat-load --features lists what this kernel has)",
                         ENOTSUP);
@@ -102,16 +106,14 @@ std::string format_kernel_features(const std::vector<KernelFeature> &features)
     for (const KernelFeature &f : features)
         w = std::max(w, f.name.size());
     auto pad = [](std::string s, size_t n) { return s.append(n > s.size() ? n - s.size() : 0, ' '); };
-    utsname u{};
-    std::string out = "kernel " + std::string(::uname(&u) == 0 ? u.release : "unknown") + "\n";
+    std::string out = "kernel " + kernel_release() + "\n";
     out += pad("feature", w) + "  " + pad("since", 6) + pad("here", 6) + "used for\n";
     size_t missing = 0;
     for (const KernelFeature &f : features) {
-        out += pad(f.name, w) + "  " + pad(f.since, 6) + pad(f.present ? "yes" : "NO", 6) + f.use;
-        out += f.required ? "\n" : "; without it: " + f.without + "\n";
-        missing += f.required && !f.present;
+        out += pad(f.name, w) + "  " + pad(f.since, 6) + pad(f.present ? "yes" : "NO", 6) + f.use + "\n";
+        missing += !f.present;
     }
-    out += missing ? "xnat cannot load here: it needs every required feature (Linux " + std::string(kKernelFloor) +
+    out += missing ? "xnat cannot load here: it needs every feature above (Linux " + std::string(kKernelFloor) +
                          " or newer has them all)\n"
                    : "every feature xnat needs is here\n";
     return out;

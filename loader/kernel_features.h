@@ -16,9 +16,7 @@ inline constexpr const char *kKernelFloor = "5.15";
 struct KernelFeature {
     std::string name;    // "bpf_timer"
     std::string since;   // mainline release that brought it, "5.15"
-    std::string use;     // what xnat uses it for
-    std::string without; // for an optional feature: what xnat does on a kernel without it
-    bool required = true; // without it xnat-load refuses to load
+    std::string use;     // what xnat uses it for; every feature is required
     bool present = false;
 };
 
@@ -26,7 +24,7 @@ struct KernelFeature {
 // it every probe would read as missing, so that is an error of its own.
 Result<std::vector<KernelFeature>> probe_kernel_features();
 
-// Fails with one message naming every missing required feature and the floor.
+// Fails with one message naming every missing feature and the floor.
 Result<void> require_kernel_features(const std::vector<KernelFeature> &features);
 
 // The table `xnat-load --features` prints.

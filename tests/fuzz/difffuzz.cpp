@@ -470,9 +470,8 @@ bool csum_equiv(uint16_t a, uint16_t b)
     return a == b || (a == 0 && b == 0xffff) || (a == 0xffff && b == 0);
 }
 
-void compare_frames(Differ &d, const Bytes &got_in, const model::Outcome &want)
+void compare_frames(Differ &d, const Bytes &got, const model::Outcome &want)
 {
-    const Bytes &got = got_in;
     if (got.size() != want.frame.size()) {
         d.fail("output length " + std::to_string(got.size()) + ", model " + std::to_string(want.frame.size()));
         return;
