@@ -10,6 +10,7 @@
 #ifndef XNAT_BPF_CONNTRACK_H
 #define XNAT_BPF_CONNTRACK_H
 
+#include "host_quota.h"
 #include "maps.h"
 #include "parse.h"
 #include "snat.h"
@@ -44,7 +45,8 @@ static __always_inline __u32 ct_time_left(const struct xnat_ct_key *key,
 	peer_idle = ct_idle(now, peer->last_seen);
 	if (peer_idle < idle)
 		idle = peer_idle;
-	timeout = (__u32)xnat_secs_to_ticks(xnat_timeout_s(&cfg->timeouts, key->proto, orig->state));
+	timeout = (__u32)xnat_secs_to_ticks(
+		xnat_timeout_s(&cfg->timeouts, key->proto, orig->state, orig->flags));
 	return idle >= timeout ? 0 : timeout - idle;
 }
 
@@ -63,6 +65,8 @@ static __always_inline void ct_delete_pair(const struct xnat_ct_key *key,
 	if ((dir == XNAT_DIR_ORIGINAL ? self_err : peer_err) != 0)
 		return;
 	xnat_count(XNAT_CNT_FLOW_ENDED);
+	if (nat & XNAT_NAT_HOST)
+		host_uncharge(dir == XNAT_DIR_ORIGINAL ? self.saddr : peer.saddr, XNAT_HOST_FLOW);
 	if (nat & XNAT_NAT_MAP_SELF)
 		snat_release(self.proto, self.daddr, self.dport);
 	else if (nat & XNAT_NAT_MAP_PEER)
@@ -82,6 +86,53 @@ static __always_inline int ct_is_stale(const struct xnat_pkt *p, const struct xn
 	if (e->last_seen == now)
 		return 0;
 	return ct_time_left(&p->tuple, e, now) == 0;
+}
+
+/*
+ * Early drop. A full table admits a new flow by ending an unassured one (no reply seen, or a TCP
+ * handshake not completed), as netfilter does, so that a flood of spoofed SYNs or one-way UDP
+ * cannot lock everyone out until its flows time out. Assured flows are never evicted.
+ *
+ * Candidates come from a FIFO of the original keys of new flows, oldest first: the flood's oldest
+ * entries go first and a legitimate client's new flow, the youngest, lives the longest. A popped
+ * key that names an assured flow, or no flow at all, is dropped from the queue for good (assured
+ * is forever), so the queue keeps only what may still be evicted. At most XNAT_EVICT_PROBES keys
+ * are looked at per attempt. When the queue overflows, its oldest keys are overwritten: such flows
+ * can no longer be evicted, only expire.
+ */
+#define XNAT_EVICT_PROBES 8
+
+/* Sized by xnat-load to limits.connections. */
+struct {
+	__uint(type, BPF_MAP_TYPE_QUEUE);
+	__uint(max_entries, XNAT_DEFAULT_MAX_CONNECTIONS);
+	__type(value, struct xnat_ct_key);
+} XNAT_MAP_EVICT SEC(".maps");
+
+/* Ends the oldest unassured flow among the next XNAT_EVICT_PROBES candidates; 1 if it did. */
+static __always_inline int ct_evict_one(void)
+{
+	struct xnat_ct_key k;
+	struct xnat_ct_entry *e;
+	int i;
+
+	for (i = 0; i < XNAT_EVICT_PROBES; i++) {
+		if (bpf_map_pop_elem(&XNAT_MAP_EVICT, &k))
+			return 0;
+		e = bpf_map_lookup_elem(&XNAT_MAP_CT, &k);
+		if (!e || e->dir != XNAT_DIR_ORIGINAL || (e->flags & XNAT_CT_F_ASSURED))
+			continue;
+		ct_delete_pair(&k, e);
+		xnat_count(XNAT_CNT_CT_EARLY_DROP);
+		return 1;
+	}
+	return 0;
+}
+
+/* Inserting failed for want of room (the hash map's E2BIG; ENOMEM would mean the same). */
+static __always_inline int ct_full(int err)
+{
+	return err && err != -XNAT_EEXIST;
 }
 
 /* What a new flow is: its original direction is the packet's tuple, rewritten to `to`. */
@@ -128,6 +179,8 @@ static __always_inline int ct_create(const struct xnat_pkt *p, const struct ct_n
 	ct_reverse(&n->to, &rkey);
 	half.peer = rkey;
 	err = ct_insert(&p->tuple, &half);
+	if (ct_full(err) && ct_evict_one())
+		err = ct_insert(&p->tuple, &half);
 	if (err)
 		/* EEXIST: another CPU created this flow between our lookup and insert; its packet
 		 * goes through, this one is dropped and retransmitted. */
@@ -146,6 +199,8 @@ static __always_inline int ct_create(const struct xnat_pkt *p, const struct ct_n
 			err = ct_insert(&rkey, &half);
 		}
 	}
+	if (ct_full(err) && ct_evict_one())
+		err = ct_insert(&rkey, &half);
 	if (err) {
 		bpf_map_delete_elem(&XNAT_MAP_CT, &p->tuple);
 		return err == -XNAT_EEXIST ? XNAT_CNT_DROP_CT_COLLISION : XNAT_CNT_DROP_CT_FULL;
@@ -156,6 +211,9 @@ static __always_inline int ct_create(const struct xnat_pkt *p, const struct ct_n
 		bpf_map_delete_elem(&XNAT_MAP_CT, &rkey);
 		return XNAT_CNT_DROP_CT_FULL;
 	}
+	/* Every new flow starts unassured. A full queue drops its oldest key, which is the one most
+	 * likely to be gone already. */
+	bpf_map_push_elem(&XNAT_MAP_EVICT, &p->tuple, BPF_EXIST);
 	xnat_count(XNAT_CNT_NEW_FLOW);
 	xnat_rule_hit(n->rule);
 	*out = orig;
@@ -193,8 +251,13 @@ static __always_inline void ct_update_state(struct xnat_ct_entry *orig, const st
 
 	if (dir == XNAT_DIR_REPLY)
 		flags |= XNAT_CT_F_SEEN_REPLY;
-	if (p->tuple.proto == IPPROTO_TCP)
+	if (p->tuple.proto == IPPROTO_TCP) {
 		state = ct_tcp_next_state(state, &flags, dir, p->tcp_flags);
+		if (state == XNAT_TCP_ESTABLISHED)
+			flags |= XNAT_CT_F_ASSURED;
+	} else if (flags & XNAT_CT_F_SEEN_REPLY) {
+		flags |= XNAT_CT_F_ASSURED;
+	}
 	if (flags != orig->flags)
 		orig->flags = flags;
 	if (state != orig->state)

@@ -115,7 +115,7 @@ static __always_inline int flow_new_lan(void *ctx, const int xdp, const struct x
 		.int_port = p->tuple.sport, /* an echo request's identifier, for ICMP */
 	};
 	__be16 ext_port;
-	int rc;
+	int rc, charged = HOST_UNCOUNTED;
 
 	if (t) {
 		n.to.daddr = t->addr;
@@ -154,15 +154,29 @@ static __always_inline int flow_new_lan(void *ctx, const int xdp, const struct x
 
 	n.reply_nat = n.orig_nat;
 	if (req.ext_addr) {
-		rc = snat_acquire(&req, cfg, fwd_table, &ext_port);
+		/* The flow counts against its host's quota before it may take a port. */
+		charged = host_charge(p->tuple.saddr, XNAT_HOST_FLOW, cfg->host_max_flows, now);
+		if (charged == HOST_REFUSED)
+			return XNAT_CNT_DROP_HOST_FLOWS;
+		rc = snat_acquire(&req, cfg, fwd_table, now, &ext_port);
 		if (rc)
-			return rc;
+			goto uncharge;
 		n.to.saddr = req.ext_addr;
 		n.to.sport = ext_port;
 		n.orig_nat |= XNAT_NAT_SNAT | XNAT_NAT_MAP_PEER;
 		n.reply_nat |= XNAT_NAT_SNAT | XNAT_NAT_MAP_SELF;
+		if (charged == HOST_CHARGED) {
+			n.orig_nat |= XNAT_NAT_HOST;
+			n.reply_nat |= XNAT_NAT_HOST;
+		}
 	}
-	return flow_commit(p, &n, now, out);
+	rc = flow_commit(p, &n, now, out);
+	if (!rc)
+		return 0;
+uncharge:
+	if (charged == HOST_CHARGED)
+		host_uncharge(p->tuple.saddr, XNAT_HOST_FLOW);
+	return rc;
 }
 
 #endif

@@ -12,6 +12,7 @@
 #ifndef XNAT_BPF_SNAT_H
 #define XNAT_BPF_SNAT_H
 
+#include "host_quota.h"
 #include "maps.h"
 #include "parse.h"
 
@@ -59,9 +60,17 @@ static __always_inline void snat_release(__u8 proto, __be32 ext_addr, __be16 ext
 {
 	struct xnat_snat_key key = { .addr = ext_addr, .port = ext_port, .proto = proto };
 	struct xnat_snat_mapping *m = bpf_map_lookup_elem(&XNAT_MAP_SNAT, &key);
+	__be32 host;
+	__u8 flags;
 
-	if (m && __sync_sub_and_fetch(&m->refs, 1) == 0)
-		bpf_map_delete_elem(&XNAT_MAP_SNAT, &key);
+	if (!m || __sync_sub_and_fetch(&m->refs, 1) != 0)
+		return;
+	/* Read before the delete: the element's memory may be reused at once. */
+	host = m->int_addr;
+	flags = m->flags;
+	bpf_map_delete_elem(&XNAT_MAP_SNAT, &key);
+	if (flags & XNAT_SNAT_F_HOST)
+		host_uncharge(host, XNAT_HOST_PORT);
 }
 
 /* A port a WAN-side forward owns on this address: source NAT must not hand it out. */
@@ -125,9 +134,10 @@ struct snat_request {
 };
 
 /* Finds or makes the mapping for an internal endpoint and takes a reference on it. Returns 0
- * with the external port, or the drop counter. */
+ * with the external port, or the drop counter. A new mapping is charged to the internal host's
+ * port quota; reusing one costs nothing. */
 static __always_inline int snat_acquire(const struct snat_request *req,
-					const struct xnat_config *cfg, void *fwd_table,
+					const struct xnat_config *cfg, void *fwd_table, __u32 now,
 					__be16 *ext_port)
 {
 	struct xnat_eim_key ek = {
@@ -148,7 +158,7 @@ static __always_inline int snat_acquire(const struct snat_request *req,
 	__u32 size, start;
 	__be16 *hint;
 	__u16 port, want;
-	int i;
+	int i, charged;
 
 	hint = bpf_map_lookup_elem(&XNAT_MAP_EIM, &ek);
 	if (hint) {
@@ -164,6 +174,11 @@ static __always_inline int snat_acquire(const struct snat_request *req,
 	size = pool.n_a + pool.n_b;
 	if (!size)
 		return XNAT_CNT_DROP_PORTS_EXHAUSTED;
+	charged = host_charge(req->int_addr, XNAT_HOST_PORT, cfg->host_max_ports, now);
+	if (charged == HOST_REFUSED)
+		return XNAT_CNT_DROP_HOST_PORTS;
+	if (charged == HOST_CHARGED)
+		fresh.flags |= XNAT_SNAT_F_HOST;
 	start = xnat_rand() % size;
 	want = bpf_ntohs(req->int_port);
 	for (i = 0; i < XNAT_SNAT_PROBES; i++) {
@@ -184,6 +199,8 @@ static __always_inline int snat_acquire(const struct snat_request *req,
 			return 0;
 		}
 	}
+	if (charged == HOST_CHARGED)
+		host_uncharge(req->int_addr, XNAT_HOST_PORT);
 	return XNAT_CNT_DROP_PORTS_EXHAUSTED;
 }
 

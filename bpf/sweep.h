@@ -64,17 +64,28 @@ static long sweep_one(void *map __attribute__((unused)), struct xnat_ct_key *key
 
 static __always_inline __u32 min_timeout_ticks(const struct xnat_timeouts *t)
 {
-	__u32 m = t->tcp_established_s;
+	__u32 all[] = { t->tcp_established_s, t->tcp_transitory_s, t->tcp_close_s, t->udp_s,
+			t->icmp_s, t->tcp_syn_sent_s, t->tcp_syn_recv_s, t->udp_unreplied_s };
+	__u32 m = all[0];
+	int i;
 
-	if (t->tcp_transitory_s < m)
-		m = t->tcp_transitory_s;
-	if (t->tcp_close_s < m)
-		m = t->tcp_close_s;
-	if (t->udp_s < m)
-		m = t->udp_s;
-	if (t->icmp_s < m)
-		m = t->icmp_s;
+	for (i = 1; i < (int)(sizeof(all) / sizeof(all[0])); i++)
+		if (all[i] < m)
+			m = all[i];
 	return (__u32)xnat_secs_to_ticks(m);
+}
+
+/* A host entry that has held nothing for two ticks is reclaimed. Claiming it (0 -> DEAD) first
+ * makes a charge racing with the delete see the bit and take itself back. */
+static long sweep_host(void *map __attribute__((unused)), __be32 *key, struct xnat_host *h,
+		       struct sweep_walk *w)
+{
+	__be32 addr = *key;
+
+	if (h->use == 0 && ct_idle(w->now, h->last_tick) >= 2 &&
+	    __sync_val_compare_and_swap(&h->use, 0, XNAT_HOST_DEAD) == 0)
+		bpf_map_delete_elem(&XNAT_MAP_HOSTS, &addr);
+	return 0;
 }
 
 static __always_inline void sweep_walk_table(struct xnat_sweeper *s)
@@ -88,6 +99,7 @@ static __always_inline void sweep_walk_table(struct xnat_sweeper *s)
 	w.now = xnat_now_ticks();
 	w.min_timeout = min_timeout_ticks(&cfg->timeouts);
 	bpf_for_each_map_elem(&XNAT_MAP_CT, sweep_one, &w, 0);
+	bpf_for_each_map_elem(&XNAT_MAP_HOSTS, sweep_host, &w, 0);
 	s->stats.sweeps++;
 	s->stats.expired += w.expired;
 	s->stats.last_entries = w.entries;

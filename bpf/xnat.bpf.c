@@ -15,6 +15,7 @@
 #include "maps.h"
 #include "nat.h"
 #include "parse.h"
+#include "refusal.h"
 #include "sweep.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
@@ -23,7 +24,8 @@ static __always_inline int outcome_is_drop(int outcome)
 {
 	return outcome == XNAT_CNT_DROP_CT_FULL || outcome == XNAT_CNT_DROP_CT_COLLISION ||
 	       outcome == XNAT_CNT_DROP_TX_PORT || outcome == XNAT_CNT_DROP_PORTS_EXHAUSTED ||
-	       outcome == XNAT_CNT_DROP_TCP_RST_WINDOW;
+	       outcome == XNAT_CNT_DROP_TCP_RST_WINDOW || outcome == XNAT_CNT_DROP_HOST_FLOWS ||
+	       outcome == XNAT_CNT_DROP_HOST_PORTS;
 }
 
 /*
@@ -132,6 +134,8 @@ static __always_inline int xnat_handle(void *ctx, const int xdp, const __u8 side
 			rc = flow_new_wan(&p, now, cfg, &e);
 		else
 			rc = flow_new_lan(ctx, xdp, &p, now, cfg, &e);
+		if (rc && refusal_wanted(cfg, side, rc))
+			return refusal_verdict(ctx, xdp, side, &p, cfg, now, rc);
 		if (rc)
 			return verdict(xdp, rc);
 	}

@@ -84,7 +84,10 @@ Result<Timeouts> parse_timeouts(const json &j)
 {
     if (!j.is_object())
         return invalid_input("timeouts: expected an object, got " + json_type(j));
-    if (auto r = check_keys(j, "timeouts", {"tcp_established", "tcp_transitory", "tcp_close", "udp", "icmp"}); !r)
+    if (auto r = check_keys(j, "timeouts",
+                            {"tcp_established", "tcp_transitory", "tcp_close", "udp", "icmp", "tcp_syn_sent",
+                             "tcp_syn_recv", "udp_unreplied"});
+        !r)
         return r.error();
     Timeouts t;
     struct Field {
@@ -94,7 +97,10 @@ Result<Timeouts> parse_timeouts(const json &j)
                   {"tcp_transitory", &t.tcp_transitory},
                   {"tcp_close", &t.tcp_close},
                   {"udp", &t.udp},
-                  {"icmp", &t.icmp}};
+                  {"icmp", &t.icmp},
+                  {"tcp_syn_sent", &t.tcp_syn_sent},
+                  {"tcp_syn_recv", &t.tcp_syn_recv},
+                  {"udp_unreplied", &t.udp_unreplied}};
     for (const auto &f : fields) {
         if (!j.contains(f.name))
             continue;
@@ -110,7 +116,7 @@ Result<Limits> parse_limits(const json &j)
 {
     if (!j.is_object())
         return invalid_input("limits: expected an object, got " + json_type(j));
-    if (auto r = check_keys(j, "limits", {"connections"}); !r)
+    if (auto r = check_keys(j, "limits", {"connections", "host_connections", "host_ports"}); !r)
         return r.error();
     Limits l;
     if (j.contains("connections")) {
@@ -120,7 +126,45 @@ Result<Limits> parse_limits(const json &j)
             return v.error();
         l.connections = *v;
     }
+    // 0 means no limit; a host can hold no more flows than the table, nor more ports than exist
+    // across three protocols.
+    if (j.contains("host_connections")) {
+        auto v = get_uint(j.at("host_connections"), "limits.host_connections", 0, XNAT_MAX_CONNECTIONS);
+        if (!v)
+            return v.error();
+        l.host_connections = *v;
+    }
+    if (j.contains("host_ports")) {
+        auto v = get_uint(j.at("host_ports"), "limits.host_ports", 0, 3 * 65536);
+        if (!v)
+            return v.error();
+        l.host_ports = *v;
+    }
     return l;
+}
+
+Result<IcmpRefusals> parse_icmp_refusals(const json &j)
+{
+    if (!j.is_object())
+        return invalid_input("icmp_refusals: expected an object, got " + json_type(j));
+    if (auto r = check_keys(j, "icmp_refusals", {"lan", "wan", "per_second"}); !r)
+        return r.error();
+    IcmpRefusals r;
+    for (auto [key, slot] : {std::pair{"lan", &r.lan}, std::pair{"wan", &r.wan}}) {
+        if (!j.contains(key))
+            continue;
+        if (!j.at(key).is_boolean())
+            return invalid_input(std::string("icmp_refusals.") + key + ": expected true or false, got " +
+                                 json_type(j.at(key)));
+        *slot = j.at(key).get<bool>();
+    }
+    if (j.contains("per_second")) {
+        auto v = get_uint(j.at("per_second"), "icmp_refusals.per_second", 1, 1000000);
+        if (!v)
+            return v.error();
+        r.per_second = *v;
+    }
+    return r;
 }
 
 } // namespace
@@ -133,6 +177,9 @@ xnat_timeouts to_kernel(const Timeouts &t)
     k.tcp_close_s = t.tcp_close;
     k.udp_s = t.udp;
     k.icmp_s = t.icmp;
+    k.tcp_syn_sent_s = t.tcp_syn_sent;
+    k.tcp_syn_recv_s = t.tcp_syn_recv;
+    k.udp_unreplied_s = t.udp_unreplied;
     return k;
 }
 
@@ -168,7 +215,7 @@ Result<Config> parse_config(std::string_view json_text)
     const json &root = *parsed;
     if (!root.is_object())
         return invalid_input("expected a JSON object at the top, got " + json_type(root));
-    if (auto r = check_keys(root, "", {"port_forwards", "masquerade", "timeouts", "limits"}); !r)
+    if (auto r = check_keys(root, "", {"port_forwards", "masquerade", "timeouts", "limits", "icmp_refusals"}); !r)
         return r.error();
 
     Config cfg;
@@ -214,6 +261,12 @@ Result<Config> parse_config(std::string_view json_text)
         if (!l)
             return l.error();
         cfg.limits = *l;
+    }
+    if (root.contains("icmp_refusals")) {
+        auto r = parse_icmp_refusals(root.at("icmp_refusals"));
+        if (!r)
+            return r.error();
+        cfg.icmp_refusals = *r;
     }
 
     std::vector<LabelledForward> labelled;

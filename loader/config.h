@@ -31,6 +31,9 @@ struct Timeouts {
     uint32_t tcp_close = XNAT_DEFAULT_TCP_CLOSE_S;
     uint32_t udp = XNAT_DEFAULT_UDP_S;
     uint32_t icmp = XNAT_DEFAULT_ICMP_S;
+    uint32_t tcp_syn_sent = XNAT_DEFAULT_TCP_SYN_SENT_S;
+    uint32_t tcp_syn_recv = XNAT_DEFAULT_TCP_SYN_RECV_S;
+    uint32_t udp_unreplied = XNAT_DEFAULT_UDP_UNREPLIED_S;
     bool operator==(const Timeouts &) const = default;
 };
 
@@ -39,7 +42,19 @@ xnat_timeouts to_kernel(const Timeouts &t);
 
 struct Limits {
     uint32_t connections = XNAT_DEFAULT_MAX_CONNECTIONS;
+    // Per internal host, over the flows it opens through source NAT; 0: no limit.
+    uint32_t host_connections = 0;
+    uint32_t host_ports = 0;
     bool operator==(const Limits &) const = default;
+};
+
+// ICMP administratively prohibited for new flows refused for lack of room (RFC 5508 REQ-8).
+// Off on the WAN side by default: a flood's spoofed sources would receive the answers.
+struct IcmpRefusals {
+    bool lan = true;
+    bool wan = false;
+    uint32_t per_second = XNAT_DEFAULT_REFUSAL_ICMP_RATE;
+    bool operator==(const IcmpRefusals &) const = default;
 };
 
 struct Config {
@@ -47,13 +62,15 @@ struct Config {
     std::vector<Masquerade> masquerade;
     Timeouts timeouts;
     Limits limits;
+    IcmpRefusals icmp_refusals;
 
     // Room for source-NAT mappings: one per flow at worst with masquerade; without it they
     // serve hairpinned flows only, and the preallocated tables stay small.
     uint32_t mapping_capacity() const
     {
-        return masquerade.empty() ? std::min(limits.connections, XNAT_HAIRPIN_ONLY_MAPPINGS)
-                                  : limits.connections;
+        return (masquerade.empty() ? std::min(limits.connections, XNAT_HAIRPIN_ONLY_MAPPINGS)
+                                   : limits.connections) +
+               XNAT_SNAT_HEADROOM;
     }
 };
 

@@ -123,24 +123,7 @@ Result<ConnFilter> parse_conn_filter(std::string_view proto, std::string_view ad
 
 bool conntrack_assured(const Connection &c)
 {
-    bool replied = (c.original.flags & XNAT_CT_F_SEEN_REPLY) != 0;
-    if (!replied)
-        return false;
-    switch (c.original_key.proto) {
-    case XNAT_PROTO_UDP:
-        return true;
-    case XNAT_PROTO_TCP: {
-        uint8_t st = c.original.state;
-        if (st >= XNAT_TCP_ESTABLISHED && st <= XNAT_TCP_TIME_WAIT)
-            return true;
-        if (st != XNAT_TCP_CLOSE)
-            return false;
-        bool fin = (c.original.flags & (XNAT_CT_F_FIN_ORIG | XNAT_CT_F_FIN_REPLY)) != 0;
-        return fin || c.original.packets + c.reply.packets >= 4;
-    }
-    default:
-        return false;
-    }
+    return (c.original.flags & XNAT_CT_F_ASSURED) != 0;
 }
 
 std::string format_conntrack(const Connection &c, const xnat_timeouts &t, uint64_t now_ns,

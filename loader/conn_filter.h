@@ -35,17 +35,13 @@ enum class ConntrackCounters { off, on };
 // "tcp      6 7439 ESTABLISHED src=... dst=... sport=... dport=... src=... dst=... sport=...
 //  dport=... [ASSURED] mark=0 use=1", with "packets=N bytes=N" after each tuple when counters
 // are on. [UNREPLIED] follows the original tuple of a flow that has not seen a reply; [ASSURED]
-// marks one that has been assured (TCP: once established, and then for good, as conntrack
-// keeps the mark through FIN and RST; see conntrack_assured).
+// marks one that has been assured (see conntrack_assured).
 std::string format_conntrack(const Connection &c, const xnat_timeouts &t, uint64_t now_ns,
                              ConntrackCounters counters = ConntrackCounters::off);
 
-// Whether conntrack would show the flow [ASSURED]. TCP: reached ESTABLISHED. xnat keeps no
-// record of that once a flow has moved on, so it is read from what is left: a reply was seen
-// and either side sent a FIN (FIN_WAIT, CLOSE_WAIT, TIME_WAIT, or CLOSE after one), or, for a
-// flow closed by RST, at least four packets went through (SYN, SYN-ACK, ACK, RST: a reset
-// during the handshake carries at most three unless packets were retransmitted, in which case
-// the flow shows assured where conntrack would not). UDP: both sides spoke. ICMP: never.
+// Whether the flow is [ASSURED]: the datapath's own bit (XNAT_CT_F_ASSURED), set when a TCP
+// handshake completes or a UDP or ICMP flow sees a reply, and kept for good. A full table evicts
+// only flows without it.
 bool conntrack_assured(const Connection &c);
 
 } // namespace xnat

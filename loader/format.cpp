@@ -53,7 +53,7 @@ uint64_t seconds_left(const Connection &c, const xnat_timeouts &t, uint64_t now_
         return idle > 0 ? static_cast<uint64_t>(idle) : 0;
     };
     uint64_t idle = std::min(idle_of(c.original.last_seen), idle_of(c.reply.last_seen));
-    uint32_t timeout_s = xnat_timeout_s(&t, c.original_key.proto, c.original.state);
+    uint32_t timeout_s = xnat_timeout_s(&t, c.original_key.proto, c.original.state, c.original.flags);
     uint64_t timeout = xnat_secs_to_ticks(timeout_s);
     if (idle >= timeout)
         return 0;

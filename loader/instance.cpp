@@ -1,10 +1,12 @@
 #include "instance.h"
 
+#include <arpa/inet.h>
 #include <bpf/libbpf.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
+#include <optional>
 
 #include "attach.h"
 #include "conntrack_table.h"
@@ -68,10 +70,13 @@ Result<Skeleton> load_programs(const PinDir &pin, const std::string &object_path
         if (int err = bpf_map__reuse_fd(devmap, fd->get()))
             return kernel_error("reuse " + devmap_pin, err);
     }
-    // Two entries per flow; a mapping is always held by a flow, so no more mappings than flows.
+    // Two entries per flow; a mapping is always held by a flow, so no more mappings than flows,
+    // and no more hosts with something charged than flows.
     for (auto [map, entries] : {std::pair{skel->maps.XNAT_MAP_CT, 2 * max_connections},
                                 std::pair{skel->maps.XNAT_MAP_SNAT, max_mappings},
-                                std::pair{skel->maps.XNAT_MAP_EIM, max_mappings}})
+                                std::pair{skel->maps.XNAT_MAP_EIM, max_mappings},
+                                std::pair{skel->maps.XNAT_MAP_EVICT, max_connections},
+                                std::pair{skel->maps.XNAT_MAP_HOSTS, max_connections}})
         if (int err = bpf_map__set_max_entries(map, entries))
             return kernel_error("size the connection tables", err);
     if (int err = xnat_bpf__load(skel.get()))
@@ -185,7 +190,7 @@ Result<void> pin_program_state(const PinDir &pin, const Skeleton &skel)
 }
 
 xnat_config make_config(const Config &cfg, const SidePlan &wan, const SidePlan &lan,
-                        std::pair<uint16_t, uint16_t> local_ports)
+                        std::pair<uint16_t, uint16_t> local_ports, std::optional<uint32_t> lan_addr)
 {
     xnat_config c{};
     c.abi_version = XNAT_ABI_VERSION;
@@ -202,6 +207,13 @@ xnat_config make_config(const Config &cfg, const SidePlan &wan, const SidePlan &
     c.local_port_lo = local_ports.first;
     c.local_port_hi = local_ports.second;
     c.sweep_interval_ms = XNAT_DEFAULT_SWEEP_INTERVAL_MS;
+    c.host_max_flows = cfg.limits.host_connections;
+    c.host_max_ports = cfg.limits.host_ports;
+    // Without a LAN address, refusals there come from the address the refused packet was sent to.
+    c.lan_addr = lan_addr ? htonl(*lan_addr) : 0;
+    c.refusal_icmp_rate = cfg.icmp_refusals.per_second;
+    c.refusal_icmp = static_cast<uint8_t>((cfg.icmp_refusals.lan ? XNAT_REFUSAL_ICMP_SIDE(XNAT_SIDE_LAN) : 0) |
+                                          (cfg.icmp_refusals.wan ? XNAT_REFUSAL_ICMP_SIDE(XNAT_SIDE_WAN) : 0));
     std::strncpy(c.wan_name, wan.iface.name.c_str(), XNAT_IFNAME_LEN - 1);
     std::strncpy(c.lan_name, lan.iface.name.c_str(), XNAT_IFNAME_LEN - 1);
     return c;
@@ -224,7 +236,7 @@ Result<void> check_reload(const std::string &dir, const xnat_config &old, const 
                              " connections; resizing needs " + unload + " (connections are lost)");
     if (old.max_mappings != cfg.mapping_capacity())
         return invalid_input("masquerade: the running instance was " +
-                             std::string(old.max_mappings > XNAT_HAIRPIN_ONLY_MAPPINGS ? "loaded with" : "loaded without") +
+                             std::string(old.max_mappings > XNAT_HAIRPIN_ONLY_MAPPINGS + XNAT_SNAT_HEADROOM ? "loaded with" : "loaded without") +
                              " masquerade rules, which sizes its mapping tables; adding the first or "
                              "removing the last needs " + unload + " (connections are lost)");
     return {};
@@ -286,6 +298,9 @@ Result<Report> load_instance(const LoadOptions &o)
     auto wan_addr = primary_ipv4(plans[0].iface.ifindex);
     if (!wan_addr)
         return wan_addr.error();
+    auto lan_addr = primary_ipv4(plans[1].iface.ifindex);
+    if (!lan_addr)
+        return lan_addr.error();
     auto masq = resolve_masquerade(cfg->masquerade, *wan_addr, plans[0].iface.name, local_ports.first,
                                    local_ports.second, o.park_without_wan_address);
     if (!masq)
@@ -357,7 +372,7 @@ Result<Report> load_instance(const LoadOptions &o)
         p.old_mode = p.mode; // attached now: a rollback must undo it
     }
     if (auto r = apply_state(skeleton_maps(*skel), *cfg, std::move(tables),
-                             make_config(*cfg, plans[0], plans[1], local_ports));
+                             make_config(*cfg, plans[0], plans[1], local_ports, *lan_addr));
         !r)
         return fail(r.error());
     if (auto r = pin_program_state(*pin, *skel); !r)

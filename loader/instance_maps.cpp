@@ -17,7 +17,7 @@
 
 namespace xnat {
 
-const PinnedMap kPinnedMaps[11] = {
+const PinnedMap kPinnedMaps[13] = {
     {XNAT_STR(XNAT_MAP_CT), &MapSet::ct},
     {XNAT_STR(XNAT_MAP_FWD), &MapSet::fwd},
     {XNAT_STR(XNAT_MAP_RULES), &MapSet::rules},
@@ -29,6 +29,8 @@ const PinnedMap kPinnedMaps[11] = {
     {XNAT_STR(XNAT_MAP_SNAT), &MapSet::snat},
     {XNAT_STR(XNAT_MAP_EIM), &MapSet::eim},
     {XNAT_STR(XNAT_MAP_RULE_HITS), &MapSet::rule_hits},
+    {XNAT_STR(XNAT_MAP_EVICT), &MapSet::evict},
+    {XNAT_STR(XNAT_MAP_HOSTS), &MapSet::hosts},
 };
 
 namespace {

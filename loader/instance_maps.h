@@ -26,6 +26,8 @@ struct MapSet {
     int snat = -1;
     int eim = -1;
     int rule_hits = -1;
+    int evict = -1;
+    int hosts = -1;
 };
 
 // Every pinned map, by the name it is pinned under, and where its fd goes in a MapSet.
@@ -33,7 +35,7 @@ struct PinnedMap {
     const char *name;
     int MapSet::*slot;
 };
-extern const PinnedMap kPinnedMaps[11];
+extern const PinnedMap kPinnedMaps[13];
 
 // The pinned flush program, run by xnat-map flush.
 inline constexpr const char *kFlushProgPin = "prog_flush";

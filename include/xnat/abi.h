@@ -26,8 +26,10 @@
  * xnat-map refuses to touch an instance pinned by an incompatible build instead of misreading
  * its bytes. 4: the flush program takes a filter as its context. 5: drop_tcp_rst_window joined
  * the counter array, moving the indices after it. 6: pass_translated left the counter array (XDP
- * hands every packet it cannot finish to tc untouched) and the sweeper lost its workqueue. */
-#define XNAT_ABI_VERSION 6
+ * hands every packet it cannot finish to tc untouched) and the sweeper lost its workqueue. 7: the
+ * half-open timeouts, host quotas and ICMP refusals joined the config; eviction and quota
+ * counters joined the counter array; the eviction queue and the host map were pinned. */
+#define XNAT_ABI_VERSION 7
 
 /* IP protocol numbers, spelled here so C++ need not mix <netinet/in.h> with <linux/in.h>. */
 #define XNAT_PROTO_ICMP 1

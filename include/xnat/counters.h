@@ -25,13 +25,18 @@
 	X(DROP_TX_PORT, "drop_tx_port", "egress interface missing from the redirect map")      \
 	X(DROP_PORTS_EXHAUSTED, "drop_ports_exhausted", "no free external port: new flow refused") \
 	X(DROP_TCP_RST_WINDOW, "drop_tcp_rst_window", "RST outside the sender's window: dropped, state kept") \
+	X(DROP_HOST_FLOWS, "drop_host_connections", "internal host holds its connection quota: new flow refused") \
+	X(DROP_HOST_PORTS, "drop_host_ports", "internal host holds its external port quota: new flow refused") \
 	X(PASS_ICMP_NO_FLOW, "pass_icmp_no_flow", "ICMP error about no tracked flow: untouched")   \
 	X(PASS_FOR_ERROR, "pass_for_error", "source-NATed packet needs an ICMP error: untouched")  \
 	X(NEW_FLOW, "new_flow", "connections created (counted besides the outcome)")               \
 	X(CT_EXPIRED, "ct_expired", "connections expired on lookup (counted besides the outcome)") \
 	X(FLOW_ENDED, "flow_ended", "connections ended, by the sweeper, a lookup or flush (besides)") \
 	X(ICMP_ERROR_TRANSLATED, "icmp_error_translated", "ICMP errors whose embedded packet was translated") \
-	X(XDP_HANDOFF, "xdp_handoff", "packets XDP passed up untouched for tc to finish and count (besides)")
+	X(XDP_HANDOFF, "xdp_handoff", "packets XDP passed up untouched for tc to finish and count (besides)") \
+	X(CT_EARLY_DROP, "ct_early_drop", "unassured connections evicted to admit a new flow (besides)") \
+	X(REFUSAL_ICMP_SENT, "refusal_icmp_sent", "refused new flows answered with ICMP admin-prohibited (besides)") \
+	X(REFUSAL_ICMP_LIMITED, "refusal_icmp_limited", "refused new flows left unanswered by the ICMP rate limit (besides)")
 
 #define XNAT_COUNTER_ENUM_(id, name, help) XNAT_CNT_##id,
 enum xnat_counter { XNAT_COUNTER_LIST(XNAT_COUNTER_ENUM_) XNAT_CNT_COUNT };

@@ -37,6 +37,9 @@ XNAT_STATIC_ASSERT(XNAT_OFFSETOF(struct xnat_ct_key, proto) == 12, "ct key layou
 #define XNAT_CT_F_SEEN_REPLY 0x01
 #define XNAT_CT_F_FIN_ORIG 0x02
 #define XNAT_CT_F_FIN_REPLY 0x04
+/* Assured, in netfilter's sense (original half): TCP completed its handshake, UDP or ICMP saw a
+ * reply. A full table evicts only flows without it, and never loses the bit again. */
+#define XNAT_CT_F_ASSURED 0x08
 
 /* nat: what the flow translates and which half names its source-NAT mapping. A flow that
  * holds a mapping (masquerade, hairpin) keeps one reference on it; the external endpoint is
@@ -48,6 +51,7 @@ XNAT_STATIC_ASSERT(XNAT_OFFSETOF(struct xnat_ct_key, proto) == 12, "ct key layou
 #define XNAT_NAT_MAP_PEER 0x08 /* the peer's key.daddr:dport is the mapping */
 #define XNAT_NAT_HAIRPIN 0x10
 #define XNAT_NAT_INBOUND 0x20  /* opened from outside through an endpoint-independent mapping */
+#define XNAT_NAT_HOST 0x40     /* counted in its internal host's flow quota (the original saddr) */
 
 /* Idle time is kept in ticks of 2^30 ns (1.07 s): a 32-bit stamp lasts 146 years, and a
  * shift rather than a division turns the clock into ticks on every packet. */

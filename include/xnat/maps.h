@@ -15,6 +15,9 @@
 #define XNAT_MAP_MASQ_RULES xnat_masq_rules /* masquerade rules as configured, for list */
 #define XNAT_MAP_SNAT xnat_snat       /* source-NAT mappings by external endpoint */
 #define XNAT_MAP_EIM xnat_eim         /* internal endpoint -> last external port (LRU hint) */
+#define XNAT_MAP_EVICT xnat_evict     /* queue of new flows' keys, oldest first: early-drop candidates */
+#define XNAT_MAP_HOSTS xnat_hosts     /* per internal host: flows and ports held (quotas) */
+#define XNAT_MAP_REFUSAL xnat_refusal /* per-CPU rate state of ICMP refusals */
 #define XNAT_MAP_SWEEP xnat_sweep     /* the expiry sweeper: its timer, workqueue and statistics */
 #define XNAT_MAP_RULE_HITS xnat_hits  /* per-CPU: flows each rule made (forwards, then masquerade) */
 #define XNAT_MAP_CONFIG xnat_config   /* one struct xnat_config */
@@ -44,6 +47,10 @@
 #define XNAT_RULE_HIT_SLOTS (XNAT_MAX_RULES + XNAT_MAX_MASQ_RULES)
 
 #define XNAT_DEFAULT_MAX_CONNECTIONS 262144u
+/* Mapping slots beyond the flows they serve: a new masquerade flow takes its mapping before it
+ * makes room in a full connection table by early drop, so a table full of flows that each hold a
+ * mapping must still leave room for the flows being made (one per CPU at a time). */
+#define XNAT_SNAT_HEADROOM 64u
 /* Without masquerade, mappings serve hairpinned flows only. */
 #define XNAT_HAIRPIN_ONLY_MAPPINGS 4096u
 #define XNAT_MIN_CONNECTIONS 16u

@@ -63,6 +63,8 @@ struct xnat_masq_key {
 XNAT_STATIC_ASSERT(sizeof(struct xnat_masq_key) == 12, "masq key layout");
 
 #define XNAT_MASQ_F_EIF 0x01 /* endpoint-independent filtering */
+/* In a mapping's flags only: counted in its internal host's port quota. */
+#define XNAT_SNAT_F_HOST 0x80
 
 struct xnat_masq_rule {
 	__be32 to_source;
@@ -101,7 +103,7 @@ XNAT_STATIC_ASSERT(sizeof(struct xnat_snat_key) == 8, "snat key layout");
 struct xnat_snat_mapping {
 	__be32 int_addr;
 	__be16 int_port;
-	__u8 flags; /* XNAT_MASQ_F_* of the rule that made it */
+	__u8 flags; /* XNAT_MASQ_F_* of the rule that made it, XNAT_SNAT_F_HOST */
 	__u8 pad;
 	__u32 refs;  /* flows holding it */
 	__u32 pad2;

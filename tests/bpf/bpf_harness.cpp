@@ -36,6 +36,10 @@ int redirect_verdict(Hook h)
 {
     return h == Hook::xdp ? kXdpRedirect : kTcRedirect;
 }
+int reflect_verdict(Hook h)
+{
+    return h == Hook::xdp ? kXdpTx : kTcRedirect;
+}
 const char *hook_name(Hook h)
 {
     return h == Hook::xdp ? "xdp" : "tc";
@@ -48,14 +52,16 @@ BpfFixture::BpfFixture(uint32_t max_connections)
     if (!skel_)
         throw std::runtime_error("open skeleton");
     if (bpf_map__set_max_entries(skel_->maps.XNAT_MAP_CT, 2 * max_connections) ||
-        bpf_map__set_max_entries(skel_->maps.XNAT_MAP_SNAT, max_connections) ||
-        bpf_map__set_max_entries(skel_->maps.XNAT_MAP_EIM, max_connections))
+        bpf_map__set_max_entries(skel_->maps.XNAT_MAP_SNAT, max_connections + XNAT_SNAT_HEADROOM) ||
+        bpf_map__set_max_entries(skel_->maps.XNAT_MAP_EIM, max_connections + XNAT_SNAT_HEADROOM) ||
+        bpf_map__set_max_entries(skel_->maps.XNAT_MAP_EVICT, max_connections) ||
+        bpf_map__set_max_entries(skel_->maps.XNAT_MAP_HOSTS, max_connections))
         throw std::runtime_error("size ct");
     if (int err = xnat_bpf__load(skel_.get()))
         throw std::runtime_error("load BPF object: " + std::to_string(err) + " " + last_libbpf_warning());
     cfg_.abi_version = XNAT_ABI_VERSION;
     cfg_.max_connections = max_connections;
-    cfg_.max_mappings = max_connections;
+    cfg_.max_mappings = max_connections + XNAT_SNAT_HEADROOM;
     cfg_.local_port_lo = kLocalPortLo;
     cfg_.local_port_hi = kLocalPortHi;
     cfg_.sweep_interval_ms = XNAT_DEFAULT_SWEEP_INTERVAL_MS;
@@ -97,6 +103,12 @@ void BpfFixture::set_interfaces(unsigned wan, unsigned lan, uint8_t wan_mode, ui
 void BpfFixture::set_timeouts(const Timeouts &t)
 {
     cfg_.timeouts = to_kernel(t);
+    write();
+}
+
+void BpfFixture::configure(const std::function<void(xnat_config &)> &edit)
+{
+    edit(cfg_);
     write();
 }
 

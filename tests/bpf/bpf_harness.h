@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "config.h"
@@ -18,12 +19,14 @@ namespace xnat::test {
 
 enum class Hook { xdp, tc };
 
-inline constexpr int kXdpDrop = 1, kXdpPass = 2, kXdpRedirect = 4;
+inline constexpr int kXdpDrop = 1, kXdpPass = 2, kXdpTx = 3, kXdpRedirect = 4;
 inline constexpr int kTcOk = 0, kTcShot = 2, kTcRedirect = 7;
 
 int pass_verdict(Hook h);
 int drop_verdict(Hook h);
 int redirect_verdict(Hook h);
+// Sent back out of the interface it came in on (an ICMP refusal): XDP_TX, or a tc redirect.
+int reflect_verdict(Hook h);
 const char *hook_name(Hook h);
 
 struct RunResult {
@@ -41,6 +44,8 @@ class BpfFixture {
     void set_interfaces(unsigned wan_ifindex, unsigned lan_ifindex, uint8_t wan_mode, uint8_t lan_mode);
     void set_timeouts(const Timeouts &t);
     void set_sweep_interval_ms(uint32_t ms);
+    // Changes the instance config in place (limits, refusals) and writes it.
+    void configure(const std::function<void(xnat_config &)> &edit);
     xnat_sweep_stats sweep_stats() const;
     // Publishes a new rule generation, as xnat-load and xnat-map do.
     void install(const std::vector<PortForward> &rules, const std::vector<Masquerade> &masq = {});

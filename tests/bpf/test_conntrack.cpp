@@ -147,22 +147,49 @@ TEST_CASE("conntrack: an idle established flow expires after tcp_established, bo
     CHECK(fx.ct_entries() == 0);
 }
 
-TEST_CASE("conntrack: transitory and close timeouts apply to unfinished and reset flows")
+TEST_CASE("conntrack: half-open, transitory and close timeouts apply to unfinished and reset flows")
 {
     Hook hook = GENERATE(Hook::xdp, Hook::tc);
     BpfFixture fx;
     fx.install(rules());
+    // SYN_SENT lives tcp_syn_sent = 120 s (and up to a tick more), not a second less.
     fx.run(hook, Side::wan, build(client(kSyn)));
-    fx.advance_clock_s(243); // SYN_SENT lives tcp_transitory = 240 s (and up to a tick more)
+    fx.advance_clock_s(119);
+    fx.run(hook, Side::wan, build(client(kSyn)));
+    CHECK(fx.counter(XNAT_CNT_CT_EXPIRED) == 0);
+    fx.advance_clock_s(123);
     fx.run(hook, Side::lan, build(server(kSyn | kAck)));
     CHECK(fx.counter(XNAT_CNT_CT_EXPIRED) == 1);
+    CHECK(fx.ct_entries() == 0);
+
+    // SYN_RECV: tcp_syn_recv = 60 s.
+    fx.run(hook, Side::wan, build(client(kSyn)));
+    fx.run(hook, Side::lan, build(server(kSyn | kAck)));
+    REQUIRE(state(fx) == XNAT_TCP_SYN_RECV);
+    fx.advance_clock_s(59);
+    fx.run(hook, Side::lan, build(server(kSyn | kAck)));
+    CHECK(fx.counter(XNAT_CNT_CT_EXPIRED) == 1);
+    fx.advance_clock_s(63);
+    fx.run(hook, Side::lan, build(server(kSyn | kAck)));
+    CHECK(fx.counter(XNAT_CNT_CT_EXPIRED) == 2);
+    CHECK(fx.ct_entries() == 0);
+
+    // FIN_WAIT: tcp_transitory = 240 s.
+    open_connection(fx, hook);
+    fx.run(hook, Side::wan, build(client(kFin | kAck)));
+    fx.advance_clock_s(200);
+    fx.run(hook, Side::lan, build(server(kAck)));
+    CHECK(fx.counter(XNAT_CNT_CT_EXPIRED) == 2);
+    fx.advance_clock_s(243);
+    fx.run(hook, Side::lan, build(server(kAck)));
+    CHECK(fx.counter(XNAT_CNT_CT_EXPIRED) == 3);
     CHECK(fx.ct_entries() == 0);
 
     open_connection(fx, hook);
     fx.run(hook, Side::wan, build(client(kRst)));
     fx.advance_clock_s(13); // CLOSE lives tcp_close = 10 s (and up to a tick more)
     fx.run(hook, Side::lan, build(server(kAck)));
-    CHECK(fx.counter(XNAT_CNT_CT_EXPIRED) == 2);
+    CHECK(fx.counter(XNAT_CNT_CT_EXPIRED) == 4);
     CHECK(fx.ct_entries() == 0);
 }
 
@@ -172,9 +199,11 @@ TEST_CASE("conntrack: a UDP flow lives while either direction is active")
     BpfFixture fx;
     fx.install(rules());
     fx.run(hook, Side::wan, build(udp_client()));
+    fx.advance_clock_s(20);
+    fx.run(hook, Side::lan, build(udp_server())); // replied: udp = 300 s from here on
     fx.advance_clock_s(200);
     fx.run(hook, Side::lan, build(udp_server()));
-    fx.advance_clock_s(250); // 450 s since the client spoke, 250 s since the server did
+    fx.advance_clock_s(250); // 470 s since the client spoke, 250 s since the server did
     CHECK(fields(fx.run(hook, Side::wan, build(udp_client())).out).daddr == ip("10.0.0.20"));
     CHECK(fx.counter(XNAT_CNT_CT_EXPIRED) == 0);
     CHECK(fx.counter(XNAT_CNT_NEW_FLOW) == 1);
@@ -186,21 +215,34 @@ TEST_CASE("conntrack: a UDP flow lives while either direction is active")
     CHECK(fx.ct_entries() == 2);
 }
 
-TEST_CASE("conntrack: timeouts are configurable")
+TEST_CASE("conntrack: an unreplied UDP flow times out sooner; timeouts are configurable")
 {
     Hook hook = GENERATE(Hook::xdp, Hook::tc);
     BpfFixture fx;
-    Timeouts t;
-    t.udp = 30;
-    fx.set_timeouts(t);
     fx.install(rules());
+    // udp_unreplied = 30 s by default.
     fx.run(hook, Side::wan, build(udp_client()));
-    fx.advance_clock_s(27);
+    fx.advance_clock_s(27); // less a tick (1.07 s) of clock granularity
     fx.run(hook, Side::wan, build(udp_client()));
     CHECK(fx.counter(XNAT_CNT_CT_EXPIRED) == 0);
     fx.advance_clock_s(33);
     fx.run(hook, Side::wan, build(udp_client()));
     CHECK(fx.counter(XNAT_CNT_CT_EXPIRED) == 1);
+
+    Timeouts t;
+    t.udp_unreplied = 8;
+    t.udp = 40;
+    fx.set_timeouts(t);
+    fx.advance_clock_s(11); // the flow just made is unreplied: 8 s
+    fx.run(hook, Side::wan, build(udp_client()));
+    CHECK(fx.counter(XNAT_CNT_CT_EXPIRED) == 2);
+    fx.run(hook, Side::lan, build(udp_server()));
+    fx.advance_clock_s(37); // replied: 40 s
+    fx.run(hook, Side::wan, build(udp_client()));
+    CHECK(fx.counter(XNAT_CNT_CT_EXPIRED) == 2);
+    fx.advance_clock_s(43);
+    fx.run(hook, Side::wan, build(udp_client()));
+    CHECK(fx.counter(XNAT_CNT_CT_EXPIRED) == 3);
 }
 
 TEST_CASE("conntrack: a new SYN on a closed tuple starts over with the current rules")
@@ -239,18 +281,22 @@ TEST_CASE("conntrack: a reply tuple already in use refuses the new flow and leav
     CHECK(conns[0].original_key.dport == htons(22012));
 }
 
-TEST_CASE("conntrack: a full table refuses new flows with a counter, never a lone half")
+TEST_CASE("conntrack: a table full of assured flows refuses new flows with a counter, never a lone half")
 {
     Hook hook = GENERATE(Hook::xdp, Hook::tc);
     BpfFixture fx(16);
     fx.install(rules());
-    for (uint16_t port = 1000; port < 1016; ++port)
+    for (uint16_t port = 1000; port < 1016; ++port) {
         REQUIRE(fx.run(hook, Side::wan, build(client(kSyn, port))).verdict == pass_verdict(hook));
+        fx.run(hook, Side::lan, build(server(kSyn | kAck, port)));
+        fx.run(hook, Side::wan, build(client(kAck, port)));
+    }
     CHECK(fx.ct_entries() == 32);
 
     RunResult r = fx.run(hook, Side::wan, build(client(kSyn, 2000)));
     CHECK(r.verdict == drop_verdict(hook));
     CHECK(fx.counter(XNAT_CNT_DROP_CT_FULL) == 1);
+    CHECK(fx.counter(XNAT_CNT_CT_EARLY_DROP) == 0);
     CHECK(fx.ct_entries() == 32);
     auto conns = fx.conns();
     CHECK(conns.size() == 16);
@@ -265,7 +311,7 @@ TEST_CASE("conntrack: expiry needs no daemon: the sweeper removes idle flows, bo
 {
     BpfFixture fx;
     Timeouts t;
-    t.tcp_transitory = 1;
+    t.tcp_syn_sent = 1;
     fx.set_timeouts(t);
     fx.set_sweep_interval_ms(100);
     fx.install(rules());

@@ -31,6 +31,7 @@
 #include "nat_model.h"
 #include "packet.h"
 #include "xnat/counters.h"
+#include "xnat/hosts.h"
 
 using namespace xnat;
 using namespace xnat::test;
@@ -609,6 +610,27 @@ void compare_tables(Differ &d, BpfFixture &fx, NatModel &m, const std::vector<Co
                                  ") was far from full"
                            : std::string("in a step that wrote no hint")));
     std::erase_if(m.eim(), [&](const auto &kv) { return !seen.count(kv.first); });
+
+    // Per-host quota counts, entry for entry: no sweeper runs, so none is reclaimed.
+    size_t n_hosts = 0;
+    walked = map_for_each_key<uint32_t>(maps.hosts, "hosts", [&](const uint32_t &a) {
+        ++n_hosts;
+        auto v = map_lookup<uint32_t, xnat_host>(maps.hosts, a, "hosts");
+        if (!v || !*v)
+            return;
+        model::HostUse got{xnat_host_flows((*v)->use), xnat_host_ports((*v)->use)};
+        auto it = m.hosts().find(a);
+        if (it == m.hosts().end() || !(it->second == got) || ((*v)->use & XNAT_HOST_DEAD))
+            d.fail("host " + addr(a) + ": datapath " + std::to_string(got.flows) + " flows " +
+                   std::to_string(got.ports) + " ports, model " +
+                   (it == m.hosts().end() ? std::string("none")
+                                          : std::to_string(it->second.flows) + " flows " +
+                                                std::to_string(it->second.ports) + " ports"));
+    });
+    if (!walked)
+        throw std::runtime_error(walked.error().message);
+    if (n_hosts != m.hosts().size())
+        d.fail("hosts: datapath " + std::to_string(n_hosts) + ", model " + std::to_string(m.hosts().size()));
 }
 
 int hook_verdict(Hook h, Action a)
@@ -618,6 +640,8 @@ int hook_verdict(Hook h, Action a)
         return drop_verdict(h);
     case Action::redirect:
         return redirect_verdict(h);
+    case Action::reflect:
+        return reflect_verdict(h);
     default:
         return pass_verdict(h);
     }
@@ -669,10 +693,26 @@ bool run_seed(uint64_t seed, uint64_t steps, bool verbose, SeedStats &stats, std
     t.tcp_close = rng.chance(50) ? 5 : 10;
     t.udp = rng.chance(50) ? 30 : 300;
     t.icmp = rng.chance(50) ? 10 : 60;
+    t.tcp_syn_sent = rng.chance(50) ? 9 : 120;
+    t.tcp_syn_recv = rng.chance(50) ? 5 : 60;
+    t.udp_unreplied = rng.chance(50) ? 4 : 30;
+    // Quotas and refusals: often off, often tight enough to bite in a table of 8 to 64.
+    const uint32_t host_flows = rng.chance(50) ? 0 : 1 + static_cast<uint32_t>(rng.below(6));
+    const uint32_t host_ports = rng.chance(50) ? 0 : 1 + static_cast<uint32_t>(rng.below(4));
+    const uint8_t refusal = static_cast<uint8_t>(rng.below(4));
+    const uint32_t refusal_rate = 1 + static_cast<uint32_t>(rng.below(3));
+    const uint32_t lan_addr = rng.chance(50) ? htonl(0x0a0000fe) : 0; // 10.0.0.254
 
     BpfFixture fx(max_conn);
     fx.set_interfaces(net.wan0, net.lan0, mode_of(hook), mode_of(hook));
     fx.set_timeouts(t);
+    fx.configure([&](xnat_config &c) {
+        c.host_max_flows = host_flows;
+        c.host_max_ports = host_ports;
+        c.refusal_icmp = refusal;
+        c.refusal_icmp_rate = refusal_rate;
+        c.lan_addr = lan_addr;
+    });
     fx.set_rand_state(splitmix64(seed) | 1); // never 0, which means bpf_get_prandom_u32
     // The sweeper ends flows on its own schedule; with the first walk (2 s after loading)
     // done and the next one weeks away, flows end only where the model ends them.
@@ -692,14 +732,22 @@ bool run_seed(uint64_t seed, uint64_t steps, bool verbose, SeedStats &stats, std
     env.timeouts = to_kernel(t);
     env.local_port_lo = kLocalPortLo;
     env.local_port_hi = kLocalPortHi;
+    env.host_max_flows = host_flows;
+    env.host_max_ports = host_ports;
+    env.refusal_icmp = refusal;
+    env.refusal_icmp_rate = refusal_rate;
+    env.lan_addr = lan_addr;
     env.route = [&net](uint32_t a) { return route_of(net, a); };
     NatModel m(env);
 
     RuleSet rules = random_rules(rng);
     fx.install(rules.fwds, rules.masqs);
     m.set_rules(rules.fwds, rules.masqs);
-    std::printf("seed %" PRIu64 ": %s, %u connections, timeouts est %u trans %u close %u udp %u icmp %u\n  rules: %s\n",
+    std::printf("seed %" PRIu64 ": %s, %u connections, timeouts est %u trans %u close %u udp %u icmp %u syn_sent %u "
+                "syn_recv %u udp_unreplied %u\n  host quota %u flows %u ports, ICMP refusals sides %u rate %u\n"
+                "  rules: %s\n",
                 seed, hook_name(hook), max_conn, t.tcp_established, t.tcp_transitory, t.tcp_close, t.udp, t.icmp,
+                t.tcp_syn_sent, t.tcp_syn_recv, t.udp_unreplied, host_flows, host_ports, refusal, refusal_rate,
                 rules.text.c_str());
 
     // The model's clock, pinned in the middle of a tick so the datapath reads the same tick
@@ -711,11 +759,13 @@ bool run_seed(uint64_t seed, uint64_t steps, bool verbose, SeedStats &stats, std
     Differ d;
     d.seed = seed;
     HintWatch hw;
-    hw.capacity = max_conn;
-    hw.refill = lru_refill(max_conn);
+    hw.capacity = max_conn + XNAT_SNAT_HEADROOM;
+    hw.refill = lru_refill(hw.capacity);
     CounterValues before = counters(fx);
-    static const std::vector<uint32_t> clock_steps = {1,  1,  2,  4,  5,  6,  9,  10, 11,  18,  19,  20, 27,
-                                                      28, 29, 55, 56, 57, 223, 224, 225, 279, 280, 281, 6931};
+    // Each timeout's tick count and its neighbours: 4, 5, 9, 10, 20, 30, 60, 120, 240, 300 s.
+    static const std::vector<uint32_t> clock_steps = {1,  1,  2,   3,   4,   5,   6,   8,   9,   10,  11,  18,
+                                                      19, 20, 27,  28,  29,  55,  56,  57,  111, 112, 113, 223,
+                                                      224, 225, 279, 280, 281, 6931};
     for (d.step = 1; d.step <= steps; ++d.step) {
         unsigned what = static_cast<unsigned>(rng.below(1000));
         hw.size_before = m.eim().size();

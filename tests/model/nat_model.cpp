@@ -53,8 +53,19 @@ bool is_drop(int counter)
 {
     return counter == XNAT_CNT_DROP_CT_FULL || counter == XNAT_CNT_DROP_CT_COLLISION ||
            counter == XNAT_CNT_DROP_TX_PORT || counter == XNAT_CNT_DROP_PORTS_EXHAUSTED ||
-           counter == XNAT_CNT_DROP_TCP_RST_WINDOW;
+           counter == XNAT_CNT_DROP_TCP_RST_WINDOW || counter == XNAT_CNT_DROP_HOST_FLOWS ||
+           counter == XNAT_CNT_DROP_HOST_PORTS;
 }
+
+// A new flow refused for lack of room, which an ICMP refusal may answer.
+bool for_lack_of_room(int counter)
+{
+    return counter == XNAT_CNT_DROP_CT_FULL || counter == XNAT_CNT_DROP_PORTS_EXHAUSTED ||
+           counter == XNAT_CNT_DROP_HOST_FLOWS || counter == XNAT_CNT_DROP_HOST_PORTS;
+}
+
+constexpr int kFlowUnit = 0, kPortUnit = 1;
+constexpr unsigned kEvictProbes = 8;
 
 // Pseudo-header sum for a segment of `len` bytes.
 uint32_t pseudo(const Bytes &f, uint8_t proto, size_t len)
@@ -228,7 +239,7 @@ bool NatModel::egress_is_wan(uint32_t daddr) const
 
 uint32_t NatModel::timeout_ticks(const xnat_ct_key &key, const xnat_ct_entry &orig) const
 {
-    return static_cast<uint32_t>(xnat_secs_to_ticks(xnat_timeout_s(&env_.timeouts, key.proto, orig.state)));
+    return static_cast<uint32_t>(xnat_secs_to_ticks(xnat_timeout_s(&env_.timeouts, key.proto, orig.state, orig.flags)));
 }
 
 // A flow lives while either direction is active; a half without its peer is dead.
@@ -264,8 +275,57 @@ void NatModel::release(uint8_t proto, uint32_t addr, uint16_t port)
     k.port = port;
     k.proto = proto;
     auto it = snat_.find(k);
-    if (it != snat_.end() && --it->second.refs == 0)
-        snat_.erase(it);
+    if (it == snat_.end() || --it->second.refs != 0)
+        return;
+    if (it->second.flags & XNAT_SNAT_F_HOST)
+        uncharge(it->second.int_addr, kPortUnit);
+    snat_.erase(it);
+}
+
+// Hosts: created on first charge, never reclaimed here (the fuzzer runs no sweeper), so the
+// table can fill with entries that hold nothing, as the datapath's does.
+int NatModel::charge(uint32_t addr, int unit, uint32_t limit)
+{
+    auto it = hosts_.find(addr);
+    if (it == hosts_.end()) {
+        if (hosts_.size() >= env_.max_connections) {
+            coverage["host: table full, uncounted"]++;
+            return 0;
+        }
+        it = hosts_.emplace(addr, HostUse{}).first;
+    }
+    uint32_t &held = unit == kFlowUnit ? it->second.flows : it->second.ports;
+    if (limit && held >= limit) {
+        coverage[unit == kFlowUnit ? "host: connection quota refuses" : "host: port quota refuses"]++;
+        return -1;
+    }
+    held++;
+    return 1;
+}
+
+void NatModel::uncharge(uint32_t addr, int unit)
+{
+    HostUse &h = hosts_.at(addr);
+    (unit == kFlowUnit ? h.flows : h.ports)--;
+}
+
+// Early drop: the oldest unassured flow among the next kEvictProbes keys of the queue of new
+// flows; keys of assured or ended flows leave the queue for good.
+bool NatModel::evict_one(std::map<int, uint64_t> &counts)
+{
+    for (unsigned i = 0; i < kEvictProbes && !evict_q_.empty(); ++i) {
+        xnat_ct_key k = evict_q_.front();
+        evict_q_.pop_front();
+        auto it = ct_.find(k);
+        if (it == ct_.end() || it->second.dir != XNAT_DIR_ORIGINAL || (it->second.flags & XNAT_CT_F_ASSURED))
+            continue;
+        coverage["ct: unassured flow evicted"]++;
+        end_flow(k, counts);
+        counts[XNAT_CNT_CT_EARLY_DROP]++;
+        return true;
+    }
+    coverage["ct: nothing to evict"]++;
+    return false;
 }
 
 void NatModel::end_flow(const xnat_ct_key &key, std::map<int, uint64_t> &counts)
@@ -276,6 +336,8 @@ void NatModel::end_flow(const xnat_ct_key &key, std::map<int, uint64_t> &counts)
     if (!(e.dir == XNAT_DIR_ORIGINAL ? self_gone : peer_gone))
         return;
     counts[XNAT_CNT_FLOW_ENDED]++;
+    if (e.nat & XNAT_NAT_HOST)
+        uncharge(e.dir == XNAT_DIR_ORIGINAL ? key.saddr : e.peer.saddr, kFlowUnit);
     if (e.nat & XNAT_NAT_MAP_SELF)
         release(key.proto, key.daddr, key.dport);
     else if (e.nat & XNAT_NAT_MAP_PEER)
@@ -287,7 +349,7 @@ int NatModel::create(const Pkt &p, const xnat_ct_key &to, uint16_t rule, uint8_t
 {
     const size_t capacity = 2 * size_t{env_.max_connections};
     xnat_ct_key rkey = reversed(to);
-    if (ct_.size() >= capacity)
+    if (ct_.size() >= capacity && (!evict_one(counts) || ct_.size() >= capacity))
         return XNAT_CNT_DROP_CT_FULL;
     xnat_ct_entry half{};
     half.peer = rkey;
@@ -307,7 +369,7 @@ int NatModel::create(const Pkt &p, const xnat_ct_key &to, uint16_t rule, uint8_t
         }
         coverage["ct: dead flow's reply tuple reclaimed"]++;
         end_flow(rkey, counts);
-    } else if (ct_.size() >= capacity) {
+    } else if (ct_.size() >= capacity && (!evict_one(counts) || ct_.size() >= capacity)) {
         ct_.erase(p.tuple);
         return XNAT_CNT_DROP_CT_FULL;
     }
@@ -318,6 +380,9 @@ int NatModel::create(const Pkt &p, const xnat_ct_key &to, uint16_t rule, uint8_t
     half.state = XNAT_TCP_NONE;
     half.nat = reply_nat;
     ct_[rkey] = half;
+    if (evict_q_.size() >= env_.max_connections)
+        evict_q_.pop_front();
+    evict_q_.push_back(p.tuple);
     counts[XNAT_CNT_NEW_FLOW]++;
     return 0;
 }
@@ -375,7 +440,7 @@ bool NatModel::port_free(uint8_t proto, uint32_t ext_addr, uint16_t port) const
     k.addr = htonl(ext_addr);
     k.port = htons(port);
     k.proto = proto;
-    if (snat_.count(k) || snat_.size() >= env_.max_connections)
+    if (snat_.count(k) || snat_.size() >= env_.max_connections + XNAT_SNAT_HEADROOM)
         return false;
     // A port a WAN-side forward owns on this address is never handed out.
     xnat_ct_key t{};
@@ -417,6 +482,15 @@ int NatModel::acquire(const xnat_ct_key &tuple, uint32_t int_addr, uint16_t int_
             pool.push_back(static_cast<uint16_t>(port));
     if (pool.empty())
         return XNAT_CNT_DROP_PORTS_EXHAUSTED;
+    const int charged = charge(htonl(int_addr), kPortUnit, env_.host_max_ports);
+    if (charged < 0)
+        return XNAT_CNT_DROP_HOST_PORTS;
+    const uint8_t map_flags = static_cast<uint8_t>(flags | (charged > 0 ? XNAT_SNAT_F_HOST : 0));
+    auto refuse = [&] {
+        if (charged > 0)
+            uncharge(htonl(int_addr), kPortUnit);
+        return XNAT_CNT_DROP_PORTS_EXHAUSTED;
+    };
     bool keep = std::find(pool.begin(), pool.end(), int_port) != pool.end() && port_free(proto, ext_addr, int_port);
     if (keep) {
         coverage["snat: internal port kept"]++;
@@ -437,7 +511,7 @@ int NatModel::acquire(const xnat_ct_key &tuple, uint32_t int_addr, uint16_t int_
         coverage[got ? "snat: random port checked" : "snat: no port seen"]++;
         if (!got) {
             if (may_fail)
-                return XNAT_CNT_DROP_PORTS_EXHAUSTED;
+                return refuse();
             // The datapath refused or dropped the flow later; any free port stands in.
             for (size_t i = 0; i < pool.size(); ++i)
                 if (avail[i]) {
@@ -448,11 +522,11 @@ int NatModel::acquire(const xnat_ct_key &tuple, uint32_t int_addr, uint16_t int_
             auto pos = std::find(pool.begin(), pool.end(), *got);
             bool usable = pos != pool.end() && avail[static_cast<size_t>(pos - pool.begin())];
             if (!usable && may_fail)
-                return XNAT_CNT_DROP_PORTS_EXHAUSTED; // what was seen is an older hint
+                return refuse(); // what was seen is an older hint
             if (!usable) {
                 error = "source NAT picked port " + std::to_string(*got) + " for " + format_ipv4(int_addr) + ":" +
                         std::to_string(int_port) + ", which is outside the pool, forwarded or taken";
-                return XNAT_CNT_DROP_PORTS_EXHAUSTED;
+                return refuse();
             }
         }
         ext_port = *got;
@@ -461,7 +535,7 @@ int NatModel::acquire(const xnat_ct_key &tuple, uint32_t int_addr, uint16_t int_
     k.addr = ek.ext_addr;
     k.port = htons(ext_port);
     k.proto = proto;
-    snat_[k] = Mapping{ek.int_addr, ek.int_port, flags, 1};
+    snat_[k] = Mapping{ek.int_addr, ek.int_port, map_flags, 1};
     eim_[ek] = ext_port;
     ++hint_writes_;
     return 0;
@@ -509,19 +583,33 @@ int NatModel::new_lan(const Pkt &p, const PortOracle &oracle, std::string &error
     if (int rc = refuse_open(p))
         return rc;
     uint8_t reply_nat = nat;
+    int charged = 0;
     if (ext_addr) {
+        // The flow counts against its host's quota before it may take a port.
+        charged = charge(p.tuple.saddr, kFlowUnit, env_.host_max_flows);
+        if (charged < 0)
+            return XNAT_CNT_DROP_HOST_FLOWS;
         uint16_t port = 0;
         if (int rc = acquire(p.tuple, ntohl(p.tuple.saddr), ntohs(p.tuple.sport), ext_addr, lo, hi, flags,
-                             oracle, error, port))
+                             oracle, error, port)) {
+            if (charged > 0)
+                uncharge(p.tuple.saddr, kFlowUnit);
             return rc;
+        }
         to.saddr = htonl(ext_addr);
         to.sport = htons(port);
         nat |= XNAT_NAT_SNAT | XNAT_NAT_MAP_PEER;
         reply_nat |= XNAT_NAT_SNAT | XNAT_NAT_MAP_SELF;
+        if (charged > 0) {
+            nat |= XNAT_NAT_HOST;
+            reply_nat |= XNAT_NAT_HOST;
+        }
     }
     int rc = create(p, to, rule, nat, reply_nat, counts);
     if (rc && ext_addr)
         release(to.proto, to.saddr, to.sport);
+    if (rc && charged > 0)
+        uncharge(p.tuple.saddr, kFlowUnit);
     return rc;
 }
 
@@ -582,6 +670,11 @@ int NatModel::account(const xnat_ct_key &key, const Pkt &p)
         orig->second.state = tcp_next_state(was, flags, e.dir, p.tcp);
         if (was != orig->second.state)
             coverage["tcp: " + std::to_string(was) + " -> " + std::to_string(orig->second.state)]++;
+        // Assured once the handshake completes, and for good.
+        if (orig->second.state == XNAT_TCP_ESTABLISHED)
+            flags |= XNAT_CT_F_ASSURED;
+    } else if (flags & XNAT_CT_F_SEEN_REPLY) {
+        flags |= XNAT_CT_F_ASSURED;
     }
     orig->second.flags = flags;
     return 0;
@@ -771,6 +864,64 @@ int NatModel::icmp_error(const Pkt &p, Outcome &out, std::map<int, uint64_t> &co
     return XNAT_CNT_REDIRECTED;
 }
 
+// A new flow refused for lack of room, answered (RFC 5508 REQ-8) with ICMP destination
+// unreachable, administratively prohibited, made of the refused packet and sent back where it
+// came from: MACs swapped; from the gateway's LAN address (LAN side, if it has one) or the
+// address the packet was sent to; quoting the IP header and 8 bytes of payload, 20 for TCP.
+// At most refusal_icmp_rate a tick; beyond that the packet is dropped unanswered.
+void NatModel::refuse(Side side, const Pkt &p, int outcome, Outcome &out)
+{
+    out.counts[outcome]++;
+    out.action = Action::drop;
+    if (refusal_tick_ != now_) {
+        refusal_tick_ = now_;
+        refusal_sent_ = 0;
+    }
+    if (refusal_sent_ >= env_.refusal_icmp_rate) {
+        coverage["refusal: over the rate"]++;
+        out.counts[XNAT_CNT_REFUSAL_ICMP_LIMITED]++;
+        return;
+    }
+    refusal_sent_++;
+    const Bytes in = out.frame;
+    const size_t quote = p.ihl + (p.tuple.proto == 6 ? 20 : 8);
+    Bytes f(kEth + 28 + quote);
+    std::copy(in.begin() + 6, in.begin() + 12, f.begin());
+    std::copy(in.begin(), in.begin() + 6, f.begin() + 6);
+    put16(f, 12, 0x0800);
+    const size_t ip = kEth, icmp = kEth + 20;
+    f[ip] = 0x45;
+    f[ip + 1] = 0xc0;
+    put16(f, ip + 2, static_cast<uint16_t>(28 + quote));
+    f[ip + 8] = 64;
+    f[ip + 9] = 1;
+    uint32_t from = side == Side::lan && env_.lan_addr ? env_.lan_addr : p.tuple.daddr;
+    put32(f, ip + 12, ntohl(from));
+    put32(f, ip + 16, ntohl(p.tuple.saddr));
+    put16(f, ip + 10, static_cast<uint16_t>(~fold16(sum16(&f[ip], 20))));
+    f[icmp] = 3;
+    f[icmp + 1] = 13;
+    std::copy(in.begin() + kEth, in.begin() + static_cast<long>(kEth + quote), f.begin() + kEth + 28);
+    // tc takes an L4 checksum that holds just the pseudo-header sum for a CHECKSUM_PARTIAL
+    // packet, whose quoted L4 bytes will sum to its complement once the transmitter finishes it.
+    uint32_t sum;
+    const size_t field = p.l4_off + (p.tuple.proto == 6 ? 16 : 6);
+    const bool csummed = p.tuple.proto == 6 || (p.tuple.proto == 17 && !p.udp_none);
+    const uint16_t pseudo_sum = csummed ? fold16(pseudo(in, p.tuple.proto, p.l4_len)) : 0;
+    if (!env_.xdp && csummed && get16(in, field) == pseudo_sum) {
+        coverage["refusal: checksum-partial packet"]++;
+        sum = sum16(&f[icmp], 8 + p.ihl) + static_cast<uint16_t>(~pseudo_sum);
+    } else {
+        sum = sum16(&f[icmp], 8 + quote);
+    }
+    put16(f, icmp + 2, static_cast<uint16_t>(~fold16(sum)));
+    out.frame = f;
+    out.csums = {{ip + 10, false}, {icmp + 2, false}};
+    out.action = Action::reflect;
+    out.counts[XNAT_CNT_REFUSAL_ICMP_SENT]++;
+    coverage["refusal: ICMP sent"]++;
+}
+
 // The kernel runs XDP first, then tc ingress on whatever XDP passes. XDP ends a packet only by
 // redirecting it (neighbour known) or dropping it; anything else, and any packet of a flow whose
 // route it cannot finish, it passes up untouched before touching the flow, and tc decides it
@@ -813,6 +964,10 @@ Outcome NatModel::decide(Side side, const Bytes &frame, const PortOracle &oracle
     }
     if (it == ct_.end()) {
         rc = side == Side::wan ? new_wan(p, out.counts) : new_lan(p, oracle, error, out.counts);
+        if (rc && for_lack_of_room(rc) && (env_.refusal_icmp & XNAT_REFUSAL_ICMP_SIDE(static_cast<int>(side)))) {
+            refuse(side, p, rc, out);
+            return out;
+        }
         if (rc) {
             out.counts[rc]++;
             if (is_drop(rc))

@@ -8,6 +8,7 @@
 #include <array>
 #include <cstdint>
 #include <cstring>
+#include <deque>
 #include <functional>
 #include <map>
 #include <optional>
@@ -45,10 +46,15 @@ struct Env {
     uint32_t max_connections = 64;
     xnat_timeouts timeouts{};
     uint16_t local_port_lo = 0, local_port_hi = 0;
+    uint32_t host_max_flows = 0, host_max_ports = 0; // 0: no limit
+    uint8_t refusal_icmp = 0;                        // XNAT_REFUSAL_ICMP_SIDE bits
+    uint32_t refusal_icmp_rate = 0;                  // per tick
+    uint32_t lan_addr = 0;                           // network order; 0: none
     std::function<Route(uint32_t daddr_host)> route;
 };
 
-enum class Action { pass, drop, redirect };
+// reflect: sent back out of the interface it came in on (an ICMP refusal).
+enum class Action { pass, drop, redirect, reflect };
 
 // A checksum field of the expected frame and how it may differ from the model's value: a
 // one's complement checksum has two zeros (0x0000, 0xffff) that verify alike.
@@ -76,6 +82,14 @@ using CtTable = std::map<xnat_ct_key, xnat_ct_entry, BytesLess<xnat_ct_key>>;
 using SnatTable = std::map<xnat_snat_key, Mapping, BytesLess<xnat_snat_key>>;
 using EimTable = std::map<xnat_eim_key, uint16_t, BytesLess<xnat_eim_key>>;
 
+// What one internal host holds through source NAT (the per-host quotas).
+struct HostUse {
+    uint32_t flows = 0;
+    uint32_t ports = 0;
+    bool operator==(const HostUse &) const = default;
+};
+using HostTable = std::map<uint32_t, HostUse>; // by address, network order
+
 // The source port the datapath picked at random for the new flow with this original tuple
 // (host order): the flow's, or else the one the mapping hint under this key names (which may be
 // an older hint if it picked none), or nullopt. The model cannot predict a random choice; it
@@ -98,6 +112,7 @@ class NatModel {
 
     const CtTable &ct() const { return ct_; }
     const SnatTable &snat() const { return snat_; }
+    const HostTable &hosts() const { return hosts_; }
     EimTable &eim() { return eim_; } // the datapath's hints are an LRU: the fuzzer drops evicted ones
     // Hint writes so far, new key or not: each takes an LRU node, the only time the kernel evicts.
     uint64_t hint_writes() const { return hint_writes_; }
@@ -134,6 +149,11 @@ class NatModel {
     int send(const xnat_ct_key &key, const Pkt &p, Outcome &out);
     int icmp_error(const Pkt &p, Outcome &out, std::map<int, uint64_t> &counts);
     int route_outcome(const Pkt &p, uint32_t daddr_be, Route &r) const;
+    bool evict_one(std::map<int, uint64_t> &counts);
+    // 1 charged, 0 uncounted (no room to count), -1 refused (unit: 0 flow, 1 port).
+    int charge(uint32_t addr, int unit, uint32_t limit);
+    void uncharge(uint32_t addr, int unit);
+    void refuse(Side side, const Pkt &p, int outcome, Outcome &out);
 
     Env env_;
     std::vector<PortForward> forwards_;
@@ -143,6 +163,9 @@ class NatModel {
     SnatTable snat_;
     EimTable eim_;
     uint64_t hint_writes_ = 0;
+    std::deque<xnat_ct_key> evict_q_; // original keys of new flows, oldest first
+    HostTable hosts_;
+    uint32_t refusal_tick_ = 0, refusal_sent_ = 0;
 };
 
 // RFC 1071 sum helpers, the model's own.

@@ -11,7 +11,7 @@
 namespace xnat::test {
 
 inline constexpr uint64_t kTick = 1ull << XNAT_TICK_SHIFT; // the datapath's clock unit, 1.07 s
-inline const xnat_timeouts kTimeouts{7440, 240, 10, 300, 60, 0};
+inline const xnat_timeouts kTimeouts{7440, 240, 10, 300, 60, 120, 60, 30};
 
 inline xnat_ct_key key(uint32_t saddr, uint32_t daddr, uint16_t sport, uint16_t dport, uint8_t proto)
 {

@@ -119,7 +119,15 @@ TEST_CASE("timeouts and limits default when absent", "[config]")
         CHECK(cfg.timeouts.tcp_close == 10);
         CHECK(cfg.timeouts.udp == 300);
         CHECK(cfg.timeouts.icmp == 60);
+        CHECK(cfg.timeouts.tcp_syn_sent == 120);
+        CHECK(cfg.timeouts.tcp_syn_recv == 60);
+        CHECK(cfg.timeouts.udp_unreplied == 30);
         CHECK(cfg.limits.connections == 262144);
+        CHECK(cfg.limits.host_connections == 0);
+        CHECK(cfg.limits.host_ports == 0);
+        CHECK(cfg.icmp_refusals.lan);
+        CHECK_FALSE(cfg.icmp_refusals.wan);
+        CHECK(cfg.icmp_refusals.per_second == 100);
     }
     CHECK(accepted("{}").port_forwards.empty());
 }
@@ -134,6 +142,36 @@ TEST_CASE("timeouts and limits take the configured values", "[config]")
     CHECK(all.timeouts.udp == 180);
     CHECK(all.timeouts.icmp == 30);
     CHECK(all.limits.connections == 1000);
+
+    Config half_open = accepted(R"({"timeouts":{"tcp_syn_sent":240,"tcp_syn_recv":240,"udp_unreplied":120},
+        "limits":{"host_connections":2000,"host_ports":500},
+        "icmp_refusals":{"lan":false,"wan":true,"per_second":10}})");
+    CHECK(half_open.timeouts.tcp_syn_sent == 240);
+    CHECK(half_open.timeouts.tcp_syn_recv == 240);
+    CHECK(half_open.timeouts.udp_unreplied == 120);
+    CHECK(half_open.limits.host_connections == 2000);
+    CHECK(half_open.limits.host_ports == 500);
+    CHECK_FALSE(half_open.icmp_refusals.lan);
+    CHECK(half_open.icmp_refusals.wan);
+    CHECK(half_open.icmp_refusals.per_second == 10);
+    xnat_timeouts k = to_kernel(half_open.timeouts);
+    CHECK(k.tcp_syn_sent_s == 240);
+    CHECK(k.tcp_syn_recv_s == 240);
+    CHECK(k.udp_unreplied_s == 120);
+
+    CHECK(rejected(R"({"limits":{"host_ports":196609}})").message ==
+          "limits.host_ports: 196609 out of range (0-196608)");
+    CHECK(rejected(R"({"limits":{"host_connections":-1}})").message ==
+          "limits.host_connections: expected a whole number of at least 0, got a negative number");
+    CHECK(rejected(R"({"icmp_refusals":{"wan":1}})").message ==
+          "icmp_refusals.wan: expected true or false, got a number");
+    CHECK(rejected(R"({"icmp_refusals":{"per_second":0}})").message ==
+          "icmp_refusals.per_second: 0 out of range (1-1000000)");
+    CHECK(rejected(R"({"icmp_refusals":{"rate":5}})").message ==
+          "icmp_refusals: unknown key \"rate\" (expected lan, per_second, wan)");
+    CHECK(rejected(R"({"icmp_refusals":true})").message == "icmp_refusals: expected an object, got a boolean");
+    CHECK(rejected(R"({"timeouts":{"tcp_syn_recv":0}})").message ==
+          "timeouts.tcp_syn_recv: 0 out of range (1-2592000)");
 
     // Fields left out keep their defaults.
     Config some = accepted(R"({"timeouts":{"udp":45}})");
@@ -213,13 +251,13 @@ TEST_CASE("values of the wrong type are refused with their path", "[config]")
 TEST_CASE("unknown keys are refused wherever they appear", "[config]")
 {
     CHECK(rejected(R"({"port_forward":[]})").message ==
-          "unknown key \"port_forward\" (expected limits, masquerade, port_forwards, timeouts)");
+          "unknown key \"port_forward\" (expected icmp_refusals, limits, masquerade, port_forwards, timeouts)");
     CHECK(rejected(forwards(R"({"proto":"tcp","from":"203.0.113.1:22","to":"10.0.0.1:22","side":"lan"})"))
               .message == "port_forwards[0]: unknown key \"side\" (expected from, on, proto, to)");
     CHECK(rejected(R"({"timeouts":{"tcp":60}})").message ==
-          "timeouts: unknown key \"tcp\" (expected icmp, tcp_close, tcp_established, tcp_transitory, udp)");
+          "timeouts: unknown key \"tcp\" (expected icmp, tcp_close, tcp_established, tcp_syn_recv, tcp_syn_sent, tcp_transitory, udp, udp_unreplied)");
     CHECK(rejected(R"({"limits":{"max_connections":1000}})").message ==
-          "limits: unknown key \"max_connections\" (expected connections)");
+          "limits: unknown key \"max_connections\" (expected connections, host_connections, host_ports)");
 }
 
 TEST_CASE("bad protocols, sides and addresses name the field", "[config]")

@@ -107,10 +107,10 @@ TEST_CASE("format_connection prints conntrack's form", "[format]")
     CHECK(format_connection(c, kTimeouts, now) == line + " [REPLY HALF MISSING]");
 
     Connection udp = udp_connection(0);
-    // 10 ticks idle of 280 (300 s): 270 ticks = 289.9 s.
+    // 10 ticks idle of 28 (30 s, unreplied): 18 ticks = 19.3 s, shown rounded up.
     CHECK(format_connection(udp, kTimeouts, 60 * kTick) ==
           "udp UNREPLIED src=198.51.100.2 dst=203.0.113.1 sport=5000 dport=6003 "
-          "src=10.0.0.20 dst=198.51.100.2 sport=6003 dport=5000 timeout=290 packets=1 bytes=60 "
+          "src=10.0.0.20 dst=198.51.100.2 sport=6003 dport=5000 timeout=20 packets=1 bytes=60 "
           "reply_packets=0 reply_bytes=0");
 }
 
@@ -142,7 +142,9 @@ TEST_CASE("seconds_left counts down from the state's timeout", "[format]")
     CHECK(seconds_left(c, kTimeouts, last + 7439 * kSecond) > 0);
 
     c.original.state = XNAT_TCP_SYN_SENT;
-    check_left(c, last + 40 * kSecond, 200);
+    check_left(c, last + 40 * kSecond, 80);
+    c.original.state = XNAT_TCP_SYN_RECV;
+    check_left(c, last + 40 * kSecond, 20);
     c.original.state = XNAT_TCP_TIME_WAIT;
     check_left(c, last + 40 * kSecond, 200);
     c.original.state = XNAT_TCP_CLOSE;
@@ -207,7 +209,7 @@ TEST_CASE("connection_to_json carries both tuples and counters", "[format]")
     nlohmann::json udp = connection_to_json(udp_connection(0), kTimeouts, 50 * kTick);
     CHECK(udp.at("proto") == "udp");
     CHECK(udp.at("state") == "UNREPLIED");
-    CHECK(udp.at("timeout") == 300);
+    CHECK(udp.at("timeout") == 30); // unreplied
 }
 
 TEST_CASE("format_stats lists connections and every counter", "[format]")
