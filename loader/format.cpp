@@ -153,4 +153,29 @@ nlohmann::json rules_to_json(const std::vector<StoredRule> &rules, const std::ve
     return out;
 }
 
+std::string format_hosts(const std::vector<HostUsage> &hosts, uint32_t quota_connections, uint32_t quota_ports)
+{
+    auto quota = [](uint32_t q) { return q ? std::to_string(q) : std::string("none"); };
+    char line[96];
+    std::snprintf(line, sizeof(line), "%-16s %12s %8s\n", "host", "connections", "ports");
+    std::string out = line;
+    for (const HostUsage &h : hosts) {
+        std::snprintf(line, sizeof(line), "%-16s %12u %8u\n", format_ipv4(h.addr).c_str(), h.connections, h.ports);
+        out += line;
+    }
+    std::snprintf(line, sizeof(line), "%-16s %12s %8s\n", "quota", quota(quota_connections).c_str(),
+                  quota(quota_ports).c_str());
+    return out + line;
+}
+
+nlohmann::json hosts_to_json(const std::vector<HostUsage> &hosts, uint32_t quota_connections, uint32_t quota_ports)
+{
+    nlohmann::json list = nlohmann::json::array();
+    for (const HostUsage &h : hosts)
+        list.push_back({{"host", format_ipv4(h.addr)}, {"connections", h.connections}, {"ports", h.ports}});
+    // null: no quota.
+    auto quota = [](uint32_t q) { return q ? nlohmann::json(q) : nlohmann::json(nullptr); };
+    return {{"hosts", list}, {"quota", {{"connections", quota(quota_connections)}, {"ports", quota(quota_ports)}}}};
+}
+
 } // namespace xnat

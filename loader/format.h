@@ -7,6 +7,7 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include "conntrack_table.h"
+#include "host_usage.h"
 #include "rule_store.h"
 #include "xnat/config.h"
 #include "xnat/sweep.h"
@@ -32,6 +33,11 @@ struct StatsView {
 };
 std::string format_stats(const StatsView &s);
 nlohmann::json stats_to_json(const StatsView &s);
+
+// Per-host use against the quotas (0: no quota), one line per host:
+//   "host          connections  ports" ... "quota            2000    500"
+std::string format_hosts(const std::vector<HostUsage> &hosts, uint32_t quota_connections, uint32_t quota_ports);
+nlohmann::json hosts_to_json(const std::vector<HostUsage> &hosts, uint32_t quota_connections, uint32_t quota_ports);
 
 // Forwards with their ids, then masquerade rules ("masquerade ..."), each with the flows it
 // created when `hits` (read_rule_hits) is given.

@@ -11,6 +11,7 @@
 #include "config.h"
 #include "conntrack_table.h"
 #include "format.h"
+#include "host_usage.h"
 #include "instance.h"
 #include "instance_maps.h"
 #include "kernel_error.h"
@@ -164,6 +165,24 @@ Result<void> cmd_conns(const Args &a)
     return {};
 }
 
+Result<void> cmd_hosts(const Args &a)
+{
+    auto maps = open_instance(a);
+    if (!maps)
+        return maps.error();
+    auto cfg = read_config(maps->view());
+    if (!cfg)
+        return cfg.error();
+    auto hosts = read_host_usage(maps->view());
+    if (!hosts)
+        return hosts.error();
+    if (a.json)
+        print_json(hosts_to_json(*hosts, cfg->host_max_flows, cfg->host_max_ports));
+    else
+        std::fputs(format_hosts(*hosts, cfg->host_max_flows, cfg->host_max_ports).c_str(), stdout);
+    return {};
+}
+
 Result<void> cmd_stats(const Args &a)
 {
     auto maps = open_instance(a);
@@ -256,6 +275,8 @@ int main(int argc, char **argv)
                       "conntrack-acct: the same with packets= and bytes=, as with nf_conntrack_acct=1")
         ->check(CLI::IsMember({"xnat", "conntrack", "conntrack-acct"}))
         ->excludes(conns_json);
+    CLI::App *hosts = sub("hosts", "show what each LAN host holds through source NAT, against its quota", cmd_hosts);
+    hosts->add_flag("--json", args.json, "as JSON");
     CLI::App *stats = sub("stats", "show outcome counters and table use", cmd_stats);
     CLI::Option *stats_json = stats->add_flag("--json", args.json, "as JSON");
     stats->add_flag("--prometheus", args.prometheus, "in the Prometheus text format, as xnat-exporter serves it")

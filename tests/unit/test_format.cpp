@@ -276,3 +276,19 @@ TEST_CASE("rules_to_json loads back as the same rules", "[format]")
                                  "12\ttcp 10.0.0.12:22 -> 198.51.100.7:22012 on lan\n"
                                  "13\ttcp 203.0.113.2:22000-22255 -> 10.0.0.0/24:22 on wan\n");
 }
+
+TEST_CASE("format_hosts lists each host's share against the quota", "[format]")
+{
+    std::vector<HostUsage> hosts = {{0x0a000005u, 20, 10}, {0x0a000006u, 3, 3}};
+    CHECK(format_hosts(hosts, 20, 0) == "host              connections    ports\n"
+                                        "10.0.0.5                   20       10\n"
+                                        "10.0.0.6                    3        3\n"
+                                        "quota                      20     none\n");
+    nlohmann::json j = hosts_to_json(hosts, 20, 0);
+    CHECK(j.at("hosts").size() == 2);
+    CHECK(j.at("hosts")[0] == nlohmann::json{{"host", "10.0.0.5"}, {"connections", 20}, {"ports", 10}});
+    CHECK(j.at("quota").at("connections") == 20);
+    CHECK(j.at("quota").at("ports").is_null());
+    CHECK(format_hosts({}, 0, 0) == "host              connections    ports\n"
+                                    "quota                    none     none\n");
+}
