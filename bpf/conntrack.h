@@ -160,6 +160,26 @@ static __always_inline int ct_insert(const struct xnat_ct_key *key, const struct
 	return (int)bpf_map_update_elem(&XNAT_MAP_CT, key, e, BPF_NOEXIST);
 }
 
+/* Evictions tried per half before a full table refuses. The preallocated table keeps a free
+ * list per CPU, and a flow evicted here frees its entries onto this CPU's list; another CPU whose
+ * own list is empty may take them before the insert below does (measured: a legitimate SYN
+ * refused now and then during a flood in tc mode, with one try). */
+#define XNAT_EVICT_TRIES 3
+
+/* Inserts `e` under `key`, evicting unassured flows while the table is full. */
+static __always_inline int ct_insert_evicting(const struct xnat_ct_key *key,
+					      const struct xnat_ct_entry *e, int err)
+{
+	int i;
+
+	for (i = 0; i < XNAT_EVICT_TRIES && ct_full(err); i++) {
+		if (!ct_evict_one())
+			break;
+		err = ct_insert(key, e);
+	}
+	return err;
+}
+
 /* Inserts both halves of a new flow. Returns 0 and the original half, or a drop counter; on
  * failure nothing of the flow is left in the table. */
 static __always_inline int ct_create(const struct xnat_pkt *p, const struct ct_new *n, __u32 now,
@@ -178,9 +198,7 @@ static __always_inline int ct_create(const struct xnat_pkt *p, const struct ct_n
 
 	ct_reverse(&n->to, &rkey);
 	half.peer = rkey;
-	err = ct_insert(&p->tuple, &half);
-	if (ct_full(err) && ct_evict_one())
-		err = ct_insert(&p->tuple, &half);
+	err = ct_insert_evicting(&p->tuple, &half, ct_insert(&p->tuple, &half));
 	if (err)
 		/* EEXIST: another CPU created this flow between our lookup and insert; its packet
 		 * goes through, this one is dropped and retransmitted. */
@@ -199,8 +217,7 @@ static __always_inline int ct_create(const struct xnat_pkt *p, const struct ct_n
 			err = ct_insert(&rkey, &half);
 		}
 	}
-	if (ct_full(err) && ct_evict_one())
-		err = ct_insert(&rkey, &half);
+	err = ct_insert_evicting(&rkey, &half, err);
 	if (err) {
 		bpf_map_delete_elem(&XNAT_MAP_CT, &p->tuple);
 		return err == -XNAT_EEXIST ? XNAT_CNT_DROP_CT_COLLISION : XNAT_CNT_DROP_CT_FULL;

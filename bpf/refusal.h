@@ -6,7 +6,8 @@
  * of retrying into a timeout. Per side and rate-limited; off for the WAN side by default, where
  * the refused packets of a flood carry spoofed sources and each answer would be backscatter.
  *
- * The refused packet itself becomes the error and leaves by the interface it came in on:
+ * The refused packet itself becomes the error and leaves by the interface it came in on (a
+ * redirect to it, in both hooks):
  *   Ethernet: the packet's MACs swapped
  *   IPv4:     45 c0 len 0000 0000 40 01 csum, from the gateway, to the packet's source
  *   ICMP:     03 0d csum 00000000
@@ -206,10 +207,12 @@ static __always_inline int refusal_verdict(void *ctx, const int xdp, __u8 side,
 	}
 	if (refusal_build(ctx, xdp, p, from))
 		return xdp ? XDP_DROP : TC_ACT_SHOT;
+	/* XDP redirects to its own interface rather than XDP_TX: a veth wakes its peer for a
+	 * redirected frame, but for XDP_TX only when the peer runs an XDP program of its own. */
+	if (xdp && bpf_redirect_map(&XNAT_MAP_TX_PORTS, ctx_ifindex(ctx, xdp), 0) != XDP_REDIRECT)
+		return XDP_DROP;
 	xnat_count(XNAT_CNT_REFUSAL_ICMP_SENT);
-	if (xdp)
-		return XDP_TX;
-	return (int)bpf_redirect(ctx_ifindex(ctx, xdp), 0);
+	return xdp ? XDP_REDIRECT : (int)bpf_redirect(ctx_ifindex(ctx, xdp), 0);
 }
 
 #endif

@@ -38,7 +38,7 @@ int redirect_verdict(Hook h)
 }
 int reflect_verdict(Hook h)
 {
-    return h == Hook::xdp ? kXdpTx : kTcRedirect;
+    return redirect_verdict(h);
 }
 const char *hook_name(Hook h)
 {

@@ -19,13 +19,13 @@ namespace xnat::test {
 
 enum class Hook { xdp, tc };
 
-inline constexpr int kXdpDrop = 1, kXdpPass = 2, kXdpTx = 3, kXdpRedirect = 4;
+inline constexpr int kXdpDrop = 1, kXdpPass = 2, kXdpRedirect = 4;
 inline constexpr int kTcOk = 0, kTcShot = 2, kTcRedirect = 7;
 
 int pass_verdict(Hook h);
 int drop_verdict(Hook h);
 int redirect_verdict(Hook h);
-// Sent back out of the interface it came in on (an ICMP refusal): XDP_TX, or a tc redirect.
+// Sent back out of the interface it came in on (an ICMP refusal): a redirect to it.
 int reflect_verdict(Hook h);
 const char *hook_name(Hook h);
 

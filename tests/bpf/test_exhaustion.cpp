@@ -386,20 +386,24 @@ TEST_CASE("refusal: off on the WAN side unless asked; then a full table answers 
 {
     Hook hook = GENERATE(Hook::xdp, Hook::tc);
     INFO(hook_name(hook));
-    BpfFixture fx(4);
-    fx.install({fwd("tcp", "203.0.113.1:22012", "10.0.0.12:22")});
+    // Wired to the test network: the answer is redirected to the interface it came in on.
+    NetGateway gw(hook, {fwd("tcp", "203.0.113.1:22012", "10.0.0.12:22")}, {}, 4);
+    BpfFixture &fx = gw.fx;
     fx.configure([](xnat_config &c) {
         c.refusal_icmp = XNAT_REFUSAL_ICMP_SIDE(XNAT_SIDE_LAN); // the default
         c.refusal_icmp_rate = 100;
     });
-    for (uint16_t port = 1000; port < 1004; ++port)
-        handshake(fx, hook, port);
-    CHECK(fx.run(hook, Side::wan, build(wan_client(kSyn, 2000))).verdict == drop_verdict(hook));
+    for (uint16_t port = 1000; port < 1004; ++port) {
+        gw.from_wan(build(wan_client(kSyn, port)));
+        gw.from_lan(build(server_reply(kSyn | kAck, port)));
+        gw.from_wan(build(wan_client(kAck, port)));
+    }
+    CHECK(gw.from_wan(build(wan_client(kSyn, 2000))).verdict == drop_verdict(hook));
     CHECK(fx.counter(XNAT_CNT_DROP_CT_FULL) == 1);
     CHECK(fx.counter(XNAT_CNT_REFUSAL_ICMP_SENT) == 0);
 
     fx.configure([](xnat_config &c) { c.refusal_icmp |= XNAT_REFUSAL_ICMP_SIDE(XNAT_SIDE_WAN); });
-    RunResult r = fx.run(hook, Side::wan, build(wan_client(kSyn, 2001)));
+    RunResult r = gw.from_wan(build(wan_client(kSyn, 2001)));
     CHECK(r.verdict == reflect_verdict(hook));
     CHECK(fields(r.out).saddr == ip("203.0.113.1"));
     CHECK(fields(r.out).daddr == ip("198.51.100.2"));

@@ -6,6 +6,7 @@ import errno
 import hashlib
 import os
 import socket
+import struct
 import sys
 import threading
 import time
@@ -14,6 +15,8 @@ import time
 IP_MTU_DISCOVER = getattr(socket, "IP_MTU_DISCOVER", 10)
 IP_PMTUDISC_DO = getattr(socket, "IP_PMTUDISC_DO", 2)
 IP_MTU = getattr(socket, "IP_MTU", 14)
+IP_RECVERR = getattr(socket, "IP_RECVERR", 11)
+SO_EE_ORIGIN_ICMP = 2
 
 
 def log(msg):
@@ -104,6 +107,106 @@ def tcp_client(args):
         exchange(sock, args.bytes, args.seed + 1)
         log(f"ok tcp after hold {args.bytes} bytes")
     sock.close()
+
+
+def icmp_error(sock):
+    """The ICMP error the kernel queued on a socket with IP_RECVERR, as "icmp TYPE/CODE from
+    ADDR", or an empty string."""
+    try:
+        _, anc, _, _ = sock.recvmsg(64, 512, socket.MSG_ERRQUEUE | socket.MSG_DONTWAIT)
+    except OSError:
+        return ""
+    for level, kind, data in anc:
+        if level != socket.IPPROTO_IP or kind != IP_RECVERR or len(data) < 24:
+            continue
+        _, origin, icmp_type, icmp_code, _, _, _ = struct.unpack("=IBBBBII", data[:16])
+        if origin != SO_EE_ORIGIN_ICMP:
+            continue
+        return f"icmp {icmp_type}/{icmp_code} from {socket.inet_ntoa(data[20:24])}"
+    return ""
+
+
+def tcp_connect(args):
+    """--count new connections (1 by default), --pause seconds apart, each timed: connect()
+    (waiting at most --timeout), then --bytes sent, the write side shut and whatever the server
+    answers read to EOF. Reports how long each connect() took, or how long it took to fail and
+    with which errno (EHOSTUNREACH for an ICMP refusal), and stops at the first failure. With
+    --icmp-report, a failure also names the ICMP error that caused it (type/code, sender)."""
+    for i in range(args.count):
+        if i:
+            time.sleep(args.pause)
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        if args.sport or args.bind != "0.0.0.0":
+            sock.bind((args.bind, args.sport))
+        if args.icmp_report:
+            sock.setsockopt(socket.IPPROTO_IP, IP_RECVERR, 1)
+        sock.settimeout(args.timeout)
+        start = time.monotonic()
+        try:
+            sock.connect((args.host, args.port))
+        except OSError as e:
+            took = time.monotonic() - start
+            name = errno.errorcode.get(e.errno, "ETIMEDOUT" if isinstance(e, socket.timeout) else "?")
+            icmp = icmp_error(sock) if args.icmp_report else ""
+            raise ConnectionError(f"connect failed after {took:.4f} s: {name} ({e})"
+                                  + (f", {icmp}" if icmp else "")) from None
+        took = time.monotonic() - start
+        local = sock.getsockname()
+        sock.sendall(payload(args.bytes, args.seed))
+        sock.shutdown(socket.SHUT_WR)
+        answer = 0
+        while True:
+            data = sock.recv(65536)
+            if not data:
+                break
+            answer += len(data)
+        sock.close()
+        log(f"ok connect {took:.4f} s sent {args.bytes} answer {answer} local={local[0]}:{local[1]}")
+
+
+def udp_flows(args):
+    """--count new UDP flows, one datagram each, answered or not: flow i leaves from --sport+i to
+    --port (a new mapping each), or with --same-sport from --sport to --port+i (one socket, one
+    mapping, a new flow each). Each waits up to --timeout for its echo (from the port it was sent
+    to, as from udp-server or stream.py's udp-tag). Prints a line per flow, "flow I SPORT DPORT
+    answered", "... refused ERRNO" (an ICMP error came back: IP_RECVERR) or "... unanswered", then
+    "flows N answered A refused R unanswered U". Exits 0 however the flows fared."""
+    socks = {}
+    answered = refused = unanswered = 0
+    for i in range(args.count):
+        sport, dport = (args.sport, args.port + i) if args.same_sport else (args.sport + i, args.port)
+        sock = socks.get(sport)
+        if sock is None:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            sock.setsockopt(socket.IPPROTO_IP, IP_RECVERR, 1)
+            sock.bind((args.bind, sport))
+            socks[sport] = sock
+        data = payload(args.bytes, f"{args.seed}:{i}")
+        sock.sendto(data, (args.host, dport))
+        deadline = time.monotonic() + args.timeout
+        result = "unanswered"
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            sock.settimeout(left)
+            try:
+                back, peer = sock.recvfrom(65536)
+            except socket.timeout:
+                break
+            except OSError as e:
+                result = f"refused {errno.errorcode.get(e.errno, e.errno)} {icmp_error(sock)}".rstrip()
+                break
+            if peer == (args.host, dport) and back.endswith(data):
+                result = "answered"
+                break
+        answered += result == "answered"
+        refused += result.startswith("refused")
+        unanswered += result == "unanswered"
+        log(f"flow {i} {sport} {dport} {result}")
+    for sock in socks.values():
+        sock.close()
+    log(f"flows {args.count} answered {answered} refused {refused} unanswered {unanswered}")
 
 
 def udp_client(args):
@@ -199,26 +302,36 @@ def udp_open(args):
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("role", choices=["tcp-server", "udp-server", "tcp-client", "udp-client",
-                                      "udp-open"])
+                                      "udp-open", "tcp-connect", "udp-flows"])
     p.add_argument("--bind", default="0.0.0.0", help="servers: listen address; clients: source")
     p.add_argument("--host")
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--sport", type=int, default=0)
-    p.add_argument("--bytes", type=int, help="TCP: bytes per exchange (100000); UDP: per datagram (1200)")
-    p.add_argument("--count", type=int, default=20)
+    p.add_argument("--bytes", type=int,
+                   help="TCP: bytes per exchange (100000; tcp-connect: 1000); UDP: per datagram (1200)")
+    p.add_argument("--count", type=int, help="UDP: datagrams (20); tcp-connect: connections (1)")
+    p.add_argument("--pause", type=float, default=0.5, help="tcp-connect: seconds between connections")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--timeout", type=float, default=10)
     p.add_argument("--hold")
     p.add_argument("--df", action="store_true",
                    help="udp-client: DF datagrams until the path MTU is learnt (reports it)")
     p.add_argument("--report-mtu", action="store_true", help="tcp-client: report the path MTU")
+    p.add_argument("--icmp-report", action="store_true",
+                   help="tcp-connect: name the ICMP error behind a failed connect (IP_RECVERR)")
+    p.add_argument("--same-sport", action="store_true",
+                   help="udp-flows: every flow from --sport, to --port+i")
     args = p.parse_args()
+    if args.count is None:
+        args.count = 1 if args.role == "tcp-connect" else 20
     if args.bytes is None:
-        args.bytes = 1200 if args.role in ("udp-client", "udp-open") else 100000
+        args.bytes = {"udp-client": 1200, "udp-open": 1200, "udp-flows": 100,
+                      "tcp-connect": 1000}.get(args.role, 100000)
     try:
         {"tcp-server": tcp_server, "udp-server": udp_server,
          "tcp-client": tcp_client, "udp-client": udp_client,
-         "udp-open": udp_open}[args.role](args)
+         "udp-open": udp_open, "tcp-connect": tcp_connect,
+         "udp-flows": udp_flows}[args.role](args)
     except Exception as e:  # one line for the test log, non-zero exit for the test
         print(f"FAIL {args.role}: {e}", file=sys.stderr, flush=True)
         sys.exit(1)

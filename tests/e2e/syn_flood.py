@@ -1,53 +1,117 @@
 #!/usr/bin/env python3
-"""Sends COUNT TCP SYNs, each from a new source port, out of DEV through an AF_PACKET socket.
+"""Sends TCP SYNs, each a new flow (its own source address and port), out of DEV through an
+AF_PACKET socket.
 
 A flood that runs on every kernel: no BPF generator (live-frames test runs are refused by some
 kernels), nothing but a raw socket. Each sendto is synchronous on a veth, so the peer's backlog
-is drained between frames and what is sent is what arrives.
-usage: syn_flood.py DEV SRC_MAC DST_MAC SADDR DADDR DPORT FIRST_SPORT COUNT
+is drained between frames and what is sent is what arrives (unless the peer runs XDP, whose
+ring may overflow: the frames it refuses, ENOBUFS here, are counted as dropped, not sent).
+
+SYN i comes from address SADDR + i % SOURCES, port FIRST_SPORT + i // SOURCES: with
+--sources 1 (the default) COUNT consecutive ports of SADDR; with --sources N the spoofed
+sources vary, N addresses from SADDR on. With --seconds S it sends new SYNs at full speed for
+S seconds, and at least COUNT; with --until FILE as well, until FILE exists (S then bounds
+it). It prints "flooding" when it starts, and a summary at the end.
+usage: syn_flood.py DEV SRC_MAC DST_MAC SADDR DADDR DPORT FIRST_SPORT COUNT [--sources N] [--seconds S] [--until FILE]
 """
+import argparse
+import errno
+import os
 import socket
 import struct
 import sys
 import time
 
-
-def csum(data: bytes) -> int:
-    if len(data) % 2:
-        data += b"\0"
-    s = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while s >> 16:
-        s = (s & 0xFFFF) + (s >> 16)
-    return ~s & 0xFFFF
+# Ethernet + IPv4 + TCP, the fields that vary as integers.
+FRAME = struct.Struct("!6s6sH" "BBHHHBBHII" "HHIIBBHHH")
+TCP_LEN = 20
 
 
-def syn(smac, dmac, saddr, daddr, sport, dport, seq):
-    tcp = struct.pack("!HHIIBBHHH", sport, dport, seq, 0, 5 << 4, 0x02, 64240, 0, 0)
-    pseudo = saddr + daddr + struct.pack("!BBH", 0, 6, len(tcp))
-    tcp = tcp[:16] + struct.pack("!H", csum(pseudo + tcp)) + tcp[18:]
-    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp), sport & 0xFFFF, 0, 64, 6, 0, saddr, daddr)
-    ip = ip[:10] + struct.pack("!H", csum(ip)) + ip[12:]
-    return dmac + smac + b"\x08\x00" + ip + tcp
+def fold(s):
+    s = (s & 0xFFFF) + (s >> 16)
+    s = (s & 0xFFFF) + (s >> 16)
+    return s
+
+
+def words(v):
+    return (v >> 16) + (v & 0xFFFF)
+
+
+def frames(smac, dmac, saddr, daddr, dport, first, sources):
+    """The SYNs, one new flow each, for as long as the tuples last. Checksums are sums of a
+    constant part and the fields that vary (source address and port, sequence, IP id)."""
+    ip_const = 0x4500 + (20 + TCP_LEN) + 0x4006 + words(daddr)
+    tcp_const = dport + (5 << 12 | 0x02) + 64240 + words(daddr) + 6 + TCP_LEN
+    i = 0
+    while True:
+        src = saddr + i % sources
+        sport = first + i // sources
+        if sport > 65535:
+            return
+        seq = (1000 + i) & 0xFFFFFFFF
+        ip_id = sport & 0xFFFF
+        ip_csum = ~fold(ip_const + ip_id + words(src)) & 0xFFFF
+        tcp_csum = ~fold(tcp_const + sport + words(seq) + words(src)) & 0xFFFF
+        yield FRAME.pack(dmac, smac, 0x0800,
+                         0x45, 0, 20 + TCP_LEN, ip_id, 0, 64, 6, ip_csum, src, daddr,
+                         sport, dport, seq, 0, 5 << 4, 0x02, 64240, tcp_csum, 0)
+        i += 1
 
 
 def main():
-    if len(sys.argv) != 9:
-        sys.exit(__doc__.strip().splitlines()[-1])
-    dev, smac, dmac, saddr, daddr, dport, first, count = sys.argv[1:]
+    p = argparse.ArgumentParser(usage=__doc__.strip().splitlines()[-1][len("usage: "):])
+    for name in ("dev", "smac", "dmac", "saddr", "daddr", "dport", "first", "count"):
+        p.add_argument(name)
+    p.add_argument("--sources", type=int, default=1, help="spoofed source addresses, from SADDR on")
+    p.add_argument("--seconds", type=float, default=0, help="keep sending new SYNs this long")
+    p.add_argument("--until", help="with --seconds: stop sending when this file exists")
+    a = p.parse_args()
     mac = lambda m: bytes.fromhex(m.replace(":", ""))
-    smac, dmac = mac(smac), mac(dmac)
-    saddr, daddr = socket.inet_aton(saddr), socket.inet_aton(daddr)
-    dport, first, count = int(dport), int(first), int(count)
-    if not 0 < first or first + count - 1 > 65535:
-        sys.exit(f"syn_flood: source ports {first}..{first + count - 1} do not fit in 1..65535")
-    frames = [syn(smac, dmac, saddr, daddr, first + i, dport, 1000 + i) for i in range(count)]
+    smac, dmac = mac(a.smac), mac(a.dmac)
+    saddr = struct.unpack("!I", socket.inet_aton(a.saddr))[0]
+    daddr = struct.unpack("!I", socket.inet_aton(a.daddr))[0]
+    dport, first, count, sources = int(a.dport), int(a.first), int(a.count), a.sources
+    room = sources * (65536 - first) if 0 < first <= 65535 and sources > 0 else 0
+    if a.until and not a.seconds:
+        sys.exit("syn_flood: --until needs --seconds, the longest it may run")
+    if count > room:
+        sys.exit(f"syn_flood: {count} SYNs do not fit in {sources} address(es) x source ports "
+                 f"{first}..65535")
     s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
-    s.bind((dev, 0))
+    s.bind((a.dev, 0))
+    gen = frames(smac, dmac, saddr, daddr, dport, first, sources)
+    # The frames to the minimum count are built first, so that they go out at full speed.
+    batch = [next(gen) for _ in range(count)]
+    dropped = 0
+
+    def send(f):
+        nonlocal dropped
+        try:
+            s.send(f)
+        except OSError as e:
+            if e.errno != errno.ENOBUFS:
+                raise
+            dropped += 1
+
+    print("flooding", flush=True)
     start = time.monotonic()
-    for f in frames:
-        s.send(f)
+    for f in batch:
+        send(f)
+    sent = count
+    if a.seconds:
+        deadline = start + a.seconds
+        for f in gen:
+            send(f)
+            sent += 1
+            if not sent & 0xFF and (time.monotonic() >= deadline or
+                                     (a.until and os.path.exists(a.until))):
+                break
+        else:
+            sys.exit(f"syn_flood: ran out of new tuples after {sent} SYNs")
     took = time.monotonic() - start
-    print(f"sent {count} SYNs in {took:.3f} s ({count / took / 1e3:.0f} kpps)")
+    sent -= dropped
+    print(f"sent {sent} SYNs in {took:.3f} s ({sent / took / 1e3:.0f} kpps) from {min(sources, sent)} "
+          f"source address(es), {dropped} dropped by the device", flush=True)
 
 
 if __name__ == "__main__":
