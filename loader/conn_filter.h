@@ -41,7 +41,8 @@ std::string format_conntrack(const Connection &c, const xnat_timeouts &t, uint64
 
 // Whether the flow is [ASSURED]: the datapath's own bit (XNAT_CT_F_ASSURED), set when a TCP
 // handshake completes or a UDP or ICMP flow sees a reply, and kept for good. A full table evicts
-// only flows without it.
+// only flows without it. (conntrack never marks ICMP; xnat does, since it never evicts an echo
+// that was answered.)
 bool conntrack_assured(const Connection &c);
 
 } // namespace xnat

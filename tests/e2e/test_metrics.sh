@@ -203,9 +203,9 @@ grep -q 'packets=\|bytes=' "$WORK/ct.txt" && fail "-o conntrack prints counters,
 p=${tcp_ports[0]}
 grep -Eq "^tcp      6 7[0-9]{3} ESTABLISHED src=198\.51\.100\.2 dst=203\.0\.113\.1 sport=$p dport=22012 src=10\.0\.0\.12 dst=198\.51\.100\.2 sport=22 dport=$p \[ASSURED\] mark=0 use=1$" "$WORK/ct.txt" ||
 	fail "no conntrack-form line for TCP connection $p"
-grep -Eq "^udp      17 (29[0-9]|300) src=198\.51\.100\.2 dst=203\.0\.113\.1 sport=5002 dport=6003 src=10\.0\.0\.12 dst=198\.51\.100\.2 sport=6003 dport=5002 \[ASSURED\] mark=0 use=1$" "$WORK/ct.txt" ||
+grep -Eq "^udp      17 (2[5-9][0-9]|300) src=198\.51\.100\.2 dst=203\.0\.113\.1 sport=5002 dport=6003 src=10\.0\.0\.12 dst=198\.51\.100\.2 sport=6003 dport=5002 \[ASSURED\] mark=0 use=1$" "$WORK/ct.txt" ||
 	fail "no conntrack-form line for UDP flow 5002"
-grep -Eq "^icmp     1 (5[0-9]|60) src=10\.0\.0\.12 dst=198\.51\.100\.2 type=8 code=0 id=[0-9]+ src=198\.51\.100\.2 dst=198\.51\.100\.1 type=0 code=0 id=[0-9]+ mark=0 use=1$" "$WORK/ct.txt" ||
+grep -Eq "^icmp     1 (5[0-9]|60) src=10\.0\.0\.12 dst=198\.51\.100\.2 type=8 code=0 id=[0-9]+ src=198\.51\.100\.2 dst=198\.51\.100\.1 type=0 code=0 id=[0-9]+ \[ASSURED\] mark=0 use=1$" "$WORK/ct.txt" ||
 	fail "no conntrack-form line for the ping"
 
 log "conns -o conntrack-acct adds the counts, as with nf_conntrack_acct=1"
@@ -214,9 +214,9 @@ xnat_map conns -o conntrack-acct >"$WORK/ct_acct.txt"
 grep -Eq "^tcp      6 7[0-9]{3} ESTABLISHED src=198\.51\.100\.2 dst=203\.0\.113\.1 sport=$p dport=22012 packets=[1-9][0-9]* bytes=[1-9][0-9]* src=10\.0\.0\.12 dst=198\.51\.100\.2 sport=22 dport=$p packets=[1-9][0-9]* bytes=[1-9][0-9]* \[ASSURED\] mark=0 use=1$" "$WORK/ct_acct.txt" ||
 	fail "no conntrack-acct line for TCP connection $p"
 # 100-byte payloads: 128 bytes per IP packet.
-grep -Eq "^udp      17 (29[0-9]|300) src=198\.51\.100\.2 dst=203\.0\.113\.1 sport=5002 dport=6003 packets=$M_UDP bytes=$((128 * M_UDP)) src=10\.0\.0\.12 dst=198\.51\.100\.2 sport=6003 dport=5002 packets=$M_UDP bytes=$((128 * M_UDP)) \[ASSURED\] mark=0 use=1$" "$WORK/ct_acct.txt" ||
+grep -Eq "^udp      17 (2[5-9][0-9]|300) src=198\.51\.100\.2 dst=203\.0\.113\.1 sport=5002 dport=6003 packets=$M_UDP bytes=$((128 * M_UDP)) src=10\.0\.0\.12 dst=198\.51\.100\.2 sport=6003 dport=5002 packets=$M_UDP bytes=$((128 * M_UDP)) \[ASSURED\] mark=0 use=1$" "$WORK/ct_acct.txt" ||
 	fail "no conntrack-acct line for UDP flow 5002"
-grep -Eq "^icmp     1 (5[0-9]|60) src=10\.0\.0\.12 dst=198\.51\.100\.2 type=8 code=0 id=[0-9]+ packets=$PINGS bytes=$((84 * PINGS)) src=198\.51\.100\.2 dst=198\.51\.100\.1 type=0 code=0 id=[0-9]+ packets=$PINGS bytes=$((84 * PINGS)) mark=0 use=1$" "$WORK/ct_acct.txt" ||
+grep -Eq "^icmp     1 (5[0-9]|60) src=10\.0\.0\.12 dst=198\.51\.100\.2 type=8 code=0 id=[0-9]+ packets=$PINGS bytes=$((84 * PINGS)) src=198\.51\.100\.2 dst=198\.51\.100\.1 type=0 code=0 id=[0-9]+ packets=$PINGS bytes=$((84 * PINGS)) \[ASSURED\] mark=0 use=1$" "$WORK/ct_acct.txt" ||
 	fail "no conntrack-acct line for the ping"
 [ "$(xnat_map conns -o conntrack --proto udp --port 5003 | grep -c '^udp      17 ')" -eq 1 ] ||
 	fail "-o conntrack with filters"
