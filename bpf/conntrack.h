@@ -109,9 +109,8 @@ struct {
 	__type(value, struct xnat_ct_key);
 } XNAT_MAP_EVICT SEC(".maps");
 
-/* Ends the oldest unassured flow among the next XNAT_EVICT_PROBES candidates; 1 if it did. Global,
- * so the verifier checks it once (see host_charge). */
-__attribute__((noinline)) int ct_evict_one(void)
+/* Ends the oldest unassured flow among the next XNAT_EVICT_PROBES candidates; 1 if it did. */
+static __always_inline int ct_evict_one(void)
 {
 	struct xnat_ct_key k;
 	struct xnat_ct_entry *e;

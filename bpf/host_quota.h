@@ -34,13 +34,8 @@ static __always_inline __u32 host_held(__u64 use, __u64 unit)
 	return unit == XNAT_HOST_FLOW ? xnat_host_flows(use) : xnat_host_ports(use);
 }
 
-/* Charges one unit (XNAT_HOST_FLOW or XNAT_HOST_PORT) to a host; limit 0 means none.
- *
- * host_charge, host_uncharge and ct_evict_one are global functions, not inlined: the verifier
- * checks a global function once, on its own, instead of once per path through every caller.
- * Inlined, the three multiplied the verifier's work on the LAN programs by five (53,676 to 423,544
- * instructions for xnat_xdp_lan), which a kernel under emulation takes minutes over. */
-__attribute__((noinline)) int host_charge(__be32 addr, __u64 unit, __u32 limit, __u32 now)
+/* Charges one unit (XNAT_HOST_FLOW or XNAT_HOST_PORT) to a host; limit 0 means none. */
+static __always_inline int host_charge(__be32 addr, __u64 unit, __u32 limit, __u32 now)
 {
 	struct xnat_host fresh = { .addr = addr, .last_tick = now };
 	struct xnat_host *h = bpf_map_lookup_elem(&XNAT_MAP_HOSTS, &addr);
@@ -67,14 +62,13 @@ __attribute__((noinline)) int host_charge(__be32 addr, __u64 unit, __u32 limit, 
 }
 
 /* Gives back a unit a flow or mapping was charged. Its entry cannot have been reclaimed: the
- * unit itself kept it from being empty. Returns 0 (a global function must return a scalar). */
-__attribute__((noinline)) int host_uncharge(__be32 addr, __u64 unit)
+ * unit itself kept it from being empty. */
+static __always_inline void host_uncharge(__be32 addr, __u64 unit)
 {
 	struct xnat_host *h = bpf_map_lookup_elem(&XNAT_MAP_HOSTS, &addr);
 
 	if (h && h->addr == addr)
 		__sync_fetch_and_sub(&h->use, unit);
-	return 0;
 }
 
 #endif

@@ -135,7 +135,8 @@ static __always_inline int refusal_build(void *ctx, const int xdp, const struct 
 		/* The header part, and the L4 part as it will sum once finished: ~field. */
 		if (ip_len > 60)
 			return -1;
-		sum = bpf_csum_diff(0, 0, (__be32 *)&msg, sizeof(msg.icmp) + ip_len, 0);
+		/* The mask shows older verifiers the bound they cannot derive (a multiple of 4, <= 60). */
+		sum = bpf_csum_diff(0, 0, (__be32 *)&msg, sizeof(msg.icmp) + (ip_len & 0x3c), 0);
 		if (sum < 0)
 			return -1;
 		sum = csum_add((__u32)sum, (__u16)~field);
