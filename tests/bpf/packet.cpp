@@ -75,6 +75,19 @@ uint16_t internet_checksum(const uint8_t *data, size_t len, uint32_t seed)
     return static_cast<uint16_t>(~fold(sum_bytes(data, len, seed)));
 }
 
+PacketSpec lan_to(const char *src, uint16_t sport, const char *dst, uint16_t dport, uint8_t proto)
+{
+    PacketSpec s;
+    s.proto = proto;
+    s.saddr = ip(src);
+    s.daddr = ip(dst);
+    s.sport = sport;
+    s.dport = dport;
+    s.tcp_flags = kSyn;
+    s.payload = {1, 2, 3, 4};
+    return s;
+}
+
 Bytes build(const PacketSpec &s)
 {
     size_t ihl = 20 + s.ip_options.size();

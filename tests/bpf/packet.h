@@ -53,6 +53,8 @@ inline constexpr uint8_t kEchoReply = 0, kUnreach = 3, kEcho = 8, kTimeExceeded 
 Bytes ip_packet(const Bytes &frame, size_t len = 0);
 
 Bytes build(const PacketSpec &spec);
+// A flow's first packet, src:sport -> dst:dport, with a 4-byte payload (a SYN for TCP).
+PacketSpec lan_to(const char *src, uint16_t sport, const char *dst, uint16_t dport, uint8_t proto = kTcp);
 
 // RFC 1071 one's complement sum over bytes, folded and complemented.
 uint16_t internet_checksum(const uint8_t *data, size_t len, uint32_t seed = 0);

@@ -49,27 +49,6 @@ void handshake(BpfFixture &fx, Hook hook, uint16_t sport)
     fx.run(hook, Side::wan, build(wan_client(kAck, sport)));
 }
 
-PacketSpec lan_udp(const char *src, uint16_t sport, const char *dst, uint16_t dport = 53)
-{
-    PacketSpec s;
-    s.proto = kUdp;
-    s.saddr = ip(src);
-    s.daddr = ip(dst);
-    s.sport = sport;
-    s.dport = dport;
-    s.payload = {1, 2, 3, 4};
-    return s;
-}
-
-PacketSpec lan_syn(const char *src, uint16_t sport, const char *dst = "203.0.113.50", uint16_t dport = 80)
-{
-    PacketSpec s = lan_udp(src, sport, dst, dport);
-    s.proto = kTcp;
-    s.tcp_flags = kSyn;
-    s.payload = {};
-    return s;
-}
-
 std::set<uint16_t> client_ports(const BpfFixture &fx)
 {
     std::set<uint16_t> ports;
@@ -164,15 +143,15 @@ TEST_CASE("early drop: an evicted masquerade flow gives back its mapping and its
     INFO(hook_name(hook));
     NetGateway gw(hook, {}, {masq("10.0.0.0/24", kWanAddr)}, 8);
     for (uint16_t port = 5000; port < 5008; ++port)
-        REQUIRE(gw.from_lan(build(lan_udp("10.0.0.5", port, "203.0.113.50"))).verdict == redirect_verdict(hook));
+        REQUIRE(gw.from_lan(build(lan_to("10.0.0.5", port, "203.0.113.50", 53, kUdp))).verdict == redirect_verdict(hook));
     // A reply assures 5000's flow (the oldest); 5001 becomes the oldest unassured.
-    gw.from_wan(build(lan_udp("203.0.113.50", 53, kWanAddr, 5000)));
+    gw.from_wan(build(lan_to("203.0.113.50", 53, kWanAddr, 5000, kUdp)));
     REQUIRE(gw.fx.snat_mappings() == 8);
     Held before = host_use(gw.fx, "10.0.0.5");
     CHECK(before.flows == 8);
     CHECK(before.ports == 8);
 
-    RunResult r = gw.from_lan(build(lan_udp("10.0.0.6", 6000, "203.0.113.50")));
+    RunResult r = gw.from_lan(build(lan_to("10.0.0.6", 6000, "203.0.113.50", 53, kUdp)));
     CHECK(r.verdict == redirect_verdict(hook));
     CHECK(gw.fx.counter(XNAT_CNT_CT_EARLY_DROP) == 1);
     CHECK_FALSE(mapping_exists(gw.fx, 5001, kUdp));
@@ -197,12 +176,12 @@ TEST_CASE("host quota: connections beyond a host's quota are refused, other host
     });
     // One internal endpoint, three destinations: one mapping (EIM), three flows.
     for (const char *dst : {"203.0.113.50", "203.0.113.51", "203.0.113.52"})
-        REQUIRE(gw.from_lan(build(lan_udp("10.0.0.5", 5000, dst))).verdict == redirect_verdict(hook));
-    RunResult r = gw.from_lan(build(lan_udp("10.0.0.5", 5000, "203.0.113.53")));
+        REQUIRE(gw.from_lan(build(lan_to("10.0.0.5", 5000, dst, 53, kUdp))).verdict == redirect_verdict(hook));
+    RunResult r = gw.from_lan(build(lan_to("10.0.0.5", 5000, "203.0.113.53", 53, kUdp)));
     CHECK(r.verdict == drop_verdict(hook));
     CHECK(gw.fx.counter(XNAT_CNT_DROP_HOST_FLOWS) == 1);
     // A new port is refused too: the connection quota is checked first.
-    CHECK(gw.from_lan(build(lan_udp("10.0.0.5", 5001, "203.0.113.50"))).verdict == drop_verdict(hook));
+    CHECK(gw.from_lan(build(lan_to("10.0.0.5", 5001, "203.0.113.50", 53, kUdp))).verdict == drop_verdict(hook));
     CHECK(gw.fx.counter(XNAT_CNT_DROP_HOST_FLOWS) == 2);
     CHECK(gw.fx.counter(XNAT_CNT_DROP_HOST_PORTS) == 0);
     CHECK(gw.fx.counter(XNAT_CNT_NEW_FLOW) == 3);
@@ -213,7 +192,7 @@ TEST_CASE("host quota: connections beyond a host's quota are refused, other host
     CHECK(gw.fx.snat_mappings() == 1);
     CHECK(gw.fx.ct_entries() == 6);
 
-    CHECK(gw.from_lan(build(lan_udp("10.0.0.6", 5000, "203.0.113.50"))).verdict == redirect_verdict(hook));
+    CHECK(gw.from_lan(build(lan_to("10.0.0.6", 5000, "203.0.113.50", 53, kUdp))).verdict == redirect_verdict(hook));
     CHECK(host_use(gw.fx, "10.0.0.6").flows == 1);
 
     // Ended flows give their share back.
@@ -222,7 +201,7 @@ TEST_CASE("host quota: connections beyond a host's quota are refused, other host
     CHECK(a.present);
     CHECK(a.flows == 0);
     CHECK(a.ports == 0);
-    CHECK(gw.from_lan(build(lan_udp("10.0.0.5", 5000, "203.0.113.53"))).verdict == redirect_verdict(hook));
+    CHECK(gw.from_lan(build(lan_to("10.0.0.5", 5000, "203.0.113.53", 53, kUdp))).verdict == redirect_verdict(hook));
 }
 
 TEST_CASE("host quota: external ports beyond a host's quota are refused; reusing a mapping is free")
@@ -235,14 +214,14 @@ TEST_CASE("host quota: external ports beyond a host's quota are refused; reusing
         c.refusal_icmp = 0;
     });
     for (uint16_t port : {uint16_t{5000}, uint16_t{5001}})
-        REQUIRE(gw.from_lan(build(lan_udp("10.0.0.5", port, "203.0.113.50"))).verdict == redirect_verdict(hook));
-    CHECK(gw.from_lan(build(lan_udp("10.0.0.5", 5002, "203.0.113.50"))).verdict == drop_verdict(hook));
+        REQUIRE(gw.from_lan(build(lan_to("10.0.0.5", port, "203.0.113.50", 53, kUdp))).verdict == redirect_verdict(hook));
+    CHECK(gw.from_lan(build(lan_to("10.0.0.5", 5002, "203.0.113.50", 53, kUdp))).verdict == drop_verdict(hook));
     // ICMP identifiers and TCP ports count the same.
-    CHECK(gw.from_lan(build(lan_syn("10.0.0.5", 5003))).verdict == drop_verdict(hook));
+    CHECK(gw.from_lan(build(lan_to("10.0.0.5", 5003, "203.0.113.50", 80))).verdict == drop_verdict(hook));
     CHECK(gw.fx.counter(XNAT_CNT_DROP_HOST_PORTS) == 2);
     CHECK(gw.fx.counter(XNAT_CNT_DROP_PORTS_EXHAUSTED) == 0);
     // The same internal endpoint to another destination keeps its mapping: no new port.
-    CHECK(gw.from_lan(build(lan_udp("10.0.0.5", 5001, "203.0.113.60"))).verdict == redirect_verdict(hook));
+    CHECK(gw.from_lan(build(lan_to("10.0.0.5", 5001, "203.0.113.60", 53, kUdp))).verdict == redirect_verdict(hook));
     CHECK(gw.fx.counter(XNAT_CNT_DROP_HOST_PORTS) == 2);
     Held a = host_use(gw.fx, "10.0.0.5");
     CHECK(a.flows == 3);
@@ -250,7 +229,7 @@ TEST_CASE("host quota: external ports beyond a host's quota are refused; reusing
     CHECK(gw.fx.snat_mappings() == 2);
     // Another host is not held back by the first one's quota.
     for (uint16_t port : {uint16_t{5000}, uint16_t{5001}})
-        CHECK(gw.from_lan(build(lan_udp("10.0.0.6", port, "203.0.113.50"))).verdict == redirect_verdict(hook));
+        CHECK(gw.from_lan(build(lan_to("10.0.0.6", port, "203.0.113.50", 53, kUdp))).verdict == redirect_verdict(hook));
     CHECK(host_use(gw.fx, "10.0.0.6").ports == 2);
     CHECK(gw.fx.snat_mappings() == 4);
 }
@@ -259,7 +238,7 @@ TEST_CASE("host quota: the sweeper reclaims host entries that hold nothing")
 {
     NetGateway gw(Hook::tc, {}, {masq("10.0.0.0/24", kWanAddr)});
     gw.fx.set_sweep_interval_ms(100);
-    gw.from_lan(build(lan_udp("10.0.0.5", 5000, "203.0.113.50")));
+    gw.from_lan(build(lan_to("10.0.0.5", 5000, "203.0.113.50", 53, kUdp)));
     REQUIRE(host_use(gw.fx, "10.0.0.5").flows == 1);
     gw.fx.advance_clock_s(10);
     std::this_thread::sleep_for(std::chrono::milliseconds(400));
@@ -273,7 +252,7 @@ TEST_CASE("host quota: the sweeper reclaims host entries that hold nothing")
     }
     CHECK(gone);
     // And a new flow makes it anew.
-    CHECK(gw.from_lan(build(lan_udp("10.0.0.5", 5000, "203.0.113.50"))).verdict == redirect_verdict(Hook::tc));
+    CHECK(gw.from_lan(build(lan_to("10.0.0.5", 5000, "203.0.113.50", 53, kUdp))).verdict == redirect_verdict(Hook::tc));
     CHECK(host_use(gw.fx, "10.0.0.5").flows == 1);
 }
 
@@ -317,9 +296,9 @@ TEST_CASE("refusal: a flow refused for lack of room is answered with ICMP admin-
         c.refusal_icmp_rate = 2;
         c.lan_addr = htonl(ip("10.0.0.1"));
     });
-    REQUIRE(gw.from_lan(build(lan_syn("10.0.0.5", 40000))).verdict == redirect_verdict(hook));
+    REQUIRE(gw.from_lan(build(lan_to("10.0.0.5", 40000, "203.0.113.50", 80))).verdict == redirect_verdict(hook));
 
-    PacketSpec spec = lan_syn("10.0.0.5", 40001);
+    PacketSpec spec = lan_to("10.0.0.5", 40001, "203.0.113.50", 80);
     spec.ip_options = {0x01, 0x01, 0x01, 0x00}; // NOPs and an end: the quote takes them too
     Bytes syn = build(spec);
     RunResult r = gw.from_lan(syn);
@@ -344,21 +323,21 @@ TEST_CASE("refusal: a flow refused for lack of room is answered with ICMP admin-
     CHECK(gw.fx.ct_entries() == 2); // the refused flow left nothing
 
     // UDP quotes 8 bytes of its header; the second answer of the tick is the last.
-    RunResult u = gw.from_lan(build(lan_udp("10.0.0.5", 5000, "203.0.113.50")));
+    RunResult u = gw.from_lan(build(lan_to("10.0.0.5", 5000, "203.0.113.50", 53, kUdp)));
     CHECK(u.verdict == reflect_verdict(hook));
     CHECK(u.out.size() == 14 + 28 + 20 + 8);
     CHECK(icmp_checksum_ok(u.out));
-    RunResult limited = gw.from_lan(build(lan_udp("10.0.0.5", 5001, "203.0.113.50")));
+    RunResult limited = gw.from_lan(build(lan_to("10.0.0.5", 5001, "203.0.113.50", 53, kUdp)));
     CHECK(limited.verdict == drop_verdict(hook));
     CHECK(gw.fx.counter(XNAT_CNT_REFUSAL_ICMP_LIMITED) == 1);
     CHECK(gw.fx.counter(XNAT_CNT_REFUSAL_ICMP_SENT) == 2);
     CHECK(gw.fx.counter(XNAT_CNT_DROP_HOST_PORTS) == 3);
     gw.fx.advance_clock_s(2);
-    CHECK(gw.from_lan(build(lan_udp("10.0.0.5", 5001, "203.0.113.50"))).verdict == reflect_verdict(hook));
+    CHECK(gw.from_lan(build(lan_to("10.0.0.5", 5001, "203.0.113.50", 53, kUdp))).verdict == reflect_verdict(hook));
 
     // Without a LAN address the error comes from where the packet was going.
     gw.fx.configure([](xnat_config &c) { c.lan_addr = 0; });
-    CHECK(fields(gw.from_lan(build(lan_syn("10.0.0.5", 40002))).out).saddr == ip("203.0.113.50"));
+    CHECK(fields(gw.from_lan(build(lan_to("10.0.0.5", 40002, "203.0.113.50", 80))).out).saddr == ip("203.0.113.50"));
 }
 
 TEST_CASE("refusal: a checksum-partial segment's error checks out once the transmitter finishes it")
@@ -369,8 +348,8 @@ TEST_CASE("refusal: a checksum-partial segment's error checks out once the trans
         c.refusal_icmp = XNAT_REFUSAL_ICMP_SIDE(XNAT_SIDE_LAN);
         c.refusal_icmp_rate = 10;
     });
-    gw.from_lan(build(lan_syn("10.0.0.5", 40000)));
-    Bytes syn = build(lan_syn("10.0.0.5", 40001));
+    gw.from_lan(build(lan_to("10.0.0.5", 40000, "203.0.113.50", 80)));
+    Bytes syn = build(lan_to("10.0.0.5", 40001, "203.0.113.50", 80));
     make_partial(syn);
     RunResult r = gw.from_lan(syn);
     REQUIRE(r.verdict == kTcRedirect);

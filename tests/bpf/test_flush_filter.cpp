@@ -15,18 +15,6 @@ namespace {
 
 constexpr const char *kOtherAddr = "198.51.100.9"; // the second rule's to_source
 
-PacketSpec udp(const char *src, uint16_t sport, const char *dst, uint16_t dport)
-{
-    PacketSpec s;
-    s.proto = kUdp;
-    s.saddr = ip(src);
-    s.daddr = ip(dst);
-    s.sport = sport;
-    s.dport = dport;
-    s.payload = {1, 2, 3, 4};
-    return s;
-}
-
 } // namespace
 
 TEST_CASE("flush filter: only the flows of one address end, with their mappings")
@@ -36,9 +24,9 @@ TEST_CASE("flush filter: only the flows of one address end, with their mappings"
     // 10.0.0.5, the LAN host with a known neighbour entry, gets the other address.
     NetGateway gw(hook, {}, {masq("10.0.0.0/24", kWanAddr), masq("10.0.0.5/32", kOtherAddr)});
 
-    RunResult a = gw.from_lan(build(udp("10.0.0.6", 20000, "203.0.113.50", 3478)));
-    RunResult b = gw.from_lan(build(udp("10.0.0.7", 20000, "203.0.113.50", 3478)));
-    RunResult c = gw.from_lan(build(udp("10.0.0.5", 20000, "203.0.113.50", 3478)));
+    RunResult a = gw.from_lan(build(lan_to("10.0.0.6", 20000, "203.0.113.50", 3478, kUdp)));
+    RunResult b = gw.from_lan(build(lan_to("10.0.0.7", 20000, "203.0.113.50", 3478, kUdp)));
+    RunResult c = gw.from_lan(build(lan_to("10.0.0.5", 20000, "203.0.113.50", 3478, kUdp)));
     REQUIRE(fields(a.out).saddr == ip(kWanAddr));
     REQUIRE(fields(b.out).saddr == ip(kWanAddr));
     REQUIRE(fields(c.out).saddr == ip(kOtherAddr));
@@ -57,7 +45,7 @@ TEST_CASE("flush filter: only the flows of one address end, with their mappings"
     CHECK_FALSE(left[0].reply_missing);
 
     // The flow kept still carries its replies.
-    RunResult back = gw.from_wan(build(udp("203.0.113.50", 3478, kOtherAddr, fields(c.out).sport)));
+    RunResult back = gw.from_wan(build(lan_to("203.0.113.50", 3478, kOtherAddr, fields(c.out).sport, kUdp)));
     CHECK(back.verdict == redirect_verdict(hook));
     CHECK(fields(back.out).daddr == ip("10.0.0.5"));
 

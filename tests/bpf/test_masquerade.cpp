@@ -28,19 +28,6 @@ struct Gateway : NetGateway {
     }
 };
 
-PacketSpec lan_to(const char *src, uint16_t sport, const char *dst, uint16_t dport, uint8_t proto = kTcp)
-{
-    PacketSpec s;
-    s.proto = proto;
-    s.saddr = ip(src);
-    s.daddr = ip(dst);
-    s.sport = sport;
-    s.dport = dport;
-    s.tcp_flags = kSyn;
-    s.payload = {1, 2, 3, 4};
-    return s;
-}
-
 uint16_t ext_port(const RunResult &r)
 {
     return fields(r.out).sport;
