@@ -170,12 +170,28 @@ int XNAT_PROG_TC_LAN(struct __sk_buff *skb)
  * handed it translated (TTL expired, fragmentation needed) quote the translated form; put the
  * quote back in the form its recipient sent. Everything else passes untouched and uncounted:
  * this hook also sees every packet tc redirects. */
+/* Egress sees every packet the interface sends, xnat's own redirects included, and acts only on
+ * ICMP errors. Two loads from the linear part settle the rest before the full parse, which
+ * would pull (and perhaps unclone) the headers first. */
+static __always_inline int egress_may_be_icmp(struct __sk_buff *skb)
+{
+	void *data = (void *)(long)skb->data, *end = (void *)(long)skb->data_end;
+	struct ethhdr *eth = data;
+	struct iphdr *iph = (void *)(eth + 1);
+
+	if ((void *)(iph + 1) > end)
+		return 1; /* headers outside the linear part: the full parse decides */
+	return eth->h_proto == bpf_htons(ETH_P_IP) && iph->protocol == IPPROTO_ICMP;
+}
+
 SEC("tc")
 int XNAT_PROG_TC_EGRESS(struct __sk_buff *skb)
 {
 	struct xnat_ct_key quoted = {}, outer = {};
 	struct xnat_pkt p = {};
 
+	if (!egress_may_be_icmp(skb))
+		return TC_ACT_OK;
 	if (parse_packet(skb, XNAT_HOOK_TC, &p) || !p.icmp_error)
 		return TC_ACT_OK;
 	if (icmp_error_lookup(&p, &quoted, &outer) == 0)
