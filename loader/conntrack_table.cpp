@@ -14,43 +14,47 @@ namespace {
 
 const char *kCtMap = XNAT_STR(XNAT_MAP_CT);
 
-Result<std::vector<xnat_ct_key>> all_keys(const MapSet &maps)
-{
-    std::vector<xnat_ct_key> keys;
-    auto walked = map_for_each_key<xnat_ct_key>(maps.ct, kCtMap,
-                                                [&](const xnat_ct_key &k) { keys.push_back(k); });
-    if (!walked)
-        return walked.error();
-    return keys;
-}
-
 } // namespace
 
-Result<std::vector<Connection>> read_connections(const MapSet &maps)
+Result<ConnectionTable> read_connection_table(const MapSet &maps)
 {
-    auto keys = all_keys(maps);
-    if (!keys)
-        return keys.error();
-    std::vector<Connection> conns;
-    for (const auto &key : *keys) {
-        auto entry = map_lookup<xnat_ct_key, xnat_ct_entry>(maps.ct, key, kCtMap);
-        if (!entry)
-            return entry.error();
-        if (!*entry || (*entry)->dir != XNAT_DIR_ORIGINAL)
+    std::vector<CtHalf> halves;
+    // Room for a full table up front: growing the vector would copy it and fault in its pages
+    // again each time, and reserved pages that stay unused cost nothing.
+    bpf_map_info info{};
+    uint32_t len = sizeof(info);
+    if (bpf_obj_get_info_by_fd(maps.ct, &info, &len) == 0)
+        halves.reserve(info.max_entries);
+    auto read = map_for_each_entry<xnat_ct_key, xnat_ct_entry>(
+        maps.ct, kCtMap, [&](const xnat_ct_key &k, const xnat_ct_entry &e) { halves.push_back({k, e}); });
+    if (!read)
+        return read.error();
+    ConnectionTable t;
+    t.entries = halves.size();
+    t.connections = pair_halves(halves);
+    // The dump is not atomic: a flow created while it ran may have its original half read and
+    // its reply half inserted into a bucket already passed. Ask the map before calling a reply
+    // missing; true orphans are rare, so this costs nothing in the common case.
+    for (Connection &c : t.connections) {
+        if (!c.reply_missing)
             continue;
-        Connection c;
-        c.original_key = key;
-        c.original = **entry;
         auto reply = map_lookup<xnat_ct_key, xnat_ct_entry>(maps.ct, c.original.peer, kCtMap);
         if (!reply)
             return reply.error();
-        if (*reply)
+        if (*reply) {
             c.reply = **reply;
-        else
-            c.reply_missing = true;
-        conns.push_back(c);
+            c.reply_missing = false;
+        }
     }
-    return conns;
+    return t;
+}
+
+Result<std::vector<Connection>> read_connections(const MapSet &maps)
+{
+    auto t = read_connection_table(maps);
+    if (!t)
+        return t.error();
+    return std::move(t->connections);
 }
 
 Result<size_t> flush_connections(int flush_prog_fd, uint32_t only_addr)
@@ -67,10 +71,12 @@ Result<size_t> flush_connections(int flush_prog_fd, uint32_t only_addr)
 
 Result<size_t> count_ct_entries(const MapSet &maps)
 {
-    auto keys = all_keys(maps);
-    if (!keys)
-        return keys.error();
-    return keys->size();
+    size_t n = 0;
+    auto read = map_for_each_entry<xnat_ct_key, xnat_ct_entry>(maps.ct, kCtMap,
+                                                               [&](const xnat_ct_key &, const xnat_ct_entry &) { ++n; });
+    if (!read)
+        return read.error();
+    return n;
 }
 
 Result<CounterValues> read_counters(const MapSet &maps)

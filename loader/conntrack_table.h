@@ -20,12 +20,31 @@ struct Connection {
     bool reply_missing = false;
 };
 
+// One entry of the connection table as stored: a half of a flow.
+struct CtHalf {
+    xnat_ct_key key{};
+    xnat_ct_entry entry{};
+};
+
+// Pairs the halves of a table dump: one Connection per original half, with its reply half
+// when the dump has it, else reply_missing. Reply halves without an original are left out,
+// as the datapath treats them as already expired.
+std::vector<Connection> pair_halves(const std::vector<CtHalf> &halves);
+
+// The table as one batched read sees it.
+struct ConnectionTable {
+    std::vector<Connection> connections;
+    size_t entries = 0; // map entries read, halves without a peer included
+};
+Result<ConnectionTable> read_connection_table(const MapSet &maps);
 Result<std::vector<Connection>> read_connections(const MapSet &maps);
 // Ends every flow through the instance's flush program, which deletes both halves and drops
 // their source-NAT mapping references exactly as the datapath does; returns how many. With
 // only_addr (host order) set, ends only the flows that have that address in a tuple.
 Result<size_t> flush_connections(int flush_prog_fd, uint32_t only_addr = 0);
-// Number of map entries (two per flow).
+// Number of map entries (two per flow), by reading the whole table in batches: O(entries).
+// The outcome counters cannot stand in for it (new_flow - flow_ended drifts, see
+// docs/PERFORMANCE.md, "Control plane").
 Result<size_t> count_ct_entries(const MapSet &maps);
 
 using CounterValues = std::array<uint64_t, XNAT_CNT_COUNT>;

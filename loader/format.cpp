@@ -5,7 +5,9 @@
 #include <arpa/inet.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cstdio>
+#include <string_view>
 
 #include "counter_info.h"
 #include "net.h"
@@ -83,6 +85,77 @@ nlohmann::json connection_to_json(const Connection &c, const xnat_timeouts &t, u
             {"timeout", seconds_left(c, t, now_ns)},
             {"original", tuple_json(c.original_key, c.original)},
             {"reply", tuple_json(c.original.peer, c.reply)}};
+}
+
+namespace {
+
+// A JSON string as nlohmann writes it; what reaches here is ASCII (names, addresses).
+void append_json_string(std::string &out, std::string_view s)
+{
+    out += '"';
+    for (char ch : s) {
+        auto u = static_cast<unsigned char>(ch);
+        if (ch == '"' || ch == '\\') {
+            out += '\\';
+            out += ch;
+        } else if (u < 0x20) {
+            char esc[8];
+            std::snprintf(esc, sizeof(esc), "\\u%04x", u);
+            out += esc;
+        } else {
+            out += ch;
+        }
+    }
+    out += '"';
+}
+
+void append_number(std::string &out, uint64_t v)
+{
+    char buf[24];
+    auto r = std::to_chars(buf, buf + sizeof(buf), v);
+    out.append(buf, r.ptr);
+}
+
+// A member on its own line: indent, "name": value, and a comma unless it is the last.
+template <typename F> void append_member(std::string &out, int indent, std::string_view name, F value, bool last)
+{
+    out.append(static_cast<size_t>(indent), ' ');
+    append_json_string(out, name);
+    out += ": ";
+    value();
+    out += last ? "\n" : ",\n";
+}
+
+// tuple_json's members, in nlohmann's order (object keys sorted).
+void append_tuple_json(std::string &out, int indent, const xnat_ct_key &k, const xnat_ct_entry &e)
+{
+    out += "{\n";
+    append_member(out, indent + 2, "bytes", [&] { append_number(out, e.bytes); }, false);
+    append_member(out, indent + 2, "dport", [&] { append_number(out, ntohs(k.dport)); }, false);
+    append_member(out, indent + 2, "dst", [&] { append_json_string(out, format_ipv4_be(k.daddr)); }, false);
+    append_member(out, indent + 2, "packets", [&] { append_number(out, e.packets); }, false);
+    append_member(out, indent + 2, "sport", [&] { append_number(out, ntohs(k.sport)); }, false);
+    append_member(out, indent + 2, "src", [&] { append_json_string(out, format_ipv4_be(k.saddr)); }, true);
+    out.append(static_cast<size_t>(indent), ' ');
+    out += '}';
+}
+
+} // namespace
+
+void append_connection_json(std::string &out, const Connection &c, const xnat_timeouts &t, uint64_t now_ns)
+{
+    constexpr int kIndent = 2; // an array element's
+    out.append(kIndent, ' ');
+    out += "{\n";
+    append_member(out, kIndent + 2, "original",
+                  [&] { append_tuple_json(out, kIndent + 2, c.original_key, c.original); }, false);
+    append_member(out, kIndent + 2, "proto", [&] { append_json_string(out, proto_name(c.original_key.proto)); }, false);
+    append_member(out, kIndent + 2, "reply", [&] { append_tuple_json(out, kIndent + 2, c.original.peer, c.reply); },
+                  false);
+    append_member(out, kIndent + 2, "state", [&] { append_json_string(out, connection_state(c)); }, false);
+    append_member(out, kIndent + 2, "timeout", [&] { append_number(out, seconds_left(c, t, now_ns)); }, true);
+    out.append(kIndent, ' ');
+    out += '}';
 }
 
 std::string format_stats(const StatsView &s)

@@ -24,6 +24,11 @@ uint64_t seconds_left(const Connection &c, const xnat_timeouts &t, uint64_t now_
 //  timeout=N packets=N bytes=N reply_packets=N reply_bytes=N"
 std::string format_connection(const Connection &c, const xnat_timeouts &t, uint64_t now_ns);
 nlohmann::json connection_to_json(const Connection &c, const xnat_timeouts &t, uint64_t now_ns);
+// The same, written straight as text: the bytes nlohmann's dump(2) gives for the connection as
+// an element of an array (indented one level, no separator), at a tenth of its cost, which is
+// most of `xnat-map conns --json` with a big table. The caller writes "[\n", the elements
+// joined by ",\n", then "\n]" ("[]" for none).
+void append_connection_json(std::string &out, const Connection &c, const xnat_timeouts &t, uint64_t now_ns);
 
 struct StatsView {
     CounterValues counters{};

@@ -23,33 +23,35 @@ Result<uint64_t> max_entries(int fd, const char *name)
     return uint64_t{info.max_entries};
 }
 
-template <typename K> Result<TableFill> table_fill(int fd, const char *name)
+Result<TableFill> table_fill(int fd, const char *name, uint64_t entries)
 {
-    TableFill t;
-    t.name = name;
-    auto walked = map_for_each_key<K>(fd, name, [&](const K &) { ++t.entries; });
-    if (!walked)
-        return walked.error();
     auto max = max_entries(fd, name);
     if (!max)
         return max.error();
-    t.max_entries = *max;
-    return t;
+    return TableFill{name, entries, *max};
 }
 
-// Mappings per (external address, protocol): one key of the source-NAT map each.
-Result<std::vector<SnatUse>> snat_use(int fd)
+// The source-NAT table: its fill, and its mappings per (external address, protocol), from one
+// batched read.
+struct SnatRead {
+    uint64_t entries = 0;
+    std::vector<SnatUse> use;
+};
+
+Result<SnatRead> read_snat(int fd)
 {
+    SnatRead r;
     std::map<std::pair<uint32_t, uint8_t>, uint64_t> use;
-    auto walked = map_for_each_key<xnat_snat_key>(fd, XNAT_STR(XNAT_MAP_SNAT), [&](const xnat_snat_key &k) {
-        ++use[{ntohl(k.addr), k.proto}];
-    });
-    if (!walked)
-        return walked.error();
-    std::vector<SnatUse> out;
+    auto read = map_for_each_entry<xnat_snat_key, xnat_snat_mapping>(
+        fd, XNAT_STR(XNAT_MAP_SNAT), [&](const xnat_snat_key &k, const xnat_snat_mapping &) {
+            ++r.entries;
+            ++use[{ntohl(k.addr), k.proto}];
+        });
+    if (!read)
+        return read.error();
     for (const auto &[key, n] : use)
-        out.push_back({key.first, key.second, n});
-    return out;
+        r.use.push_back({key.first, key.second, n});
+    return r;
 }
 
 } // namespace
@@ -68,24 +70,31 @@ Result<MetricsSnapshot> collect_metrics(const InstanceMaps &maps)
     if (!counters)
         return counters.error();
     s.counters = *counters;
-    auto conns = read_connections(m);
-    if (!conns)
-        return conns.error();
-    s.connections = std::move(*conns);
-    auto ct = table_fill<xnat_ct_key>(m.ct, XNAT_STR(XNAT_MAP_CT));
+    // Every table is read once, in batches: the per-state series need every connection anyway,
+    // and the same read gives the table's fill.
+    auto table = read_connection_table(m);
+    if (!table)
+        return table.error();
+    s.connections = std::move(table->connections);
+    auto ct = table_fill(m.ct, XNAT_STR(XNAT_MAP_CT), table->entries);
     if (!ct)
         return ct.error();
-    auto snat = table_fill<xnat_snat_key>(m.snat, XNAT_STR(XNAT_MAP_SNAT));
+    auto snat_read = read_snat(m.snat);
+    if (!snat_read)
+        return snat_read.error();
+    auto snat = table_fill(m.snat, XNAT_STR(XNAT_MAP_SNAT), snat_read->entries);
     if (!snat)
         return snat.error();
-    auto eim = table_fill<xnat_eim_key>(m.eim, XNAT_STR(XNAT_MAP_EIM));
+    uint64_t eim_entries = 0;
+    auto eim_read = map_for_each_entry<xnat_eim_key, uint16_t>(
+        m.eim, XNAT_STR(XNAT_MAP_EIM), [&](const xnat_eim_key &, const uint16_t &) { ++eim_entries; });
+    if (!eim_read)
+        return eim_read.error();
+    auto eim = table_fill(m.eim, XNAT_STR(XNAT_MAP_EIM), eim_entries);
     if (!eim)
         return eim.error();
     s.tables = {*ct, *snat, *eim};
-    auto use = snat_use(m.snat);
-    if (!use)
-        return use.error();
-    s.snat = std::move(*use);
+    s.snat = std::move(snat_read->use);
     auto rules = read_rules(m);
     if (!rules)
         return rules.error();

@@ -96,19 +96,11 @@ namespace {
 // Every record of an id-keyed map, by id.
 template <typename V> Result<std::vector<std::pair<uint32_t, V>>> read_records(int fd, const char *name)
 {
-    std::vector<uint32_t> ids;
-    auto walked = map_for_each_key<uint32_t>(fd, name, [&](const uint32_t &id) { ids.push_back(id); });
-    if (!walked)
-        return walked.error();
-    std::sort(ids.begin(), ids.end());
-    std::vector<std::pair<uint32_t, V>> records;
-    for (uint32_t id : ids) {
-        auto rec = map_lookup<uint32_t, V>(fd, id, name);
-        if (!rec)
-            return rec.error();
-        if (*rec)
-            records.emplace_back(id, **rec);
-    }
+    auto records = map_dump<uint32_t, V>(fd, name);
+    if (!records)
+        return records.error();
+    std::sort(records->begin(), records->end(),
+              [](const std::pair<uint32_t, V> &a, const std::pair<uint32_t, V> &b) { return a.first < b.first; });
     return records;
 }
 

@@ -150,10 +150,19 @@ Result<void> cmd_conns(const Args &a)
     std::erase_if(*conns, [&](const Connection &c) { return !filter->matches(c); });
     uint64_t now = monotonic_now_ns();
     if (a.json) {
-        nlohmann::json list = nlohmann::json::array();
-        for (const auto &c : *conns)
-            list.push_back(connection_to_json(c, cfg->timeouts, now));
-        print_json(list);
+        // Written as it is made: a million-connection listing never sits whole in memory.
+        std::string out = conns->empty() ? "[]" : "[\n";
+        for (size_t i = 0; i < conns->size(); ++i) {
+            if (i > 0)
+                out += ",\n";
+            append_connection_json(out, (*conns)[i], cfg->timeouts, now);
+            if (out.size() >= (1u << 20)) {
+                std::fwrite(out.data(), 1, out.size(), stdout);
+                out.clear();
+            }
+        }
+        out += conns->empty() ? "\n" : "\n]\n";
+        std::fwrite(out.data(), 1, out.size(), stdout);
     } else if (a.output == "conntrack" || a.output == "conntrack-acct") {
         auto counters = a.output == "conntrack-acct" ? ConntrackCounters::on : ConntrackCounters::off;
         for (const auto &c : *conns)

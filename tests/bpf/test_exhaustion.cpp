@@ -390,3 +390,53 @@ TEST_CASE("refusal: off on the WAN side unless asked; then a full table answers 
     CHECK(fx.counter(XNAT_CNT_DROP_CT_FULL) == 2);
     CHECK(fx.counter(XNAT_CNT_REFUSAL_ICMP_SENT) == 1);
 }
+
+namespace {
+
+// The table's flows as the counters account for them: each flow is counted once when made
+// (new_flow) and once when ended (flow_ended), whichever path ends it.
+void check_counted_flows(const BpfFixture &fx, const char *stage)
+{
+    INFO(stage);
+    size_t flows = fx.conns().size();
+    CHECK(fx.ct_entries() == 2 * flows);
+    CHECK(fx.counter(XNAT_CNT_NEW_FLOW) - fx.counter(XNAT_CNT_FLOW_ENDED) == flows);
+}
+
+} // namespace
+
+TEST_CASE("counters: new_flow - flow_ended is the flows in the table, through early drop, refusal, expiry and flush")
+{
+    Hook hook = GENERATE(Hook::xdp, Hook::tc);
+    INFO(hook_name(hook));
+    BpfFixture fx(16);
+    fx.install({fwd("tcp", "203.0.113.1:22012", "10.0.0.12:22")});
+    for (uint16_t port = 1000; port < 1004; ++port)
+        handshake(fx, hook, port);
+    for (uint16_t port = 1004; port < 1010; ++port)
+        fx.run(hook, Side::wan, build(wan_client(kSyn, port)));
+    check_counted_flows(fx, "10 flows made");
+    REQUIRE(fx.conns().size() == 10);
+
+    for (uint16_t port = 2000; port < 2012; ++port) // 6 fill the table, 6 evict
+        fx.run(hook, Side::wan, build(wan_client(kSyn, port)));
+    REQUIRE(fx.counter(XNAT_CNT_CT_EARLY_DROP) == 6);
+    check_counted_flows(fx, "early drops");
+
+    for (uint16_t port = 2000; port < 2012; ++port) {
+        fx.run(hook, Side::lan, build(server_reply(kSyn | kAck, port)));
+        fx.run(hook, Side::wan, build(wan_client(kAck, port)));
+    }
+    REQUIRE(fx.run(hook, Side::wan, build(wan_client(kSyn, 4000))).verdict == drop_verdict(hook));
+    check_counted_flows(fx, "a refusal");
+
+    // Past every timeout, a packet of a dead flow ends it on lookup and makes a new one.
+    fx.advance_clock_s(8000);
+    fx.run(hook, Side::wan, build(wan_client(kSyn, 1000)));
+    REQUIRE(fx.counter(XNAT_CNT_CT_EXPIRED) == 1);
+    check_counted_flows(fx, "expiry on lookup");
+
+    CHECK(fx.flush(ip("10.0.0.12")) == 16);
+    check_counted_flows(fx, "flush");
+    CHECK(fx.conns().empty());
+}

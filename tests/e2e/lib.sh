@@ -175,6 +175,24 @@ counter() {
 	xnat_map stats --json | python3 -c "import json,sys; print(json.load(sys.stdin)['counters']['$1'])"
 }
 
+# The number of connections three ways, which must agree while no flow is being made or ended:
+# `stats --json` (the table read in batches, two entries a flow), the flows `conns --json`
+# lists, and the counters' new_flow - flow_ended (every flow counted once made and once ended,
+# whichever path ends it: sweeper, lookup, early drop, flush). Leaves the count in CONN_COUNT
+# (not printed: a failure inside $(...) would not end the test).
+assert_conn_count() {
+	local label=$1 stats created ended listed
+	read -r stats created ended < <(xnat_map stats --json | python3 -c '
+import json, sys
+s = json.load(sys.stdin)
+print(s["connections"], s["counters"]["new_flow"], s["counters"]["flow_ended"])')
+	listed=$(xnat_map conns --json | python3 -c "import json,sys; print(len(json.load(sys.stdin)))")
+	[ "$stats" -eq "$listed" ] || fail "$label: stats counts $stats connections, conns lists $listed"
+	[ $((created - ended)) -eq "$listed" ] ||
+		fail "$label: new_flow $created - flow_ended $ended = $((created - ended)), but conns lists $listed"
+	CONN_COUNT=$listed
+}
+
 # ---------------------------------------------------------------------------------------------
 # Bigger topologies, built from parts: any number of namespaces (named $TAG..., so cleanup
 # removes them), veth links, a bridge as a LAN switch, and several xnat instances.

@@ -141,6 +141,8 @@ run_variant() {
 	conn_line "$NS_G" "$PIN" "tcp " "src=198.51.100.2 dst=$FWD sport=$sport dport=$FWD_PORT " >/dev/null ||
 		fail "the stream's flow (198.51.100.2:$sport) is gone from the table"
 
+	assert_conn_count "after the flood"
+	log "stats, conns and new_flow - flow_ended agree after the flood's early drops: $CONN_COUNT"
 	log "the table is consistent: conns, stats and the map agree, every half has its peer"
 	xnat_map conns --json >"$WORK/conns.json"
 	bpftool map dump pinned "$PIN/xnat_ct" -j >"$WORK/ct.json" || fail "bpftool cannot dump the ct map"

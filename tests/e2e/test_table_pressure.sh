@@ -80,6 +80,9 @@ sport=$(sed -n 's/^sending local=[0-9.]*:\([0-9]*\)$/\1/p' "$WORK/stream.log")
 conn_line "$NS_G" "$PIN" "tcp " "src=198.51.100.2 dst=203.0.113.1 sport=$sport dport=22012 " >/dev/null ||
 	fail "the stream's flow (198.51.100.2:$sport) is gone from the table"
 
+assert_conn_count "after the flood"
+log "stats, conns and new_flow - flow_ended agree on the full table after early drops: $CONN_COUNT"
+
 log "the table is consistent: conns, stats and the map agree, every half has its peer"
 xnat_map conns --json >"$WORK/conns.json"
 bpftool map dump pinned "$PIN/xnat_ct" -j >"$WORK/ct.json" || fail "bpftool cannot dump the ct map"
@@ -102,5 +105,27 @@ log "admitted: new_flow +$new_delta, ct_early_drop +$early_delta, drop_ct_full +
 [ "$full_delta" -eq 0 ] || fail "drop_ct_full rose by $full_delta"
 [ "$(xnat_map stats --json | python3 -c "import json,sys; print(json.load(sys.stdin)['connections'])")" -eq "$TABLE" ] ||
 	fail "the table is no longer full at $TABLE"
+assert_conn_count "after the admitted connection"
+log "after one more early drop, the counts agree: $CONN_COUNT"
+
+log "flush ends every flow, and the counts agree at 0"
+xnat_map flush >/dev/null
+assert_conn_count "after flush"
+[ "$CONN_COUNT" -eq 0 ] || fail "$CONN_COUNT connections left after flush"
+
+log "flows that expire are counted ended too (the sweeper), also across a reload"
+in_c python3 "$E2E_DIR/syn_flood.py" eth0 "$client_mac" "$wan_mac" 198.51.100.100 203.0.113.1 9000 \
+	1024 1000 >"$WORK/gen2.log" || fail "the second SYN flood failed: $(cat "$WORK/gen2.log")"
+assert_conn_count "after 1000 new flows"
+[ "$CONN_COUNT" -gt 900 ] || fail "only $CONN_COUNT of 1000 SYNs made a flow"
+log "$CONN_COUNT new flows"
+sed -e 's/: 3600/: 1/g' "$CONFIG" >"$WORK/short.json"
+xnat_load --mode tc wan0 lan0 "$WORK/short.json" >/dev/null
+for _ in $(seq 100); do
+	[ "$(xnat_map stats --json | python3 -c "import json,sys; print(json.load(sys.stdin)['connections'])")" -eq 0 ] && break
+	sleep 0.1
+done
+assert_conn_count "after expiry"
+[ "$CONN_COUNT" -eq 0 ] || fail "$CONN_COUNT flows left 10 s after their 1 s timeout"
 assert_no_netfilter_rules
 log "PASS table pressure"

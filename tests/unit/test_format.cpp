@@ -212,6 +212,29 @@ TEST_CASE("connection_to_json carries both tuples and counters", "[format]")
     CHECK(udp.at("timeout") == 30); // unreplied
 }
 
+TEST_CASE("append_connection_json writes exactly what nlohmann's dump(2) of the list writes", "[format]")
+{
+    Connection big = ssh_connection();
+    big.original.packets = UINT64_MAX; // the widest numbers
+    big.reply.bytes = 18446744073709551615ull;
+    big.original_key.proto = 47;       // a protocol without a name of its own
+    std::vector<Connection> lists[] = {{}, {ssh_connection()},
+                                       {ssh_connection(), udp_connection(0), udp_connection(XNAT_CT_F_SEEN_REPLY), big}};
+    for (const auto &conns : lists) {
+        nlohmann::json list = nlohmann::json::array();
+        std::string out = conns.empty() ? "[]" : "[\n";
+        for (size_t i = 0; i < conns.size(); ++i) {
+            list.push_back(connection_to_json(conns[i], kTimeouts, 1037 * kTick));
+            if (i > 0)
+                out += ",\n";
+            append_connection_json(out, conns[i], kTimeouts, 1037 * kTick);
+        }
+        if (!conns.empty())
+            out += "\n]";
+        CHECK(out == list.dump(2));
+    }
+}
+
 TEST_CASE("format_stats lists connections and every counter", "[format]")
 {
     StatsView s;
