@@ -470,6 +470,41 @@ class Bench:
             topo.destroy()
             log(f"  two cores {variant:4} {flows:>8} flows: {statistics.median(rates) / 1e6:.3f} Mpps")
 
+    def test_table_sizes(self, tables, sizes, flows=65536):
+        """The table experiment at one flow count over several table sizes: whether a lookup's
+        cost follows the cache lines it touches or the memory the table spans."""
+        for table in tables:
+            for log2 in sizes:
+                topo = self.topology()
+                topo.attach_sink()
+                topo.tool(topo.gw, f"attach-table --wan in0 --lan out0 --to {SERVER} --table {table} "
+                                   f"--entries {1 << log2} --pin-dir {topo.bpffs}")
+                rates = self.measure(topo, PUBLIC, flows)
+                for i, r in enumerate(rates):
+                    self.record("table_size", f"{table}/2^{log2}", flows, i, r, "pps")
+                topo.destroy()
+                log(f"  {table:12} 2^{log2} halves, {flows} flows: {statistics.median(rates) / 1e6:.3f} Mpps")
+
+    def test_control(self, flows=589_824, connections=1 << 20):
+        """The control plane at scale: about 600k UDP flows through the port forward in a table
+        sized for a million connections, then the time of the commands an operator or a
+        Prometheus scrape runs against it."""
+        topo = self.topology()
+        topo.attach_sink()
+        dst = setup_variant(topo, "V1", connections=connections)
+        self.gen(topo, dst, flows, 2 * flows)
+        xmap = f"{self.build}/xnat-map --pin-dir {topo.pin}"
+        tracked = json.loads(topo.ns(topo.gw, f"{xmap} stats --json"))["connections"]
+        for name, cmd in (("conns --json", "conns --json"), ("conns", "conns"),
+                          ("stats --json", "stats --json"), ("stats --prometheus", "stats --prometheus"),
+                          ("flush", "flush")):
+            started = time.monotonic()
+            topo.ns(topo.gw, f"{xmap} {cmd} >/dev/null")
+            secs = time.monotonic() - started
+            self.record("control", name, tracked, 0, secs, "s")
+            log(f"  {name:20} {tracked} connections: {secs:.2f} s ({2 * tracked / secs / 1e3:.0f}k entries/s)")
+        topo.destroy()
+
     def test_profile(self, variants, flows=65536):
         """Where a variant's time goes: perf samples CPU 0 (cpu-clock: a VM has no PMU) while the
         port-forward test runs, and the flat profile by symbol is saved. BPF programs show as
@@ -644,7 +679,7 @@ def main():
     p.add_argument("--variants", help="comma-separated variants for the dnat test (default: all)")
     p.add_argument("--method", choices=("auto", "live", "afpacket"), default="auto",
                    help="generator: BPF live frames, AF_PACKET, or live frames where the kernel allows them")
-    p.add_argument("--only", help="comma-separated tests: direct,dnat,snat,progtime,newconn,memory,twocore,profile,iperf")
+    p.add_argument("--only", help="comma-separated tests: direct,dnat,snat,progtime,newconn,memory,control,twocore,tables,profile,iperf")
     p.add_argument("--report-only", action="store_true",
                    help="rebuild OUT/BENCHMARKS.md from OUT/bench/results.csv without measuring")
     args = p.parse_args()
@@ -694,6 +729,12 @@ def main():
     if want("twocore"):
         log("forwarding rate, gateway on its own core (threaded NAPI on CPU 1, generator on CPU 0)")
         b.test_two_core(["V0", "V1", "V1tc", "V2", "V3", "V4"])
+    if want("control"):
+        log("control plane at scale (xnat-map against ~600k connections)")
+        b.test_control()
+    if want("tables"):
+        log("connection-table experiment: table size against lookup cost (65,536 flows)")
+        b.test_table_sizes(["hash", "slots", "slots-paged"], [18, 19, 21])
     if want("profile"):
         log("where the time goes (perf)")
         b.test_profile(["V1", "V1tc", "V2", "V3"])
@@ -881,6 +922,32 @@ def report(args, rows, elapsed, mach, plots):
             cells = [median(rows, "prog_ns_dnat", v, f) for f in (1, 65536, 1048576)]
             w(f"| {name} | " + " | ".join(f"{c:.0f} ns" if c else "n/a" for c in cells) + " |")
         w("")
+    ctl = [r for r in rows if r["test"] == "control"]
+    if ctl:
+        w("## Control plane at scale\n")
+        w(f"xnat-map against {ctl[0]['flows']:,} connections ({2 * ctl[0]['flows']:,} table entries) in a table sized")
+        w("for 1,048,576 connections, filled by the generator through the port forward:\n")
+        w("| command | seconds | table entries/s |")
+        w("|---|---|---|")
+        for r in ctl:
+            w(f"| `xnat-map {r['variant']}` | {r['value']:.2f} | {2 * r['flows'] / r['value'] / 1e3:,.0f}k |")
+        w("")
+    ts = sorted({r["variant"] for r in rows if r["test"] == "table_size"})
+    if ts:
+        w("## The connection-table experiment\n")
+        w("A minimal XDP port forward (look up, create both halves on a miss, count, rewrite, route,")
+        w("redirect: bench/bpf/bench_table.bpf.c) over three tables of the same capacity, at 65,536 flows")
+        w("(131,072 halves). `hash`: a BPF hash map, as xnat's table is. `slots`: open addressing in one")
+        w("BPF array, a 64-byte slot per half, probed linearly. `slots-paged`: the same slots in 256-slot")
+        w("inner arrays small enough for kmalloc (the direct map) instead of vmalloc. Mpps delivered:\n")
+        tables = list(dict.fromkeys(v.split("/")[0] for v in ts))
+        sizes = sorted({v.split("/")[1] for v in ts}, key=lambda x: int(x[2:]))
+        w("| table | " + " | ".join(f"{z} halves ({(1 << int(z[2:])) * 64 >> 20} MiB of slots)" for z in sizes) + " |")
+        w("|---|" + "---|" * len(sizes))
+        for t in tables:
+            cells = [median(rows, "table_size", f"{t}/{z}", 65536) for z in sizes]
+            w(f"| {t} | " + " | ".join(f"{c / 1e6:.3f}" if c else "n/a" for c in cells) + " |")
+        w("")
     tc = [(v, median(rows, "two_core", v, 65536)) for v in ("V0", "V1", "V1tc", "V2", "V3", "V4")]
     if any(m for _, m in tc):
         w("## Two cores: the gateway on a core of its own\n")
@@ -893,6 +960,11 @@ def report(args, rows, elapsed, mach, plots):
         for v, m in tc:
             w(f"| {v} | {m / 1e6:.3f} | {fmt_ratio(m, base)} |" if m else f"| {v} | n/a | n/a |")
         w("")
+    prof = [r for r in rows if r["test"] == "profile"]
+    if prof:
+        w("## Profiles\n")
+        w("perf, sampling CPU 0 by cpu-clock while each variant forwards 65,536 flows (a VM has no PMU):")
+        w(", ".join(f"[{r['variant']}](bench/{r['unit']})" for r in prof) + ".\n")
     w(targets(rows))
     w("Where the time goes, and why the targets that are missed are missed: "
       "[PERFORMANCE.md](PERFORMANCE.md).\n")
@@ -952,11 +1024,11 @@ def make_plots(rows, data):
         log("matplotlib missing: no plot (apt-get install python3-matplotlib)")
         return []
     plots = []
-    variants = ["V0", "V1", "V1tc", "V2", "V3", "V4", "V4s"]
+    variants = ["V0", "V1", "V1tc", "V2", "V3", "V4", "V4s", "Th", "Ts"]
     flows = [1, 65536, 1048576]
     if any(r["test"] == "pps_dnat" for r in rows):
         fig, ax = plt.subplots(figsize=(9, 4.5))
-        width = 0.12
+        width = 0.09
         for i, v in enumerate(variants):
             vals = [(median(rows, "pps_dnat", v, f) or 0) / 1e6 for f in flows]
             ax.bar([x + i * width for x in range(len(flows))], vals, width, label=v)
