@@ -64,7 +64,7 @@ static __always_inline void ct_delete_pair(const struct xnat_ct_key *key,
 	 * the one that removed the original half drops the flow's mapping reference. */
 	if ((dir == XNAT_DIR_ORIGINAL ? self_err : peer_err) != 0)
 		return;
-	xnat_count(XNAT_CNT_FLOW_ENDED);
+	xnat_count_atomic(XNAT_CNT_FLOW_ENDED);
 	if (nat & XNAT_NAT_HOST)
 		host_uncharge(dir == XNAT_DIR_ORIGINAL ? self.saddr : peer.saddr, XNAT_HOST_FLOW);
 	if (nat & XNAT_NAT_MAP_SELF)
@@ -76,14 +76,44 @@ static __always_inline void ct_delete_pair(const struct xnat_ct_key *key,
 /* A lookup hit is usable unless the flow has expired, or a fresh SYN reopens a closed TCP
  * tuple (which must pick up the current rules, not the old translation). The full check
  * reads the peer, so it only runs once per tick of a half's life. */
+/* The shortest timeout the flow of this half can have: the original half carries the flow's
+ * state, a reply half only its protocol. */
+static __always_inline __u32 ct_timeout_floor_s(const struct xnat_timeouts *t, __u8 proto,
+						const struct xnat_ct_entry *e)
+{
+	__u32 m;
+
+	if (e->dir == XNAT_DIR_ORIGINAL)
+		return xnat_timeout_s(t, proto, e->state, e->flags);
+	if (proto == IPPROTO_TCP) {
+		m = t->tcp_established_s < t->tcp_transitory_s ? t->tcp_established_s : t->tcp_transitory_s;
+		m = m < t->tcp_close_s ? m : t->tcp_close_s;
+		m = m < t->tcp_syn_sent_s ? m : t->tcp_syn_sent_s;
+		return m < t->tcp_syn_recv_s ? m : t->tcp_syn_recv_s;
+	}
+	if (proto == IPPROTO_UDP)
+		return t->udp_s < t->udp_unreplied_s ? t->udp_s : t->udp_unreplied_s;
+	return t->icmp_s;
+}
+
 static __always_inline int ct_is_stale(const struct xnat_pkt *p, const struct xnat_ct_entry *e,
 				       __u32 now)
 {
+	const struct xnat_config *cfg;
+
 	if (p->tuple.proto == IPPROTO_TCP && e->dir == XNAT_DIR_ORIGINAL &&
 	    (p->tcp_flags & (XNAT_TCP_SYN | XNAT_TCP_ACK | XNAT_TCP_RST)) == XNAT_TCP_SYN &&
 	    (e->state == XNAT_TCP_CLOSE || e->state == XNAT_TCP_TIME_WAIT))
 		return 1;
 	if (e->last_seen == now)
+		return 0;
+	/* A flow lives while either half is active, so this half alone, idle for less than any
+	 * timeout its flow can have, proves the flow alive without reading the peer. That read is a
+	 * second table lookup, and a second cache miss, for every packet of a flow seen less than
+	 * once a tick: a million flows at a million packets a second. */
+	cfg = xnat_config_get();
+	if (cfg && ct_idle(now, e->last_seen) <
+		       (__u32)xnat_secs_to_ticks(ct_timeout_floor_s(&cfg->timeouts, p->tuple.proto, e)))
 		return 0;
 	return ct_time_left(&p->tuple, e, now) == 0;
 }
@@ -181,9 +211,13 @@ static __always_inline int ct_insert_evicting(const struct xnat_ct_key *key,
 }
 
 /* Inserts both halves of a new flow. Returns 0 and the original half, or a drop counter; on
- * failure nothing of the flow is left in the table. */
+ * failure nothing of the flow is left in the table. Once the original half is in, another path
+ * (flush, an eviction popping an older key of the same tuple, expiry of a half with no peer yet)
+ * may end the flow before it is complete; that path counted it ended and gave back its mapping
+ * reference and host charge, so *ended_elsewhere tells the caller not to give them back again,
+ * and the flow is counted created, as it did exist. */
 static __always_inline int ct_create(const struct xnat_pkt *p, const struct ct_new *n, __u32 now,
-				     struct xnat_ct_entry **out)
+				     struct xnat_ct_entry **out, int *ended_elsewhere)
 {
 	struct xnat_ct_key rkey = {};
 	struct xnat_ct_entry half = {
@@ -219,13 +253,18 @@ static __always_inline int ct_create(const struct xnat_pkt *p, const struct ct_n
 	}
 	err = ct_insert_evicting(&rkey, &half, err);
 	if (err) {
-		bpf_map_delete_elem(&XNAT_MAP_CT, &p->tuple);
+		if (bpf_map_delete_elem(&XNAT_MAP_CT, &p->tuple) != 0) {
+			*ended_elsewhere = 1;
+			xnat_count(XNAT_CNT_NEW_FLOW);
+		}
 		return err == -XNAT_EEXIST ? XNAT_CNT_DROP_CT_COLLISION : XNAT_CNT_DROP_CT_FULL;
 	}
 
 	orig = bpf_map_lookup_elem(&XNAT_MAP_CT, &p->tuple);
 	if (!orig) {
 		bpf_map_delete_elem(&XNAT_MAP_CT, &rkey);
+		*ended_elsewhere = 1;
+		xnat_count(XNAT_CNT_NEW_FLOW);
 		return XNAT_CNT_DROP_CT_FULL;
 	}
 	/* Every new flow starts unassured. A full queue drops its oldest key, which is the one most

@@ -45,13 +45,15 @@ static __always_inline int flow_refuse_open(const struct xnat_pkt *p)
 
 /* Creates the flow and hands back the reference on its mapping if creation fails. */
 static __always_inline int flow_commit(const struct xnat_pkt *p, const struct ct_new *n,
-				       __u32 now, struct xnat_ct_entry **out)
+				       __u32 now, struct xnat_ct_entry **out, int *ended_elsewhere)
 {
-	int rc = ct_create(p, n, now, out);
+	int rc = ct_create(p, n, now, out, ended_elsewhere);
 
-	if (rc && (n->orig_nat & XNAT_NAT_MAP_SELF))
+	if (!rc || *ended_elsewhere)
+		return rc;
+	if (n->orig_nat & XNAT_NAT_MAP_SELF)
 		snat_release(p->tuple.proto, p->tuple.daddr, p->tuple.dport);
-	else if (rc && (n->orig_nat & XNAT_NAT_MAP_PEER))
+	else if (n->orig_nat & XNAT_NAT_MAP_PEER)
 		/* The reply key (the reversed `to`) names the mapping as its destination. */
 		snat_release(n->to.proto, n->to.saddr, n->to.sport);
 	return rc;
@@ -69,7 +71,7 @@ static __always_inline int flow_new_wan(const struct xnat_pkt *p, __u32 now,
 		.proto = p->tuple.proto,
 	};
 	struct xnat_snat_mapping *m;
-	int rc;
+	int rc, ended_elsewhere = 0;
 
 	if (t) {
 		n.to.daddr = t->addr;
@@ -92,12 +94,12 @@ static __always_inline int flow_new_wan(const struct xnat_pkt *p, __u32 now,
 		n.to.dport = m->int_port;
 		n.orig_nat = XNAT_NAT_DNAT | XNAT_NAT_INBOUND | XNAT_NAT_MAP_SELF;
 		n.reply_nat = XNAT_NAT_SNAT | XNAT_NAT_INBOUND | XNAT_NAT_MAP_PEER;
-		return flow_commit(p, &n, now, out);
+		return flow_commit(p, &n, now, out, &ended_elsewhere);
 	}
 	rc = flow_refuse_open(p);
 	if (rc)
 		return rc;
-	return flow_commit(p, &n, now, out);
+	return flow_commit(p, &n, now, out, &ended_elsewhere);
 }
 
 static __always_inline int flow_new_lan(void *ctx, const int xdp, const struct xnat_pkt *p,
@@ -115,7 +117,7 @@ static __always_inline int flow_new_lan(void *ctx, const int xdp, const struct x
 		.int_port = p->tuple.sport, /* an echo request's identifier, for ICMP */
 	};
 	__be16 ext_port;
-	int rc, charged = HOST_UNCOUNTED;
+	int rc, charged = HOST_UNCOUNTED, ended_elsewhere = 0;
 
 	if (t) {
 		n.to.daddr = t->addr;
@@ -170,9 +172,9 @@ static __always_inline int flow_new_lan(void *ctx, const int xdp, const struct x
 			n.reply_nat |= XNAT_NAT_HOST;
 		}
 	}
-	rc = flow_commit(p, &n, now, out);
-	if (!rc)
-		return 0;
+	rc = flow_commit(p, &n, now, out, &ended_elsewhere);
+	if (!rc || ended_elsewhere)
+		return rc;
 uncharge:
 	if (charged == HOST_CHARGED)
 		host_uncharge(p->tuple.saddr, XNAT_HOST_FLOW);

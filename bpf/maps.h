@@ -198,4 +198,15 @@ static __always_inline void xnat_count(__u32 counter)
 		*c += 1;
 }
 
+/* For counters that the flush program (a syscall program, which softirqs can interrupt on its
+ * CPU) shares with the datapath: a plain add there could lose the interrupting path's count.
+ * Used once per flow, not per packet. */
+static __always_inline void xnat_count_atomic(__u32 counter)
+{
+	__u64 *c = bpf_map_lookup_elem(&XNAT_MAP_COUNTERS, &counter);
+
+	if (c)
+		__sync_fetch_and_add(c, 1);
+}
+
 #endif
