@@ -73,9 +73,6 @@ static __always_inline void ct_delete_pair(const struct xnat_ct_key *key,
 		snat_release(peer.proto, peer.daddr, peer.dport);
 }
 
-/* A lookup hit is usable unless the flow has expired, or a fresh SYN reopens a closed TCP
- * tuple (which must pick up the current rules, not the old translation). The full check
- * reads the peer, so it only runs once per tick of a half's life. */
 /* The shortest timeout the flow of this half can have: the original half carries the flow's
  * state, a reply half only its protocol. */
 static __always_inline __u32 ct_timeout_floor_s(const struct xnat_timeouts *t, __u8 proto,
@@ -96,6 +93,9 @@ static __always_inline __u32 ct_timeout_floor_s(const struct xnat_timeouts *t, _
 	return t->icmp_s;
 }
 
+/* A lookup hit is usable unless the flow has expired, or a fresh SYN reopens a closed TCP
+ * tuple (which must pick up the current rules, not the old translation). The full check
+ * reads the peer, so it runs only when this half alone cannot prove the flow alive. */
 static __always_inline int ct_is_stale(const struct xnat_pkt *p, const struct xnat_ct_entry *e,
 				       __u32 now)
 {

@@ -166,10 +166,6 @@ int XNAT_PROG_TC_LAN(struct __sk_buff *skb)
 	return xnat_handle(skb, XNAT_HOOK_TC, XNAT_SIDE_LAN);
 }
 
-/* Egress, both interfaces: the ICMP errors the gateway's own kernel sends about packets xnat
- * handed it translated (TTL expired, fragmentation needed) quote the translated form; put the
- * quote back in the form its recipient sent. Everything else passes untouched and uncounted:
- * this hook also sees every packet tc redirects. */
 /* Egress sees every packet the interface sends, xnat's own redirects included, and acts only on
  * ICMP errors. Two loads from the linear part settle the rest before the full parse, which
  * would pull (and perhaps unclone) the headers first. */
@@ -184,6 +180,10 @@ static __always_inline int egress_may_be_icmp(struct __sk_buff *skb)
 	return eth->h_proto == bpf_htons(ETH_P_IP) && iph->protocol == IPPROTO_ICMP;
 }
 
+/* Egress, both interfaces: the ICMP errors the gateway's own kernel sends about packets xnat
+ * handed it translated (TTL expired, fragmentation needed) quote the translated form; put the
+ * quote back in the form its recipient sent. Everything else passes untouched and uncounted:
+ * this hook also sees every packet tc redirects. */
 SEC("tc")
 int XNAT_PROG_TC_EGRESS(struct __sk_buff *skb)
 {
