@@ -14,6 +14,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <initializer_list>
 #include <memory>
 #include <optional>
 #include <string>
@@ -314,21 +315,30 @@ Result<void> cmd_read_sink(const std::string &pin_dir)
     return {};
 }
 
+// Lets the forwarders redirect to each device (the devmap is keyed by ifindex).
+Result<void> fill_devmap(int map_fd, std::initializer_list<std::string> devs)
+{
+    for (const std::string &dev : devs) {
+        auto ifindex = ifindex_of(dev);
+        if (!ifindex)
+            return ifindex.error();
+        uint32_t i = *ifindex;
+        if (bpf_map_update_elem(map_fd, &i, &i, BPF_ANY) != 0)
+            return kernel_error("fill the devmap", errno);
+    }
+    return {};
+}
+
 Result<void> cmd_attach_fwd(const std::string &wan, const std::string &lan, const std::string &pin_dir)
 {
     FwdSkel skel(bench_fwd__open_and_load());
     if (!skel)
         return kernel_error("load the forwarder", errno, last_libbpf_warning());
-    for (const std::string &dev : {wan, lan}) {
-        auto ifindex = ifindex_of(dev);
-        if (!ifindex)
-            return ifindex.error();
-        uint32_t i = *ifindex;
-        if (bpf_map_update_elem(bpf_map__fd(skel->maps.bench_fwd_tx), &i, &i, BPF_ANY) != 0)
-            return kernel_error("fill the devmap", errno);
+    if (auto r = fill_devmap(bpf_map__fd(skel->maps.bench_fwd_tx), {wan, lan}); !r)
+        return r;
+    for (const std::string &dev : {wan, lan})
         if (auto r = attach_pinned(bpf_program__fd(skel->progs.bench_fwd), dev, pin_dir); !r)
             return r;
-    }
     return {};
 }
 
@@ -381,14 +391,8 @@ Result<void> cmd_attach_table(const TableArgs &a)
                 return kernel_error("fill the slot pages", errno);
         }
     }
-    for (const std::string &dev : {a.wan, a.lan}) {
-        auto ifindex = ifindex_of(dev);
-        if (!ifindex)
-            return ifindex.error();
-        uint32_t i = *ifindex;
-        if (bpf_map_update_elem(bpf_map__fd(skel->maps.bench_table_tx), &i, &i, BPF_ANY) != 0)
-            return kernel_error("fill the devmap", errno);
-    }
+    if (auto r = fill_devmap(bpf_map__fd(skel->maps.bench_table_tx), {a.wan, a.lan}); !r)
+        return r;
     return attach_pinned(bpf_program__fd(skel->progs.bench_table), a.wan, a.pin_dir);
 }
 

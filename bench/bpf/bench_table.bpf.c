@@ -17,6 +17,7 @@
 #include <bpf/bpf_endian.h>
 
 #include "bench.h"
+#include "bench_route.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -31,21 +32,23 @@ struct bench_key {
 	__u64 b; /* sport, dport, proto, pad */
 };
 
-struct bench_val {
+/* What a half holds besides its key, in either table. */
+struct bench_state {
 	__be32 addr;
 	__u32 last_seen;
 	__u64 packets;
 	__u64 bytes;
+};
+
+struct bench_val {
+	struct bench_state st;
 	__u64 spare[3];
 };
 
 struct bench_slot {
 	__u64 state; /* 0 free, BUSY while written, READY | hash once readable */
 	struct bench_key key;
-	__be32 addr;
-	__u32 last_seen;
-	__u64 packets;
-	__u64 bytes;
+	struct bench_state st;
 	__u64 spare[2];
 };
 
@@ -137,14 +140,31 @@ static __always_inline struct bench_slot *slot_find(const struct bench_key *k, i
 		if (__sync_val_compare_and_swap(&s->state, 0, SLOT_BUSY) != 0)
 			continue;
 		s->key = *k;
-		s->addr = to_addr;
-		s->last_seen = now;
-		s->packets = 0;
-		s->bytes = 0;
+		s->st = (struct bench_state){.addr = to_addr, .last_seen = now};
 		__sync_lock_test_and_set(&s->state, SLOT_READY | h);
 		return s;
 	}
 	return NULL;
+}
+
+/* The half for k in the table in use, created when `insert`. */
+static __always_inline struct bench_state *table_find(const struct bench_key *k, int insert, __u32 now)
+{
+	struct bench_slot *s;
+	struct bench_val *v;
+
+	if (use_slots) {
+		s = slot_find(k, insert, now);
+		return s ? &s->st : NULL;
+	}
+	if (insert) {
+		struct bench_val nv = {.st = {.addr = to_addr, .last_seen = now}};
+
+		if (bpf_map_update_elem(&bench_ct, k, &nv, BPF_NOEXIST))
+			return NULL;
+	}
+	v = bpf_map_lookup_elem(&bench_ct, k);
+	return v ? &v->st : NULL;
 }
 
 static __always_inline void csum_replace4(__u16 *sum, __be32 from, __be32 to)
@@ -164,9 +184,9 @@ int bench_table(struct xdp_md *ctx)
 	struct ethhdr *eth = data;
 	struct iphdr *iph = data + sizeof(*eth);
 	struct udphdr *udp = (void *)(iph + 1);
-	struct bpf_fib_lookup fib = {};
+	struct bench_state *st;
 	struct bench_key k, r;
-	__u32 now = (__u32)(bpf_ktime_get_coarse_ns() >> 30), check;
+	__u32 now = (__u32)(bpf_ktime_get_coarse_ns() >> 30);
 	__be32 new_addr;
 
 	if ((void *)(udp + 1) > end || eth->h_proto != bpf_htons(ETH_P_IP) || iph->ihl != 5 ||
@@ -175,45 +195,22 @@ int bench_table(struct xdp_md *ctx)
 	k.a = (__u64)iph->saddr | (__u64)iph->daddr << 32;
 	k.b = (__u64)udp->source | (__u64)udp->dest << 16 | (__u64)IPPROTO_UDP << 32;
 
-	if (use_slots) {
-		struct bench_slot *s = slot_find(&k, 0, now);
-
-		if (!s) {
-			/* The reply half first, as xnat inserts both. */
-			r.a = (__u64)to_addr | (__u64)iph->saddr << 32;
-			r.b = (__u64)udp->dest | (__u64)udp->source << 16 | (__u64)IPPROTO_UDP << 32;
-			if (!slot_find(&r, 1, now))
-				return XDP_DROP;
-			s = slot_find(&k, 1, now);
-			if (!s)
-				return XDP_DROP;
-		}
-		if (s->last_seen != now)
-			s->last_seen = now;
-		s->packets++;
-		s->bytes += bpf_ntohs(iph->tot_len);
-		new_addr = s->addr;
-	} else {
-		struct bench_val *v = bpf_map_lookup_elem(&bench_ct, &k);
-
-		if (!v) {
-			struct bench_val nv = {.addr = to_addr, .last_seen = now};
-
-			r.a = (__u64)to_addr | (__u64)iph->saddr << 32;
-			r.b = (__u64)udp->dest | (__u64)udp->source << 16 | (__u64)IPPROTO_UDP << 32;
-			if (bpf_map_update_elem(&bench_ct, &r, &nv, BPF_NOEXIST) ||
-			    bpf_map_update_elem(&bench_ct, &k, &nv, BPF_NOEXIST))
-				return XDP_DROP;
-			v = bpf_map_lookup_elem(&bench_ct, &k);
-			if (!v)
-				return XDP_DROP;
-		}
-		if (v->last_seen != now)
-			v->last_seen = now;
-		v->packets++;
-		v->bytes += bpf_ntohs(iph->tot_len);
-		new_addr = v->addr;
+	st = table_find(&k, 0, now);
+	if (!st) {
+		/* The reply half first, as xnat inserts both. */
+		r.a = (__u64)to_addr | (__u64)iph->saddr << 32;
+		r.b = (__u64)udp->dest | (__u64)udp->source << 16 | (__u64)IPPROTO_UDP << 32;
+		if (!table_find(&r, 1, now))
+			return XDP_DROP;
+		st = table_find(&k, 1, now);
+		if (!st)
+			return XDP_DROP;
 	}
+	if (st->last_seen != now)
+		st->last_seen = now;
+	st->packets++;
+	st->bytes += bpf_ntohs(iph->tot_len);
+	new_addr = st->addr;
 
 	csum_replace4(&iph->check, iph->daddr, new_addr);
 	if (udp->check) {
@@ -222,21 +219,5 @@ int bench_table(struct xdp_md *ctx)
 			udp->check = 0xffff;
 	}
 	iph->daddr = new_addr;
-
-	fib.family = 2; /* AF_INET */
-	fib.tos = iph->tos;
-	fib.l4_protocol = iph->protocol;
-	fib.tot_len = bpf_ntohs(iph->tot_len);
-	fib.ipv4_src = iph->saddr;
-	fib.ipv4_dst = iph->daddr;
-	fib.ifindex = ctx->ingress_ifindex;
-	if (bpf_fib_lookup(ctx, &fib, sizeof(fib), 0) != BPF_FIB_LKUP_RET_SUCCESS)
-		return XDP_PASS;
-	check = iph->check;
-	check += bpf_htons(0x0100);
-	iph->check = (__u16)(check + (check >= 0xffff));
-	iph->ttl--;
-	__builtin_memcpy(eth->h_dest, fib.dmac, ETH_ALEN);
-	__builtin_memcpy(eth->h_source, fib.smac, ETH_ALEN);
-	return bpf_redirect_map(&bench_table_tx, fib.ifindex, XDP_PASS);
+	return bench_route_and_redirect(ctx, eth, iph, &bench_table_tx);
 }
