@@ -95,8 +95,13 @@ static __always_inline int fwd_route(void *ctx, const int xdp, const struct xnat
 	fib->l4_protocol = to->proto;
 	fib->sport = to->proto == IPPROTO_ICMP ? 0 : to->sport;
 	fib->dport = to->proto == IPPROTO_ICMP ? 0 : to->dport;
-	/* tc leaves tot_len 0 so the kernel checks the MTU against the skb, GSO included. */
-	fib->tot_len = xdp ? p->tot_len : 0;
+	/* The MTU checks go by the IP length, never by the skb's: the skb counts the link header
+	 * of the interface it arrived on, which the egress may not have (an Ethernet LAN to a PPP
+	 * WAN, or the blank header given to a headerless interface's packets). A GSO packet's
+	 * length is its segments' business: tot_len 0 lets the route lookup pass it, and
+	 * bpf_check_mtu below checks the segments. A tot_len given makes the route lookup check
+	 * it against the route's MTU. */
+	fib->tot_len = xdp || !((struct __sk_buff *)ctx)->gso_size ? p->tot_len : 0;
 	fib->ipv4_src = to->saddr;
 	fib->ipv4_dst = to->daddr;
 	fib->ifindex = ctx_ifindex(ctx, xdp);
@@ -112,9 +117,11 @@ static __always_inline int fwd_route(void *ctx, const int xdp, const struct xnat
 		return XNAT_CNT_PASS_FIB;
 	if (rc)
 		return rc;
-	if (!xdp) {
+	if (!xdp && ((struct __sk_buff *)ctx)->gso_size) {
 		/* The route lookup passes any GSO packet; what the link must carry is its segments,
-		 * which the kernel's forwarding path checks and so must the fast path. */
+		 * which the kernel's forwarding path checks and so must the fast path. (The helper
+		 * refuses an L3 length as input together with BPF_MTU_CHK_SEGS; the segments' check
+		 * goes by their network length anyway.) */
 		__u32 mtu = 0;
 
 		if (bpf_check_mtu(ctx, fib->ifindex, &mtu, 0, BPF_MTU_CHK_SEGS) != BPF_MTU_CHK_RET_SUCCESS)

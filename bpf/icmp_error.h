@@ -42,13 +42,15 @@ static __always_inline int icmp_error_lookup(const struct xnat_pkt *p, struct xn
 	return 0;
 }
 
-/* Rewrites the error in place. Returns 0 or a counter. */
-static __always_inline int icmp_error_rewrite(void *ctx, const int xdp, const struct xnat_pkt *p,
-					      const struct xnat_ct_key *quoted,
-					      const struct xnat_ct_key *outer)
+/* Rewrites the error, whose IPv4 header starts at l3 (see parse_packet_at), in place.
+ * Returns 0 or a counter. */
+static __always_inline int icmp_error_rewrite_at(void *ctx, const int xdp, const __u32 l3,
+						 const struct xnat_pkt *p,
+						 const struct xnat_ct_key *quoted,
+						 const struct xnat_ct_key *outer)
 {
 	void *data = ctx_data(ctx, xdp), *end = ctx_data_end(ctx, xdp);
-	struct iphdr *iph = data + XNAT_L3_OFF;
+	struct iphdr *iph = data + l3;
 	struct xnat_icmphdr *ih = data + (p->l4_off & 0xff);
 	struct iphdr *in_iph = data + (p->inner.l3_off & 0xff);
 	__u8 *in_l4 = data + (p->inner.l4_off & 0xff);
@@ -102,6 +104,13 @@ static __always_inline int icmp_error_rewrite(void *ctx, const int xdp, const st
 	iph->check = csum_apply(iph->check, outer_addr);
 	xnat_count(XNAT_CNT_ICMP_ERROR_TRANSLATED);
 	return 0;
+}
+
+static __always_inline int icmp_error_rewrite(void *ctx, const int xdp, const struct xnat_pkt *p,
+					      const struct xnat_ct_key *quoted,
+					      const struct xnat_ct_key *outer)
+{
+	return icmp_error_rewrite_at(ctx, xdp, XNAT_L3_OFF, p, quoted, outer);
 }
 
 #endif

@@ -189,29 +189,37 @@ static __always_inline int parse_l4(void *data, void *l4, void *end, __u32 l4_le
 	return XNAT_CNT_PASS_L4_PROTO;
 }
 
-static __always_inline int parse_packet(void *ctx, const int xdp, struct xnat_pkt *p)
+/* Parses a packet whose IPv4 header starts at l3: XNAT_L3_OFF after an Ethernet header, or 0
+ * on a tc hook of an interface without one (a literal either way, so each caller's verifier
+ * sees constant offsets). */
+static __always_inline int parse_packet_at(void *ctx, const int xdp, const __u32 l3,
+					   struct xnat_pkt *p)
 {
 	void *data, *end;
-	struct ethhdr *eth;
 	struct iphdr *iph;
 	__u32 ihl;
 
 	ctx_pull_headers(ctx, xdp, XNAT_MAX_HDR_LEN);
 	data = ctx_data(ctx, xdp);
 	end = ctx_data_end(ctx, xdp);
-	eth = data;
-	if ((void *)(eth + 1) > end)
-		return XNAT_CNT_PASS_MALFORMED;
-	if (eth->h_proto != bpf_htons(ETH_P_IP))
+	if (l3) {
+		struct ethhdr *eth = data;
+
+		if ((void *)(eth + 1) > end)
+			return XNAT_CNT_PASS_MALFORMED;
+		if (eth->h_proto != bpf_htons(ETH_P_IP))
+			return XNAT_CNT_PASS_NOT_IPV4;
+	} else if (xdp || ((struct __sk_buff *)ctx)->protocol != bpf_htons(ETH_P_IP)) {
 		return XNAT_CNT_PASS_NOT_IPV4;
-	iph = (void *)(eth + 1);
+	}
+	iph = data + l3;
 	if ((void *)(iph + 1) > end)
 		return XNAT_CNT_PASS_MALFORMED;
 	if (iph->version != 4 || iph->ihl < 5)
 		return XNAT_CNT_PASS_MALFORMED;
 	ihl = (__u32)iph->ihl * 4;
 	p->tot_len = bpf_ntohs(iph->tot_len);
-	if (p->tot_len < ihl || p->tot_len > ctx_len(ctx, xdp) - XNAT_L3_OFF)
+	if (p->tot_len < ihl || p->tot_len > ctx_len(ctx, xdp) - l3)
 		return XNAT_CNT_PASS_MALFORMED;
 	if (iph->frag_off & bpf_htons(XNAT_IP_MF | XNAT_IP_OFFSET))
 		return XNAT_CNT_PASS_FRAGMENT;
@@ -222,8 +230,13 @@ static __always_inline int parse_packet(void *ctx, const int xdp, struct xnat_pk
 	p->ttl = iph->ttl;
 	p->tos = iph->tos;
 	p->dont_fragment = !!(iph->frag_off & bpf_htons(XNAT_IP_DF));
-	p->l4_off = XNAT_L3_OFF + ihl;
+	p->l4_off = l3 + ihl;
 	return parse_l4(data, (void *)iph + ihl, end, p->tot_len - ihl, p);
+}
+
+static __always_inline int parse_packet(void *ctx, const int xdp, struct xnat_pkt *p)
+{
+	return parse_packet_at(ctx, xdp, XNAT_L3_OFF, p);
 }
 
 #endif

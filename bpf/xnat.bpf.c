@@ -154,49 +154,96 @@ int XNAT_PROG_XDP_LAN(struct xdp_md *ctx)
 	return xnat_handle(ctx, XNAT_HOOK_XDP, XNAT_SIDE_LAN);
 }
 
+/*
+ * PPP, WireGuard and tun interfaces hand tc bare IPv4 packets. A blank Ethernet header in front
+ * lets the one NAT core, which finds the IP header at XNAT_L3_OFF, serve them unchanged, and it
+ * is the header fwd_finish_tc writes MACs into when the packet is redirected to an Ethernet
+ * interface. The header goes away again wherever the packet goes without one: a redirect to an
+ * interface without a link header strips mac_len bytes, and a packet passed up loses them too,
+ * since tc ingress pulls mac_len (now the header's 14 bytes) before IP sees the packet.
+ * Returns 0 when the packet has the header, else a counter saying why not.
+ */
+static __always_inline int tc_give_link_header(struct __sk_buff *skb)
+{
+	__be16 proto = bpf_htons(ETH_P_IP);
+
+	if (skb->protocol != proto)
+		return XNAT_CNT_PASS_NOT_IPV4;
+	if (bpf_skb_change_head(skb, ETH_HLEN, 0) ||
+	    bpf_skb_store_bytes(skb, __builtin_offsetof(struct ethhdr, h_proto), &proto, sizeof(proto), 0))
+		return XNAT_CNT_PASS_MALFORMED;
+	return 0;
+}
+
+static __always_inline int tc_ingress(struct __sk_buff *skb, const __u8 side)
+{
+	const struct xnat_config *cfg = xnat_config_get();
+	int rc;
+
+	if (cfg && (cfg->l3_sides & XNAT_L3_SIDE(side))) {
+		rc = tc_give_link_header(skb);
+		if (rc)
+			return verdict(XNAT_HOOK_TC, rc);
+	}
+	return xnat_handle(skb, XNAT_HOOK_TC, side);
+}
+
 SEC("tc")
 int XNAT_PROG_TC_WAN(struct __sk_buff *skb)
 {
-	return xnat_handle(skb, XNAT_HOOK_TC, XNAT_SIDE_WAN);
+	return tc_ingress(skb, XNAT_SIDE_WAN);
 }
 
 SEC("tc")
 int XNAT_PROG_TC_LAN(struct __sk_buff *skb)
 {
-	return xnat_handle(skb, XNAT_HOOK_TC, XNAT_SIDE_LAN);
+	return tc_ingress(skb, XNAT_SIDE_LAN);
 }
 
 /* Egress sees every packet the interface sends, xnat's own redirects included, and acts only on
  * ICMP errors. Two loads from the linear part settle the rest before the full parse, which
  * would pull (and perhaps unclone) the headers first. */
-static __always_inline int egress_may_be_icmp(struct __sk_buff *skb)
+static __always_inline int egress_may_be_icmp(struct __sk_buff *skb, const __u32 l3)
 {
 	void *data = (void *)(long)skb->data, *end = (void *)(long)skb->data_end;
-	struct ethhdr *eth = data;
-	struct iphdr *iph = (void *)(eth + 1);
+	struct iphdr *iph = data + l3;
 
+	if (skb->protocol != bpf_htons(ETH_P_IP))
+		return 0;
 	if ((void *)(iph + 1) > end)
 		return 1; /* headers outside the linear part: the full parse decides */
-	return eth->h_proto == bpf_htons(ETH_P_IP) && iph->protocol == IPPROTO_ICMP;
+	return iph->protocol == IPPROTO_ICMP;
 }
 
 /* Egress, both interfaces: the ICMP errors the gateway's own kernel sends about packets xnat
  * handed it translated (TTL expired, fragmentation needed) quote the translated form; put the
  * quote back in the form its recipient sent. Everything else passes untouched and uncounted:
- * this hook also sees every packet tc redirects. */
-SEC("tc")
-int XNAT_PROG_TC_EGRESS(struct __sk_buff *skb)
+ * this hook also sees every packet tc redirects. Nothing is added in front here (unlike
+ * ingress): a header pushed on egress would be sent. */
+static __always_inline int tc_egress(struct __sk_buff *skb, const __u32 l3)
 {
 	struct xnat_ct_key quoted = {}, outer = {};
 	struct xnat_pkt p = {};
 
-	if (!egress_may_be_icmp(skb))
+	if (!egress_may_be_icmp(skb, l3))
 		return TC_ACT_OK;
-	if (parse_packet(skb, XNAT_HOOK_TC, &p) || !p.icmp_error)
+	if (parse_packet_at(skb, XNAT_HOOK_TC, l3, &p) || !p.icmp_error)
 		return TC_ACT_OK;
 	if (icmp_error_lookup(&p, &quoted, &outer) == 0)
-		icmp_error_rewrite(skb, XNAT_HOOK_TC, &p, &quoted, &outer);
+		icmp_error_rewrite_at(skb, XNAT_HOOK_TC, l3, &p, &quoted, &outer);
 	return TC_ACT_OK;
+}
+
+SEC("tc")
+int XNAT_PROG_TC_EGRESS(struct __sk_buff *skb)
+{
+	return tc_egress(skb, XNAT_L3_OFF);
+}
+
+SEC("tc")
+int XNAT_PROG_TC_EGRESS_L3(struct __sk_buff *skb)
+{
+	return tc_egress(skb, 0);
 }
 
 struct flush_state {

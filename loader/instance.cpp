@@ -135,7 +135,9 @@ Result<void> attach_side(const PinDir &pin, SidePlan &plan, const Skeleton &skel
     struct {
         TcPoint point;
         int fd;
-    } hooks[] = {{TcPoint::egress, bpf_program__fd(skel->progs.XNAT_PROG_TC_EGRESS)},
+    } hooks[] = {{TcPoint::egress, bpf_program__fd(plan.iface.link == LinkLayer::bare_ip
+                                                        ? skel->progs.XNAT_PROG_TC_EGRESS_L3
+                                                        : skel->progs.XNAT_PROG_TC_EGRESS)},
                  {TcPoint::ingress, prog_fd(skel, plan.side, Mode::tc)}};
     for (const auto &h : hooks) {
         auto created = tc_attach(plan.iface.ifindex, h.point, h.fd);
@@ -198,6 +200,10 @@ xnat_config make_config(const Config &cfg, const SidePlan &wan, const SidePlan &
     c.lan_ifindex = lan.iface.ifindex;
     c.wan_mode = mode_code(wan.mode);
     c.lan_mode = mode_code(lan.mode);
+    if (wan.iface.link == LinkLayer::bare_ip)
+        c.l3_sides |= XNAT_L3_SIDE(XNAT_SIDE_WAN);
+    if (lan.iface.link == LinkLayer::bare_ip)
+        c.l3_sides |= XNAT_L3_SIDE(XNAT_SIDE_LAN);
     c.wan_clsact_created = wan.clsact_created;
     c.lan_clsact_created = lan.clsact_created;
     c.timeouts = to_kernel(cfg.timeouts);
@@ -288,6 +294,8 @@ Result<Report> load_instance(const LoadOptions &o)
             p.reason = choice.reason;
             p.auto_chosen = true;
         } else {
+            if (auto r = check_mode(p.iface, o.mode, p.side == Side::wan ? "WAN_IF" : "LAN_IF"); !r)
+                return r.error();
             p.mode = o.mode;
             p.reason = "--mode " + mode_name(o.mode);
         }

@@ -1,6 +1,7 @@
 #include "interfaces.h"
 
 #include <linux/ethtool.h>
+#include <net/if_arp.h>
 #include <linux/sockios.h>
 #include <arpa/inet.h>
 #include <net/if.h>
@@ -47,6 +48,40 @@ bool is_software_device(const std::string &driver)
     return false;
 }
 
+struct LinkType {
+    LinkLayer layer;
+    std::string kind;
+};
+
+// The device's ARPHRD_* type, as SIOCGIFHWADDR reports it. Only Ethernet and the devices that
+// carry bare IPv4 are served: on any other link type xnat would misparse every packet.
+std::optional<LinkType> link_type_of(const std::string &name, int *arphrd)
+{
+    UniqueFd sock(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    ifreq req{};
+    std::strncpy(req.ifr_name, name.c_str(), IFNAMSIZ - 1);
+    *arphrd = -1;
+    if (!sock.valid() || ::ioctl(sock.get(), SIOCGIFHWADDR, &req) != 0)
+        return LinkType{LinkLayer::ethernet, "unknown"}; // the attach itself will say what is wrong
+    *arphrd = req.ifr_hwaddr.sa_family;
+    switch (*arphrd) {
+    case ARPHRD_ETHER:
+        return LinkType{LinkLayer::ethernet, "ether"};
+    case ARPHRD_PPP:
+        return LinkType{LinkLayer::bare_ip, "ppp"};
+    case ARPHRD_NONE: // WireGuard, tun in TUN mode
+        return LinkType{LinkLayer::bare_ip, "none"};
+    case ARPHRD_RAWIP: // cellular modems
+        return LinkType{LinkLayer::bare_ip, "rawip"};
+    case ARPHRD_TUNNEL:
+        return LinkType{LinkLayer::bare_ip, "ipip"};
+    case ARPHRD_IPGRE:
+        return LinkType{LinkLayer::bare_ip, "gre"};
+    default:
+        return std::nullopt;
+    }
+}
+
 } // namespace
 
 Result<Interface> find_interface(const std::string &name, const std::string &role)
@@ -56,7 +91,13 @@ Result<Interface> find_interface(const std::string &name, const std::string &rol
     unsigned ifindex = ::if_nametoindex(name.c_str());
     if (ifindex == 0)
         return invalid_input(role + ": no interface named \"" + name + "\" in this network namespace");
-    return Interface{name, ifindex, driver_of(name)};
+    int arphrd = -1;
+    auto link = link_type_of(name, &arphrd);
+    if (!link)
+        return invalid_input(role + ": " + name + " has link type " + std::to_string(arphrd) +
+                             " (ARPHRD); xnat serves Ethernet interfaces and those that carry bare IP"
+                             " (PPP, WireGuard, tun, ipip, gre)");
+    return Interface{name, ifindex, driver_of(name), link->layer, link->kind};
 }
 
 Result<Mode> parse_mode(const std::string &text)
@@ -94,12 +135,22 @@ Mode mode_from_code(uint8_t code)
 
 ModeChoice choose_mode(const Interface &iface)
 {
+    if (iface.link == LinkLayer::bare_ip)
+        return {Mode::tc, "link type " + iface.link_kind + " carries bare IP packets; XDP needs an Ethernet header"};
     if (iface.driver.empty())
         return {Mode::tc, "no driver information; tc works on every device"};
     if (is_software_device(iface.driver))
         return {Mode::tc, "driver " + iface.driver +
                               " carries locally generated packets whose checksums XDP cannot see"};
     return {Mode::xdp, "driver " + iface.driver + " delivers whole packets; native XDP"};
+}
+
+Result<void> check_mode(const Interface &iface, Mode mode, const std::string &role)
+{
+    if (mode == Mode::xdp && iface.link == LinkLayer::bare_ip)
+        return invalid_input("--mode xdp: " + role + " " + iface.name + " (link type " + iface.link_kind +
+                             ") carries bare IP packets, which XDP cannot translate; use --mode tc or auto");
+    return {};
 }
 
 std::pair<uint16_t, uint16_t> local_port_range()

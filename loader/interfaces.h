@@ -12,10 +12,16 @@ namespace xnat {
 
 enum class Mode { auto_select, xdp, tc };
 
+// How packets on the interface begin. PPP, WireGuard and tun (TUN mode) devices carry bare
+// IP packets: XDP cannot serve them, and tc sees no Ethernet header there.
+enum class LinkLayer { ethernet, bare_ip };
+
 struct Interface {
     std::string name;
     unsigned ifindex = 0;
     std::string driver; // from ethtool; "" if the device has none
+    LinkLayer link = LinkLayer::ethernet;
+    std::string link_kind; // the device type in words ("ppp", "none", ...), for messages
 };
 
 Result<Interface> find_interface(const std::string &name, const std::string &role);
@@ -30,6 +36,8 @@ struct ModeChoice {
     std::string reason;
 };
 ModeChoice choose_mode(const Interface &iface);
+// Refuses an explicitly asked mode the interface cannot run (XDP on a bare-IP device).
+Result<void> check_mode(const Interface &iface, Mode mode, const std::string &role);
 
 // This namespace's net.ipv4.ip_local_port_range: the ports the gateway's own sockets use.
 std::pair<uint16_t, uint16_t> local_port_range();

@@ -68,6 +68,10 @@ static inline __u32 xnat_timeout_s(const struct xnat_timeouts *t, __u8 proto, __
  * administratively prohibited. */
 #define XNAT_REFUSAL_ICMP_SIDE(side) (1u << (side))
 
+/* l3_sides: the sides (1 << XNAT_SIDE_*) on an interface that carries bare IP packets (PPP,
+ * WireGuard, tun): no Ethernet header, so tc only. */
+#define XNAT_L3_SIDE(side) (1u << (side))
+
 struct xnat_config {
 	__u32 abi_version; /* XNAT_ABI_VERSION of the loader that wrote it */
 	__u32 wan_ifindex;
@@ -94,7 +98,8 @@ struct xnat_config {
 	__be32 lan_addr;      /* the gateway's LAN address: source of ICMP refusals sent there */
 	__u32 refusal_icmp_rate; /* per tick and CPU */
 	__u8 refusal_icmp;    /* XNAT_REFUSAL_ICMP_SIDE bits */
-	__u8 pad[3];
+	__u8 l3_sides;        /* XNAT_L3_SIDE bits: interfaces without a link-layer header */
+	__u8 pad[2];
 };
 XNAT_STATIC_ASSERT(sizeof(struct xnat_config) == 128, "config layout");
 XNAT_STATIC_ASSERT(XNAT_OFFSETOF(struct xnat_config, timeouts) == 16, "config layout");

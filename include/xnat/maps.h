@@ -30,6 +30,7 @@
 #define XNAT_PROG_TC_WAN xnat_tc_wan
 #define XNAT_PROG_TC_LAN xnat_tc_lan
 #define XNAT_PROG_TC_EGRESS xnat_tc_egress /* ICMP errors the kernel sends about translated packets */
+#define XNAT_PROG_TC_EGRESS_L3 xnat_tc_egress_l3 /* the same, on an interface without a link header */
 #define XNAT_PROG_FLUSH xnat_flush         /* run by xnat-map flush: deletes flows as the datapath does */
 #define XNAT_PROG_SWEEP_ARM xnat_sweep_arm /* run once by xnat-load: starts the expiry sweeper */
 

@@ -1,0 +1,74 @@
+#!/bin/bash
+# A LAN without an Ethernet header: the gateway's LAN is a tun device (bare IP, as a WireGuard
+# link to a site would be). --mode xdp naming it is refused; --mode auto runs tc there. A port
+# forward into the tun LAN (TCP, UDP), masquerade out of it (TCP, ping) and hairpin (a LAN host
+# reaching the forward through the public address, out and back in through the same tun) work.
+#
+#   cli 198.51.100.2 eth0 ── wan0 198.51.100.1, 203.0.113.1/32  gw
+#                            lan0 (tun) 10.0.0.1 ══ tun wire ══ tun0 10.0.0.12, 10.0.0.13  srv
+source "$(dirname "$0")/lib.sh" "$1"
+
+INET=198.51.100.2
+PUB=203.0.113.1
+on_fail() { [ -e "$PIN" ] && gw_report "$NS_G" "$PIN"; }
+
+ensure_bpffs
+ns_create "$NS_C" "$NS_G" "$NS_S"
+ns_forwarding "$NS_G"
+veth_link "$NS_G" wan0 198.51.100.1/24 "$NS_C" eth0 $INET/24
+ip -n "$NS_G" addr add $PUB/32 dev wan0
+ip -n "$NS_C" route add $PUB/32 via 198.51.100.1
+spawn wire python3 "$E2E_DIR/tun_wire.py" "$NS_G" lan0 "$NS_S" tun0
+wait_log wire ready
+ip -n "$NS_G" addr add 10.0.0.1/24 dev lan0
+ip -n "$NS_G" link set lan0 up
+ip -n "$NS_S" addr add 10.0.0.12/24 dev tun0
+ip -n "$NS_S" addr add 10.0.0.13/24 dev tun0
+ip -n "$NS_S" link set tun0 up
+ip -n "$NS_S" route add default dev tun0 src 10.0.0.12
+
+CFG=$(write_config l3lan.json <<JSON
+{ "port_forwards": [ { "proto": "tcp", "from": "$PUB:8080", "to": "10.0.0.12:7000" },
+                     { "proto": "udp", "from": "$PUB:5353", "to": "10.0.0.12:7001" } ],
+  "masquerade": [ { "source": "10.0.0.0/24", "not_destination": ["10.0.0.0/24"] } ] }
+JSON
+)
+
+log "--mode xdp naming the tun LAN is refused"
+expect_fail 2 "--mode xdp: LAN_IF lan0 (link type none) carries bare IP packets" \
+	xnat_load --mode xdp wan0 lan0 "$CFG"
+[ ! -e "$PIN/xnat_config" ] || fail "a refused load left pins behind"
+
+log "--mode auto runs tc on both"
+report=$(xnat_load --mode auto wan0 lan0 "$CFG")
+grep -q "lan0.*tc.*bare IP" <<<"$report" || fail "load report does not say tc for lan0: $report"
+
+spawn tcpsrv in_s $PEER tcp-server --port 7000
+spawn udpsrv in_s $PEER udp-server --port 7001
+spawn itcp in_c $PEER tcp-server --port 7100
+for s in tcpsrv udpsrv itcp; do wait_log $s listening; done
+
+log "port forward into the tun LAN: TCP and UDP"
+in_c $PEER tcp-client --host $PUB --port 8080 --bytes 200000 >"$WORK/fwd-tcp.log" 2>&1 ||
+	fail "TCP through the forward: $(cat "$WORK/fwd-tcp.log")"
+[ "$(last_peer tcpsrv | cut -d' ' -f1)" = $INET ] || fail "server saw '$(last_peer tcpsrv)', not $INET"
+in_c $PEER udp-client --host $PUB --port 5353 --count 5 >"$WORK/fwd-udp.log" 2>&1 ||
+	fail "UDP through the forward: $(cat "$WORK/fwd-udp.log")"
+
+log "masquerade out of the tun LAN: TCP and ping"
+in_s $PEER tcp-client --host $INET --port 7100 --bytes 200000 >"$WORK/masq-tcp.log" 2>&1 ||
+	fail "TCP masqueraded: $(cat "$WORK/masq-tcp.log")"
+[ "$(last_peer itcp | cut -d' ' -f1)" = 198.51.100.1 ] || fail "internet host saw '$(last_peer itcp)'"
+in_s ping -c 2 -W 2 $INET >/dev/null || fail "ping from the tun LAN to the internet"
+
+log "hairpin: 10.0.0.13 reaches the forward on $PUB, out and back in through the tun"
+in_s $PEER tcp-client --bind 10.0.0.13 --host $PUB --port 8080 --bytes 100000 >"$WORK/hairpin.log" 2>&1 ||
+	fail "hairpin TCP: $(cat "$WORK/hairpin.log")"
+[ "$(last_peer tcpsrv | cut -d' ' -f1)" = $PUB ] || fail "hairpinned server saw '$(last_peer tcpsrv)', not $PUB"
+conn_line "$NS_G" "$PIN" "src=10.0.0.13 dst=$PUB" "dport=8080 src=10.0.0.12 dst=$PUB sport=7000" >/dev/null ||
+	fail "no connection line for the hairpinned flow"
+assert_conn_count "after the flows"
+[ "$(counter pass_malformed)" -eq 0 ] || fail "pass_malformed is $(counter pass_malformed)"
+assert_no_netfilter_rules
+
+log "PASS l3 lan"

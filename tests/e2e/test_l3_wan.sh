@@ -1,0 +1,104 @@
+#!/bin/bash
+# A WAN without an Ethernet header: the gateway reaches the internet over a tun device (TUN
+# mode, bare IP packets), as it would over PPPoE or WireGuard. --mode xdp is refused there,
+# --mode auto picks tc, and port forwards (TCP, UDP), masquerade (TCP, UDP, ping), an ICMP
+# error from the internet, the gateway's own ICMP error going out through the tun (path MTU
+# discovery across a forward), traffic to the gateway itself and `xnat-map conns` all work.
+#
+#   cli 198.51.100.2 tun0 ══ tun wire ══ wan0 (tun) 198.51.100.1, 203.0.113.1/32  gw
+#                                         lan0 10.0.0.1 (mtu 1280) ── eth0 10.0.0.12 (mtu 1280) srv
+source "$(dirname "$0")/lib.sh" "$1"
+
+INET=198.51.100.2
+PUB=203.0.113.1
+SRV=10.0.0.12
+on_fail() { [ -e "$PIN" ] && gw_report "$NS_G" "$PIN"; }
+
+ensure_bpffs
+ns_create "$NS_C" "$NS_G" "$NS_S"
+ns_forwarding "$NS_G"
+spawn wire python3 "$E2E_DIR/tun_wire.py" "$NS_C" tun0 "$NS_G" wan0
+wait_log wire ready
+ip -n "$NS_C" addr add $INET/24 dev tun0
+ip -n "$NS_C" link set tun0 up
+ip -n "$NS_C" route add $PUB/32 dev tun0
+ip -n "$NS_G" addr add 198.51.100.1/24 dev wan0
+ip -n "$NS_G" addr add $PUB/32 dev wan0
+ip -n "$NS_G" link set wan0 up
+veth_link "$NS_G" lan0 10.0.0.1/24 "$NS_S" eth0 $SRV/24 1280
+# The server takes 1460-byte segments although its link carries 1280, so TCP to it needs
+# path-MTU discovery (as when the small link is mid-path).
+ip -n "$NS_S" route add default via 10.0.0.1 advmss 1460
+
+CFG=$(write_config l3.json <<JSON
+{ "port_forwards": [ { "proto": "tcp", "from": "$PUB:8080", "to": "$SRV:7000" },
+                     { "proto": "udp", "from": "$PUB:5353", "to": "$SRV:7001" } ],
+  "masquerade": [ { "source": "10.0.0.0/24" } ] }
+JSON
+)
+
+log "--mode xdp on a bare-IP interface is refused and loads nothing"
+expect_fail 2 "--mode xdp: WAN_IF wan0 (link type none) carries bare IP packets" \
+	xnat_load --mode xdp wan0 lan0 "$CFG"
+[ ! -e "$PIN/xnat_config" ] || fail "a refused load left pins behind"
+in_g tc filter show dev wan0 ingress | grep -q bpf && fail "a refused load left a tc filter on wan0"
+
+log "--mode auto picks tc on the tun WAN"
+report=$(xnat_load --mode auto wan0 lan0 "$CFG")
+grep -q "wan0.*tc.*bare IP" <<<"$report" || fail "load report does not say tc for wan0: $report"
+assert_no_netfilter_rules
+
+spawn tcpsrv in_s $PEER tcp-server --port 7000
+spawn udpsrv in_s $PEER udp-server --port 7001
+spawn itcp in_c $PEER tcp-server --port 7100
+spawn iudp in_c $PEER udp-server --port 7101
+for s in tcpsrv udpsrv itcp iudp; do wait_log $s listening; done
+
+log "port forward over the tun: TCP and UDP, the server sees the client's own address"
+in_c $PEER tcp-client --host $PUB --port 8080 --bytes 200000 >"$WORK/fwd-tcp.log" 2>&1 ||
+	fail "TCP through the forward: $(cat "$WORK/fwd-tcp.log")"
+[ "$(last_peer tcpsrv | cut -d' ' -f1)" = $INET ] || fail "server saw '$(last_peer tcpsrv)', not $INET"
+in_c $PEER udp-client --host $PUB --port 5353 --count 5 >"$WORK/fwd-udp.log" 2>&1 ||
+	fail "UDP through the forward: $(cat "$WORK/fwd-udp.log")"
+
+log "masquerade out of the tun: TCP, UDP and ping leave from the WAN address"
+in_s $PEER tcp-client --host $INET --port 7100 --bytes 200000 >"$WORK/masq-tcp.log" 2>&1 ||
+	fail "TCP masqueraded: $(cat "$WORK/masq-tcp.log")"
+[ "$(last_peer itcp | cut -d' ' -f1)" = 198.51.100.1 ] || fail "internet host saw '$(last_peer itcp)'"
+in_s $PEER udp-client --host $INET --port 7101 --count 5 >"$WORK/masq-udp.log" 2>&1 ||
+	fail "UDP masqueraded: $(cat "$WORK/masq-udp.log")"
+in_s ping -c 2 -W 2 $INET >/dev/null || fail "ping from the LAN to the internet over the tun"
+
+log "xnat-map conns lists the flows with their tuples"
+conn_line "$NS_G" "$PIN" "src=$INET dst=$PUB" "dport=8080 src=$SRV dst=$INET sport=7000" >/dev/null ||
+	fail "no connection line for the TCP forward"
+conn_line "$NS_G" "$PIN" "src=$SRV dst=$INET" "dport=7100 src=$INET dst=198.51.100.1 sport=7100" >/dev/null ||
+	fail "no connection line for the masqueraded TCP flow"
+assert_conn_count "after the flows"
+
+log "an ICMP error from the internet reaches the LAN host in its own form"
+translated=$(counter icmp_error_translated)
+in_s $PEER udp-client --host $INET --port 7198 --count 1 --timeout 2 >"$WORK/unreach.log" 2>&1 &&
+	fail "UDP to a closed port got an echo"
+[ "$(counter icmp_error_translated)" -gt "$translated" ] ||
+	fail "the port unreachable from $INET was not translated back (icmp_error_translated unchanged)"
+
+log "the gateway's own ICMP error leaves through the tun translated: path MTU across the forward"
+ip -n "$NS_C" route flush cache # the forward's bulk TCP above learned the path MTU already
+translated=$(counter icmp_error_translated)
+in_c $PEER udp-client --df --host $PUB --port 5353 --bytes 1400 --timeout 10 >"$WORK/pmtu-udp.log" 2>&1 ||
+	fail "DF UDP of 1400 bytes to the forward: $(cat "$WORK/pmtu-udp.log")"
+grep -q "^ok udp df 1252 bytes mtu=1280" "$WORK/pmtu-udp.log" || fail "pmtu-udp: $(cat "$WORK/pmtu-udp.log")"
+[ "$(counter icmp_error_translated)" -gt "$translated" ] || fail "no ICMP error was translated on the tun's egress"
+ip -n "$NS_C" route flush cache
+in_c $PEER tcp-client --host $PUB --port 8080 --bytes 1000000 --report-mtu --timeout 20 >"$WORK/pmtu.log" 2>&1 ||
+	fail "bulk TCP to the forward behind a 1280 link: $(cat "$WORK/pmtu.log")"
+grep -q "^mtu 1280$" "$WORK/pmtu.log" || fail "client did not learn path MTU 1280: $(cat "$WORK/pmtu.log")"
+
+log "traffic to the gateway itself over the tun still reaches it (passed up without a header)"
+in_c ping -c 2 -W 2 198.51.100.1 >/dev/null || fail "ping to the gateway's WAN address over the tun"
+in_c ping -c 2 -W 2 $PUB >/dev/null || fail "ping to the gateway's public address over the tun"
+in_g ping -c 2 -W 2 $INET >/dev/null || fail "ping from the gateway to the internet host"
+[ "$(counter pass_malformed)" -eq 0 ] || fail "pass_malformed is $(counter pass_malformed)"
+
+log "PASS l3 wan"
