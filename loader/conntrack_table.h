@@ -43,13 +43,28 @@ Result<std::vector<Connection>> read_connections(const MapSet &maps);
 // only_addr (host order) set, ends only the flows that have that address in a tuple.
 Result<size_t> flush_connections(int flush_prog_fd, uint32_t only_addr = 0);
 // Number of map entries (two per flow), by reading the whole table in batches: O(entries).
-// The outcome counters cannot stand in for it (new_flow - flow_ended drifts, see
-// docs/PERFORMANCE.md, "Control plane").
+// For the number of connections, live_connections over the counters is O(1).
 Result<size_t> count_ct_entries(const MapSet &maps);
 
 using CounterValues = std::array<uint64_t, XNAT_CNT_COUNT>;
 // Sums the per-CPU slots.
 Result<CounterValues> read_counters(const MapSet &maps);
+
+// Connections in the table, from the counters alone: new_flow - flow_ended, which the datapath
+// keeps exact (every flow is counted once in each, see docs/PERFORMANCE.md, "Control plane").
+// The result is clamped to [0, max_connections] because the difference is exact only at rest:
+// the two sums are read one CPU slot after another while packets keep counting, and a half-made
+// flow that another path ends is counted ended before its creator counts it created, so a read
+// can see a few more ended than created (on an empty table: below zero) or, the other way round,
+// a few more created than the table can hold. A gauge must not wrap to 2^64 or exceed capacity.
+constexpr uint64_t live_connections(const CounterValues &c, uint64_t max_connections)
+{
+    uint64_t created = c[XNAT_CNT_NEW_FLOW], ended = c[XNAT_CNT_FLOW_ENDED];
+    if (ended >= created)
+        return 0;
+    uint64_t n = created - ended;
+    return n < max_connections ? n : max_connections;
+}
 
 // CLOCK_MONOTONIC in nanoseconds: the clock the datapath stamps entries with.
 uint64_t monotonic_now_ns();

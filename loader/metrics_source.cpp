@@ -56,7 +56,7 @@ Result<SnatRead> read_snat(int fd)
 
 } // namespace
 
-Result<MetricsSnapshot> collect_metrics(const InstanceMaps &maps)
+Result<MetricsSnapshot> collect_metrics(const InstanceMaps &maps, MetricsOptions options)
 {
     MapSet m = maps.view();
     MetricsSnapshot s;
@@ -70,13 +70,18 @@ Result<MetricsSnapshot> collect_metrics(const InstanceMaps &maps)
     if (!counters)
         return counters.error();
     s.counters = *counters;
-    // Every table is read once, in batches: the per-state series need every connection anyway,
-    // and the same read gives the table's fill.
-    auto table = read_connection_table(m);
-    if (!table)
-        return table.error();
-    s.connections = std::move(table->connections);
-    auto ct = table_fill(m.ct, XNAT_STR(XNAT_MAP_CT), table->entries);
+    // The connection table's fill: counted in the read the per-state series make anyway, else
+    // twice the count from the counters, which is what the table holds at rest since both halves
+    // of a flow are made and removed together; a scrape then never walks the table.
+    uint64_t ct_entries = 2 * live_connections(s.counters, s.max_connections);
+    if (options.per_state) {
+        auto table = read_connection_table(m);
+        if (!table)
+            return table.error();
+        s.connections = std::move(table->connections);
+        ct_entries = table->entries;
+    }
+    auto ct = table_fill(m.ct, XNAT_STR(XNAT_MAP_CT), ct_entries);
     if (!ct)
         return ct.error();
     auto snat_read = read_snat(m.snat);

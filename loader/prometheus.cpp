@@ -29,7 +29,7 @@ std::string proto_label(uint8_t proto)
     return std::string(proto_name(proto));
 }
 
-void connection_families(PrometheusWriter &w, const MetricsSnapshot &s)
+void per_state_family(PrometheusWriter &w, const std::vector<Connection> &connections)
 {
     // Every state a flow of each protocol can be in gets a series, zero or not, so a state
     // that empties shows 0 instead of vanishing.
@@ -42,15 +42,25 @@ void connection_families(PrometheusWriter &w, const MetricsSnapshot &s)
     std::map<std::pair<std::string, std::string>, uint64_t> counts;
     for (const auto &key : order)
         counts[key] = 0;
-    for (const auto &c : s.connections) {
+    for (const auto &c : connections) {
         std::pair<std::string, std::string> key{proto_label(c.original_key.proto), connection_state(c)};
         if (counts.find(key) == counts.end())
             order.push_back(key);
         ++counts[key];
     }
-    w.family("xnat_connections", MetricType::gauge, "Tracked connections by protocol and state.");
+    w.family("xnat_connections", MetricType::gauge,
+             "Connections by protocol and state (served with --per-state: each scrape reads the whole table).");
     for (const auto &key : order)
         w.sample({{"proto", key.first}, {"state", key.second}}, counts[key]);
+}
+
+void connection_families(PrometheusWriter &w, const MetricsSnapshot &s)
+{
+    w.family("xnat_connections_tracked", MetricType::gauge,
+             "Connections in the table: flows created less flows ended, from the datapath's counters.");
+    w.sample({}, live_connections(s.counters, s.max_connections));
+    if (s.connections)
+        per_state_family(w, *s.connections);
     w.family("xnat_connections_max", MetricType::gauge,
              "Size of the connection table in connections (limits.connections).");
     w.sample({}, uint64_t{s.max_connections});

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -134,8 +135,10 @@ struct TableFill {
 
 // Everything the metrics are made from, read from the instance's maps.
 struct MetricsSnapshot {
-    CounterValues counters{};
-    std::vector<Connection> connections;
+    CounterValues counters{};       // also the connection count (live_connections): O(1)
+    // Every connection, only for the per-state series (--per-state): reading them walks the
+    // whole table, O(connections), so a plain scrape leaves them out.
+    std::optional<std::vector<Connection>> connections;
     uint32_t max_connections = 0;
     std::vector<TableFill> tables;
     std::vector<SnatUse> snat;

@@ -60,12 +60,12 @@ Result<ListenAddress> parse_listen(const std::string &text)
     return ListenAddress{text.substr(0, colon), value};
 }
 
-Result<std::string> scrape(const std::string &pin_dir)
+Result<std::string> scrape(const std::string &pin_dir, MetricsOptions options)
 {
     auto maps = InstanceMaps::open(pin_dir);
     if (!maps)
         return maps.error();
-    auto snapshot = collect_metrics(*maps);
+    auto snapshot = collect_metrics(*maps, options);
     if (!snapshot)
         return snapshot.error();
     return render_prometheus(*snapshot);
@@ -84,6 +84,10 @@ int main(int argc, char **argv)
     std::string pin_dir = kDefaultPinDir;
     app.add_option("--listen", listen, "ADDRESS:PORT to serve on")->capture_default_str();
     app.add_option("--pin-dir", pin_dir, "bpffs directory of the instance")->capture_default_str();
+    MetricsOptions options;
+    app.add_flag("--per-state", options.per_state,
+                 "serve connections by protocol and state too; each scrape then reads the whole connection "
+                 "table, which takes about a second per million connections");
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError &e) {
@@ -96,7 +100,7 @@ int main(int argc, char **argv)
         return fail(kProg, r.error());
     capture_libbpf_log();
     // Refuse to start without an instance: a typo in --pin-dir should not look like an outage.
-    if (auto first = scrape(pin_dir); !first)
+    if (auto first = scrape(pin_dir, options); !first)
         return fail(kProg, first.error());
 
     // SIGTERM and SIGINT are taken by sigwait below, never by a handler: every thread the server
@@ -117,8 +121,8 @@ int main(int argc, char **argv)
         int yes = 1;
         ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
     });
-    server.Get("/metrics", [&pin_dir](const httplib::Request &, httplib::Response &res) {
-        auto text = scrape(pin_dir);
+    server.Get("/metrics", [&pin_dir, options](const httplib::Request &, httplib::Response &res) {
+        auto text = scrape(pin_dir, options);
         if (!text) {
             res.status = 503;
             res.set_content(std::string(kProg) + ": " + text.error().message + "\n",

@@ -41,7 +41,7 @@ struct Args {
     bool json = false;
     // conns: filters and output form; stats: --prometheus
     std::string filter_proto, filter_addr, filter_port, filter_state, output = "xnat";
-    bool prometheus = false;
+    bool prometheus = false, per_state = false;
 };
 
 // Opens the instance for reading.
@@ -198,7 +198,7 @@ Result<void> cmd_stats(const Args &a)
     if (!maps)
         return maps.error();
     if (a.prometheus) {
-        auto snapshot = collect_metrics(*maps);
+        auto snapshot = collect_metrics(*maps, MetricsOptions{a.per_state});
         if (!snapshot)
             return snapshot.error();
         std::fputs(render_prometheus(*snapshot).c_str(), stdout);
@@ -212,10 +212,8 @@ Result<void> cmd_stats(const Args &a)
     if (!counters)
         return counters.error();
     view.counters = *counters;
-    auto entries = count_ct_entries(maps->view());
-    if (!entries)
-        return entries.error();
-    view.connections = *entries / 2;
+    // From the counters, not a read of the table: O(1) at any table size.
+    view.connections = live_connections(*counters, cfg->max_connections);
     view.max_connections = cfg->max_connections;
     if (maps->sweeper() >= 0) {
         auto sweep = read_sweep_stats(maps->sweeper());
@@ -288,8 +286,12 @@ int main(int argc, char **argv)
     hosts->add_flag("--json", args.json, "as JSON");
     CLI::App *stats = sub("stats", "show outcome counters and table use", cmd_stats);
     CLI::Option *stats_json = stats->add_flag("--json", args.json, "as JSON");
-    stats->add_flag("--prometheus", args.prometheus, "in the Prometheus text format, as xnat-exporter serves it")
-        ->excludes(stats_json);
+    CLI::Option *stats_prom =
+        stats->add_flag("--prometheus", args.prometheus, "in the Prometheus text format, as xnat-exporter serves it")
+            ->excludes(stats_json);
+    stats->add_flag("--per-state", args.per_state,
+                    "with --prometheus: add connections by protocol and state (reads the whole table)")
+        ->needs(stats_prom);
     sub("flush", "delete all connections", cmd_flush);
 
     try {

@@ -1,8 +1,8 @@
 #!/bin/bash
 # Times the control plane against a big connection table (issue 12): fills a gateway's table
 # with N flows through the real datapath, then times `xnat-map conns --json`, `xnat-map stats
-# --json`, `xnat-map stats --prometheus` (what xnat-exporter does per scrape) and, last,
-# `xnat-map flush`.
+# --json`, `xnat-map stats --prometheus` (what xnat-exporter does per scrape), the same with
+# --per-state (xnat-exporter --per-state) and, last, `xnat-map flush`.
 #
 #   scripts/ctl-scale.sh [--build DIR] [--compare DIR] [--connections N] [--table N]
 #
@@ -76,6 +76,11 @@ measure() {
 	time_it "conns" in_g "$map" --pin-dir "$PIN" conns
 	time_it "stats --json" in_g "$map" --pin-dir "$PIN" stats --json
 	time_it "stats --prometheus (an exporter scrape)" in_g "$map" --pin-dir "$PIN" stats --prometheus
+	# Builds from before the connection count came from the counters have no --per-state: their
+	# plain scrape read the whole table, as --per-state does now.
+	if "$map" stats --help 2>/dev/null | grep -q -- --per-state; then
+		time_it "stats --prometheus --per-state" in_g "$map" --pin-dir "$PIN" stats --prometheus --per-state
+	fi
 }
 
 [ -z "$COMPARE" ] || measure "$(cd "$COMPARE" && pwd)/xnat-map" compare

@@ -175,21 +175,33 @@ counter() {
 	xnat_map stats --json | python3 -c "import json,sys; print(json.load(sys.stdin)['counters']['$1'])"
 }
 
-# The number of connections three ways, which must agree while no flow is being made or ended:
-# `stats --json` (the table read in batches, two entries a flow), the flows `conns --json`
-# lists, and the counters' new_flow - flow_ended (every flow counted once made and once ended,
-# whichever path ends it: sweeper, lookup, early drop, flush). Leaves the count in CONN_COUNT
-# (not printed: a failure inside $(...) would not end the test).
+# The number of connections, counted without and with a walk of the table, which must agree
+# while no flow is being made or ended. Without a walk (O(1)): `stats --json` and the
+# `xnat_connections_tracked` series of `stats --prometheus` (the exporter's scrape), both
+# new_flow - flow_ended from the counters (every flow counted once made and once ended,
+# whichever path ends it: sweeper, lookup, early drop, flush). With a walk: the flows
+# `conns --json` lists, the per-state series of `stats --prometheus --per-state` summed, and the
+# table's entries that scrape counts (two a flow). Leaves the count in CONN_COUNT (not printed:
+# a failure inside $(...) would not end the test).
 assert_conn_count() {
-	local label=$1 stats created ended listed
+	local label=$1 stats created ended listed tracked per_state entries
 	read -r stats created ended < <(xnat_map stats --json | python3 -c '
 import json, sys
 s = json.load(sys.stdin)
 print(s["connections"], s["counters"]["new_flow"], s["counters"]["flow_ended"])')
 	listed=$(xnat_map conns --json | python3 -c "import json,sys; print(len(json.load(sys.stdin)))")
+	tracked=$(xnat_map stats --prometheus | awk '$1 == "xnat_connections_tracked" { print $2 }')
+	read -r per_state entries < <(xnat_map stats --prometheus --per-state | awk '
+		index($1, "xnat_connections{") == 1 { n += $2 }
+		$1 == "xnat_table_entries{table=\"xnat_ct\"}" { e = $2 }
+		END { print n + 0, e + 0 }')
 	[ "$stats" -eq "$listed" ] || fail "$label: stats counts $stats connections, conns lists $listed"
 	[ $((created - ended)) -eq "$listed" ] ||
 		fail "$label: new_flow $created - flow_ended $ended = $((created - ended)), but conns lists $listed"
+	[ "$tracked" = "$listed" ] || fail "$label: xnat_connections_tracked is '$tracked', conns lists $listed"
+	[ "$per_state" -eq "$listed" ] || fail "$label: the per-state series sum to $per_state, conns lists $listed"
+	[ "$entries" -eq $((2 * listed)) ] ||
+		fail "$label: the table holds $entries entries, not two for each of the $listed connections listed"
 	CONN_COUNT=$listed
 }
 

@@ -1,7 +1,9 @@
 #!/bin/bash
 # Metrics end to end: known traffic through a port forward and a masquerade, then the figures
-# xnat-exporter serves (scraped over HTTP inside the gateway namespace) and
-# `xnat-map stats --prometheus` prints must be exactly that traffic. Also the conns filters and
+# xnat-exporter serves (scraped over HTTP inside the gateway namespace), plain and with
+# --per-state, and `xnat-map stats --prometheus` prints must be exactly that traffic. The
+# connection count a plain scrape takes from the counters must equal what a walk of the table
+# finds (conns, the per-state series). Also the conns filters and
 # the conntrack-form output against the same live connections, and the exporter's errors:
 # address in use, no instance, instance gone (503), and a clean stop on SIGTERM.
 #
@@ -9,6 +11,7 @@
 source "$(dirname "$0")/lib.sh" "$1"
 XNAT_EXPORTER=$BUILD_DIR/xnat-exporter
 LISTEN=127.0.0.1:9469
+LISTEN_PS=127.0.0.1:9470 # a second exporter, with --per-state
 N_TCP=4      # TCP connections held open through the forward
 K_UDP=3      # UDP flows through the forward, from three source ports
 M_UDP=7      # datagrams per UDP flow, each echoed
@@ -49,6 +52,9 @@ resolve_neighbour "$NS_G" 198.51.100.2 10.0.0.12
 spawn exporter ip netns exec "$NS_G" "$XNAT_EXPORTER" --listen $LISTEN --pin-dir "$PIN"
 EXPORTER_PID=$LAST_PID
 wait_log exporter "serving http://$LISTEN/metrics"
+spawn exporter_ps ip netns exec "$NS_G" "$XNAT_EXPORTER" --listen $LISTEN_PS --pin-dir "$PIN" --per-state
+EXPORTER_PS_PID=$LAST_PID
+wait_log exporter_ps "serving http://$LISTEN_PS/metrics"
 
 log "a second exporter on the same address says so"
 expect_fail 1 "cannot listen on $LISTEN: Address already in use" \
@@ -61,9 +67,10 @@ prom_check() {
 		fail "$1 is not valid exposition text: $(cat "$WORK/prom_check.out")"
 }
 # scrape [PATH]: GET into scrape.txt, the HTTP status into $code; every 200 of /metrics is parsed.
+# From the plain exporter, or from the --per-state one with SCRAPE_AT=$LISTEN_PS.
 scrape() {
 	code=$(in_g curl -sS --max-time 5 -o "$WORK/scrape.txt" -D "$WORK/scrape.hdr" -w '%{http_code}' \
-		"http://$LISTEN${1:-/metrics}")
+		"http://${SCRAPE_AT:-$LISTEN}${1:-/metrics}")
 	if [ "$code" = 200 ] && [ "${1:-/metrics}" = /metrics ]; then
 		prom_check "$WORK/scrape.txt"
 		SCRAPES_PARSED=$((SCRAPES_PARSED + 1))
@@ -94,7 +101,7 @@ scrape
 [ "$code" = 200 ] || fail "GET /metrics answered $code"
 grep -qi '^Content-Type: text/plain; version=0.0.4' "$WORK/scrape.hdr" ||
 	fail "content type is not the 0.0.4 text format: $(cat "$WORK/scrape.hdr")"
-for fam in "xnat_packets_total counter" "xnat_events_total counter" "xnat_connections gauge" \
+for fam in "xnat_packets_total counter" "xnat_events_total counter" "xnat_connections_tracked gauge" \
 	"xnat_connections_max gauge" "xnat_table_entries gauge" "xnat_table_max_entries gauge" \
 	"xnat_snat_ports_in_use gauge" "xnat_snat_port_pool_size gauge" \
 	"xnat_forward_rule_flows_total counter" "xnat_masquerade_rule_flows_total counter" \
@@ -113,6 +120,10 @@ for proto in icmp tcp udp; do
 		$((64512 - (LOCAL_HI - LOCAL_LO + 1)))
 done
 grep -q 'to_source=' "$WORK/scrape.txt" && fail "a series still has the to_source label"
+grep -q '^# TYPE xnat_connections gauge' "$WORK/scrape.txt" && fail "a plain scrape serves the per-state series"
+SCRAPE_AT=$LISTEN_PS scrape
+grep -qx '# TYPE xnat_connections gauge' "$WORK/scrape.txt" || fail "the --per-state scrape has no per-state series"
+expect_metric 'xnat_connections{proto="tcp",state="ESTABLISHED"}' 0
 scrape /other
 [ "$code" = 404 ] || fail "GET /other answered $code, expected 404"
 scrape
@@ -129,6 +140,8 @@ scrape
 got=$(($(translated) - base_translated))
 [ "$got" -eq $((2 * K_UDP * M_UDP)) ] || fail "translated packets rose by $got, expected $((2 * K_UDP * M_UDP))"
 expect_metric "xnat_forward_rule_flows_total{$UDP_RULE}" "$K_UDP"
+expect_metric xnat_connections_tracked "$K_UDP"
+SCRAPE_AT=$LISTEN_PS scrape
 expect_metric 'xnat_connections{proto="udp",state="REPLIED"}' "$K_UDP"
 
 log "$P_UNMAPPED datagrams to an unmapped public port pass untouched"
@@ -141,7 +154,10 @@ got=$(($(metric 'xnat_packets_total{reason="pass_no_match"}') - base_no_match))
 log "TCP: $N_TCP connections held open through the forward"
 tcp_ports=()
 for i in $(seq "$N_TCP"); do
-	spawn "tcpcli$i" in_c $PEER tcp-client --host 203.0.113.1 --port 22012 --bytes 20000 --hold "$WORK/release"
+	# --timeout bounds the hold too (10 s by default): the checks below, made while these are
+	# held, can take longer than that on a loaded machine.
+	spawn "tcpcli$i" in_c $PEER tcp-client --host 203.0.113.1 --port 22012 --bytes 20000 --hold "$WORK/release" \
+		--timeout 120
 	wait_log "tcpcli$i" "^holding" 200
 	tcp_ports+=("$(client_port "tcpcli$i")")
 done
@@ -153,26 +169,44 @@ scrape
 expect_metric "xnat_forward_rule_flows_total{$TCP_RULE}" "$N_TCP"
 expect_metric "xnat_forward_rule_flows_total{$UDP_RULE}" "$K_UDP"
 expect_metric "xnat_masquerade_rule_flows_total{$MASQ_RULE}" 1
-expect_metric 'xnat_connections{proto="tcp",state="ESTABLISHED"}' "$N_TCP"
-expect_metric 'xnat_connections{proto="udp",state="REPLIED"}' "$K_UDP"
-expect_metric 'xnat_connections{proto="icmp",state="REPLIED"}' 1
-expect_metric 'xnat_connections{proto="tcp",state="SYN_SENT"}' 0
 expect_metric 'xnat_events_total{event="new_flow"}' $((base_new_flow + N_TCP + K_UDP + 1))
 FLOWS=$((N_TCP + K_UDP + 1))
+expect_metric xnat_connections_tracked "$FLOWS"
 expect_metric 'xnat_table_entries{table="xnat_ct"}' $((2 * FLOWS))
 expect_metric 'xnat_table_entries{table="xnat_snat"}' 1
 expect_metric 'xnat_snat_ports_in_use{address="198.51.100.1",proto="icmp"}' 1
 expect_metric 'xnat_snat_ports_in_use{address="198.51.100.1",proto="tcp"}' 0
 log "exporter: $(grep -c '^xnat_' "$WORK/scrape.txt") series, $FLOWS connections, rule hits $N_TCP/$K_UDP/1"
+# With --per-state the table is read: its states and entries must agree with the counters' count.
+SCRAPE_AT=$LISTEN_PS scrape
+expect_metric xnat_connections_tracked "$FLOWS"
+expect_metric 'xnat_connections{proto="tcp",state="ESTABLISHED"}' "$N_TCP"
+expect_metric 'xnat_connections{proto="udp",state="REPLIED"}' "$K_UDP"
+expect_metric 'xnat_connections{proto="icmp",state="REPLIED"}' 1
+expect_metric 'xnat_connections{proto="tcp",state="SYN_SENT"}' 0
+expect_metric 'xnat_table_entries{table="xnat_ct"}' $((2 * FLOWS))
+per_state=$(awk 'index($1, "xnat_connections{") == 1 { n += $2 } END { print n + 0 }' "$WORK/scrape.txt")
+[ "$per_state" -eq "$FLOWS" ] || fail "the per-state series sum to $per_state, expected $FLOWS"
+log "exporter --per-state: $(grep -c '^xnat_' "$WORK/scrape.txt") series"
+assert_conn_count "with the test's connections open"
+[ "$CONN_COUNT" -eq "$FLOWS" ] || fail "conns lists $CONN_COUNT connections, expected $FLOWS"
 
-log "xnat-map stats --prometheus prints the same figures"
+log "xnat-map stats --prometheus prints the same figures, with and without --per-state"
+# The sweeper's figures move on their own every 2 s; everything else is quiet now.
+same_as_scrape() {
+	if ! diff <(grep -v '^xnat_sweep' "$1") <(grep -v '^xnat_sweep' "$WORK/scrape.txt") >"$WORK/diff.txt"; then
+		fail "$2 and the exporter differ: $(cat "$WORK/diff.txt")"
+	fi
+}
 xnat_map stats --prometheus >"$WORK/cli.txt"
 prom_check "$WORK/cli.txt"
 scrape
-# The sweeper's figures move on their own every 2 s; everything else is quiet now.
-if ! diff <(grep -v '^xnat_sweep' "$WORK/cli.txt") <(grep -v '^xnat_sweep' "$WORK/scrape.txt") >"$WORK/diff.txt"; then
-	fail "stats --prometheus and the exporter differ: $(cat "$WORK/diff.txt")"
-fi
+same_as_scrape "$WORK/cli.txt" "stats --prometheus"
+xnat_map stats --prometheus --per-state >"$WORK/cli_ps.txt"
+prom_check "$WORK/cli_ps.txt"
+SCRAPE_AT=$LISTEN_PS scrape
+same_as_scrape "$WORK/cli_ps.txt" "stats --prometheus --per-state"
+expect_fail 2 "--per-state requires --prometheus" xnat_map stats --per-state
 
 log "conns filters select the live connections"
 count() { xnat_map conns "$@" | grep -c . || true; }
@@ -263,6 +297,8 @@ kill -TERM "$EXPORTER_PID"
 for _ in $(seq 50); do kill -0 "$EXPORTER_PID" 2>/dev/null || break; sleep 0.1; done
 kill -0 "$EXPORTER_PID" 2>/dev/null && fail "exporter still running 5 s after SIGTERM"
 wait "$EXPORTER_PID" || fail "exporter exited $? on SIGTERM"
+kill -TERM "$EXPORTER_PS_PID"
+wait "$EXPORTER_PS_PID" || fail "the --per-state exporter exited $? on SIGTERM"
 in_g curl -s --max-time 2 "http://$LISTEN/metrics" >/dev/null && fail "something still answers on $LISTEN"
 
 assert_no_netfilter_rules

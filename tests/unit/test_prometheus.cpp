@@ -52,7 +52,8 @@ MetricsSnapshot snapshot()
     MetricsSnapshot s;
     for (size_t i = 0; i < XNAT_CNT_COUNT; ++i)
         s.counters[i] = 100 + i;
-    s.connections = {conn(XNAT_PROTO_TCP, XNAT_TCP_ESTABLISHED, XNAT_CT_F_SEEN_REPLY, 40000),
+    s.counters[XNAT_CNT_FLOW_ENDED] = s.counters[XNAT_CNT_NEW_FLOW] - 4; // the 4 connections below
+    s.connections = std::vector<Connection>{conn(XNAT_PROTO_TCP, XNAT_TCP_ESTABLISHED, XNAT_CT_F_SEEN_REPLY, 40000),
                      conn(XNAT_PROTO_TCP, XNAT_TCP_ESTABLISHED, XNAT_CT_F_SEEN_REPLY, 40001),
                      conn(XNAT_PROTO_TCP, XNAT_TCP_SYN_SENT, 0, 40002),
                      conn(XNAT_PROTO_UDP, 0, XNAT_CT_F_SEEN_REPLY, 5000)};
@@ -150,7 +151,12 @@ TEST_CASE("render_prometheus: every family, exactly", "[prometheus]")
                               "# HELP xnat_events_total "));
     CHECK_THAT(text, Contains("# TYPE xnat_events_total counter\n"
                               "xnat_events_total{event=\"new_flow\"} 121\n"));
-    CHECK_THAT(text, Contains("# HELP xnat_connections Tracked connections by protocol and state.\n"
+    CHECK_THAT(text, Contains("# HELP xnat_connections_tracked Connections in the table: flows created less "
+                              "flows ended, from the datapath's counters.\n"
+                              "# TYPE xnat_connections_tracked gauge\n"
+                              "xnat_connections_tracked 4\n"
+                              "# HELP xnat_connections Connections by protocol and state (served with "
+                              "--per-state: each scrape reads the whole table).\n"
                               "# TYPE xnat_connections gauge\n"
                               "xnat_connections{proto=\"tcp\",state=\"SYN_SENT\"} 1\n"
                               "xnat_connections{proto=\"tcp\",state=\"SYN_RECV\"} 0\n"
@@ -226,3 +232,42 @@ TEST_CASE("render_prometheus: well-formed 0.0.4 text, each counter once", "[prom
     }
     CHECK(packets + events == XNAT_CNT_COUNT);
 }
+
+TEST_CASE("render_prometheus without the per-state read: the count from the counters only", "[prometheus]")
+{
+    MetricsSnapshot s = snapshot();
+    s.connections.reset();
+    std::string text = render_prometheus(s);
+    CHECK_THAT(text, Contains("# TYPE xnat_connections_tracked gauge\n"
+                              "xnat_connections_tracked 4\n"
+                              "# HELP xnat_connections_max "));
+    CHECK_THAT(text, !Contains("xnat_connections{"));
+    CHECK_THAT(text, !Contains("# TYPE xnat_connections gauge"));
+}
+
+TEST_CASE("live_connections: new_flow - flow_ended, clamped to [0, max]", "[prometheus]")
+{
+    CounterValues c{};
+    CHECK(live_connections(c, 1024) == 0);
+    c[XNAT_CNT_NEW_FLOW] = 1000;
+    c[XNAT_CNT_FLOW_ENDED] = 400;
+    CHECK(live_connections(c, 1024) == 600);
+    CHECK(live_connections(c, 600) == 600);
+    // More created than the table holds: a read racing creations, never more than the capacity.
+    CHECK(live_connections(c, 599) == 599);
+    CHECK(live_connections(c, 0) == 0);
+    // More ended than created, as a read can see while flows end: zero, not 2^64 - 1.
+    c[XNAT_CNT_FLOW_ENDED] = 1001;
+    CHECK(live_connections(c, 1024) == 0);
+    c[XNAT_CNT_FLOW_ENDED] = 1000;
+    CHECK(live_connections(c, 1024) == 0);
+    // Counters that have run for years: the difference, not the sums, is what is bounded.
+    c[XNAT_CNT_NEW_FLOW] = UINT64_MAX;
+    c[XNAT_CNT_FLOW_ENDED] = UINT64_MAX - 3;
+    CHECK(live_connections(c, 1024) == 3);
+    // Other counters play no part.
+    c[XNAT_CNT_CT_EXPIRED] = 77;
+    c[XNAT_CNT_CT_EARLY_DROP] = 5;
+    CHECK(live_connections(c, 1024) == 3);
+}
+static_assert(live_connections(CounterValues{}, 1) == 0);
