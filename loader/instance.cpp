@@ -15,6 +15,7 @@
 #include "kernel_features.h"
 #include "map_io.h"
 #include "pin_dir.h"
+#include "redirect_target.h"
 #include "rtnetlink.h"
 #include "rule_store.h"
 #include "skeleton.h"
@@ -40,6 +41,38 @@ struct SidePlan {
 std::string side_label(const SidePlan &p)
 {
     return std::string(side_name(p.side)) + " " + p.iface.name;
+}
+
+// XDP redirects only between XDP-mode interfaces (and back out of the one a packet came in on),
+// so those are the targets to check. Explicit --mode xdp onto a target that would drop every
+// frame is refused: loading would look fine and forward nothing. --mode auto takes tc there.
+// When the kernel cannot tell, the load goes ahead with a warning, since refusing would lock
+// out a setup that may be right.
+Result<void> check_xdp_targets(SidePlan (&plans)[2], Report &warnings)
+{
+    for (SidePlan &p : plans) {
+        if (p.mode != Mode::xdp)
+            continue;
+        auto target = check_redirect_target(p.iface);
+        if (!target)
+            return with_context(side_label(p), target.error());
+        switch (target->delivery) {
+        case Delivery::delivered:
+            if (!target->detail.empty())
+                p.reason += "; " + target->detail;
+            break;
+        case Delivery::unknown:
+            warnings.push_back("warning: " + side_label(p) + ": " + target->detail);
+            break;
+        case Delivery::dropped:
+            if (!p.auto_chosen)
+                return invalid_input(side_label(p) + ": --mode xdp: " + target->detail);
+            p.mode = Mode::tc;
+            p.reason = target->detail + "; tc instead";
+            break;
+        }
+    }
+    return {};
 }
 
 Result<Skeleton> load_programs(const PinDir &pin, const std::string &object_path,
@@ -322,6 +355,9 @@ Result<Report> load_instance(const LoadOptions &o)
         return features.error();
     if (auto r = require_kernel_features(*features); !r)
         return r.error();
+    Report warnings;
+    if (auto r = check_xdp_targets(plans, warnings); !r)
+        return r.error();
 
     auto pin = PinDir::open_or_create(o.pin_dir);
     if (!pin)
@@ -400,6 +436,7 @@ Result<Report> load_instance(const LoadOptions &o)
         report.push_back("loaded " + rules + "; pinned at " + pin->path());
     for (const Masquerade &m : cfg->masquerade)
         report.push_back(describe(m));
+    report.insert(report.end(), warnings.begin(), warnings.end());
     if (!ipv4_forwarding_enabled())
         report.push_back("warning: IPv4 forwarding is off in this namespace, so packets xnat hands to "
                          "the kernel (unresolved neighbours, TTL expiry) will not be forwarded; "

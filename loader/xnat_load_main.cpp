@@ -39,7 +39,8 @@ int main(int argc, char **argv)
     app.add_option("CONFIG", opts.config_path, "JSON config (see README, Config reference)");
     app.add_option("--pin-dir", opts.pin_dir, "bpffs directory of the instance")->capture_default_str();
     app.add_option("--mode", mode,
-                   "auto: XDP on NICs, tc on veth and other software devices; xdp or tc force one")
+                   "auto: XDP on NICs, tc on veth and other software devices; xdp or tc force one "
+                   "(xdp is refused on a veth whose peer has neither GRO nor an XDP program)")
         ->capture_default_str();
     app.add_option("--object", opts.object_path,
                    "load the programs from this object (a build of xnat_bpf.bpf.o) instead of the one built in");
