@@ -32,7 +32,11 @@ Result<void> check_usable(const Endpoint &ep)
 // range on `from` is the base of a range that keeps each port's offset.
 Result<PortForward> normalize(PortForward f, const ForwardFieldNames &names)
 {
-    if (auto r = check_usable(f.from); !r)
+    // A WAN address is whatever the interface has; the datapath takes it as it comes.
+    if (f.from_wan && f.side != Side::wan)
+        return invalid_input(names.on + ": a forward from wan:PORT applies on \"wan\" (LAN hosts reach it "
+                                        "through hairpin), not on \"" + std::string(side_name(f.side)) + "\"");
+    if (auto r = f.from_wan ? Result<void>{} : check_usable(f.from); !r)
         return with_context(names.from, r.error());
     if (auto r = check_usable(f.to); !r)
         return with_context(names.to, r.error());
@@ -196,10 +200,14 @@ Result<PortForward> make_port_forward(std::string_view proto, std::string_view f
     if (!s)
         return with_context(names.on, s.error());
     f.side = *s;
-    auto fe = parse_endpoint(from);
+    auto fe = parse_forward_from(from);
     if (!fe)
         return with_context(names.from, fe.error());
-    f.from = *fe;
+    f.from = fe->ep;
+    f.from_wan = fe->wan;
+    if (to.substr(0, 4) == "wan:")
+        return invalid_input(names.to + ": wan: is for " + names.from +
+                             " only; give the address of the host the traffic goes to");
     auto te = parse_endpoint(to);
     if (!te)
         return with_context(names.to, te.error());
@@ -288,18 +296,52 @@ Result<Config> load_config_file(const std::string &path)
     return cfg;
 }
 
+Result<ForwardFrom> parse_forward_from(std::string_view text)
+{
+    constexpr std::string_view kWan = "wan:";
+    if (text.substr(0, kWan.size()) != kWan) {
+        auto ep = parse_endpoint(text);
+        if (!ep)
+            return ep.error();
+        return ForwardFrom{*ep, false};
+    }
+    std::string_view ports = text.substr(kWan.size());
+    if (ports.empty())
+        return invalid_input("expected wan:PORT[-PORT], got \"" + std::string(text) + "\"");
+    auto range = parse_ports(ports);
+    if (!range)
+        return range.error();
+    ForwardFrom f;
+    f.wan = true;
+    f.ep.port_lo = range->first;
+    f.ep.port_hi = range->second;
+    return f;
+}
+
+std::string format_forward_from(const PortForward &f)
+{
+    if (!f.from_wan)
+        return format_endpoint(f.from);
+    std::string s = "wan:" + std::to_string(f.from.port_lo);
+    if (f.from.port_hi != f.from.port_lo)
+        s += "-" + std::to_string(f.from.port_hi);
+    return s;
+}
+
 nlohmann::json port_forward_to_json(const PortForward &f)
 {
     return json{{"proto", std::string(proto_name(static_cast<uint8_t>(f.proto)))},
                 {"on", std::string(side_name(f.side))},
-                {"from", format_endpoint(f.from)},
+                {"from", format_forward_from(f)},
                 {"to", format_endpoint(f.to)}};
 }
 
 std::string describe(const PortForward &f)
 {
-    return std::string(proto_name(static_cast<uint8_t>(f.proto))) + " " + format_endpoint(f.from) +
-           " -> " + format_endpoint(f.to) + " on " + std::string(side_name(f.side));
+    std::string s = std::string(proto_name(static_cast<uint8_t>(f.proto))) + " " + format_forward_from(f);
+    if (f.from_wan && f.from.addr)
+        s += " (" + format_ipv4(f.from.addr) + ")";
+    return s + " -> " + format_endpoint(f.to) + " on " + std::string(side_name(f.side));
 }
 
 } // namespace xnat

@@ -22,8 +22,22 @@ struct PortForward {
     Side side = Side::wan; // the interface whose ingress the rule applies on
     Endpoint from;
     Endpoint to;           // normalised: same size as from
+    // "from": "wan:PORT": the WAN interface's address, whatever it is now. The datapath's table
+    // is keyed by address, so from.addr holds the address it is installed on; 0 while the WAN
+    // has none (parked: not in the table), and always 0 in a parsed config.
+    bool from_wan = false;
     bool operator==(const PortForward &) const = default;
+    bool parked() const { return from_wan && from.addr == 0; }
 };
+
+// A forward's `from` as written: an endpoint, or "wan:PORT[-PORT]" (wan set, ep.addr 0).
+struct ForwardFrom {
+    Endpoint ep;
+    bool wan = false;
+};
+Result<ForwardFrom> parse_forward_from(std::string_view text);
+// "wan:PORT[-PORT]" for a forward on the WAN address, else its endpoint.
+std::string format_forward_from(const PortForward &fwd);
 
 struct Timeouts {
     uint32_t tcp_established = XNAT_DEFAULT_TCP_ESTABLISHED_S;

@@ -205,7 +205,8 @@ std::string format_rules(const std::vector<StoredRule> &rules, const std::vector
     };
     std::string out;
     for (const auto &r : rules)
-        out += std::to_string(r.id) + "\t" + describe(r.fwd) + hit(r.id) + "\n";
+        out += std::to_string(r.id) + "\t" + describe(r.fwd) +
+               (r.fwd.parked() ? " (parked: the WAN has no IPv4 address)" : "") + hit(r.id) + "\n";
     for (size_t i = 0; i < masq.size(); ++i)
         out += "-\t" + describe(masq[i]) + hit(XNAT_MAX_RULES + i) + "\n";
     return out;

@@ -64,6 +64,9 @@ Result<std::vector<FwdEntry>> expand_forwards(const std::vector<LabelledForward>
     for (size_t r = 0; r < rules.size(); ++r) {
         const PortForward &f = rules[r].fwd;
         uint32_t n = static_cast<uint32_t>(f.from.size());
+        // A parked wan: forward has no key yet, but two of them on one port clash whatever
+        // address comes: 0.0.0.0 stands for it (no other rule may use 0.0.0.0/8).
+        bool parked = f.parked();
         for (uint32_t i = 0; i < n; ++i) {
             uint32_t from_addr, to_addr;
             uint16_t from_port, to_port;
@@ -81,9 +84,10 @@ Result<std::vector<FwdEntry>> expand_forwards(const std::vector<LabelledForward>
             if (!fresh)
                 return invalid_input(rules[r].label + ": overlaps " + rules[it->second].label +
                                      " at " + std::string(proto_name(e.key.proto)) + " " +
-                                     format_ipv4(from_addr) + ":" + std::to_string(from_port) +
-                                     " on " + std::string(side_name(f.side)));
-            entries.push_back(e);
+                                     (parked ? std::string("wan") : format_ipv4(from_addr)) + ":" +
+                                     std::to_string(from_port) + " on " + std::string(side_name(f.side)));
+            if (!parked)
+                entries.push_back(e);
         }
     }
     return entries;
@@ -96,6 +100,7 @@ xnat_fwd_rule to_rule_record(const PortForward &f)
     r.to = to_record(f.to);
     r.proto = static_cast<uint8_t>(f.proto);
     r.side = static_cast<uint8_t>(f.side);
+    r.flags = f.from_wan ? XNAT_FWD_F_FROM_WAN : 0;
     return r;
 }
 
@@ -106,6 +111,7 @@ PortForward from_rule_record(const xnat_fwd_rule &r)
     f.side = static_cast<Side>(r.side);
     f.from = from_record(r.from);
     f.to = from_record(r.to);
+    f.from_wan = (r.flags & XNAT_FWD_F_FROM_WAN) != 0;
     return f;
 }
 

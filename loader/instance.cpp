@@ -19,6 +19,7 @@
 #include "rtnetlink.h"
 #include "rule_store.h"
 #include "skeleton.h"
+#include "wan_forwards.h"
 #include "xnat/abi.h"
 #include "xnat/maps.h"
 
@@ -347,6 +348,11 @@ Result<Report> load_instance(const LoadOptions &o)
     if (!masq)
         return with_context(o.config_path, masq.error());
     cfg->masquerade = *masq;
+    auto forwards = resolve_wan_forwards(cfg->port_forwards, *wan_addr, plans[0].iface.name,
+                                         o.park_without_wan_address);
+    if (!forwards)
+        return with_context(o.config_path, forwards.error());
+    cfg->port_forwards = *forwards;
     if (auto r = require_root("load xnat"); !r)
         return r.error();
     // Before anything is created: a kernel below the floor gets one message, and nothing behind.
@@ -437,6 +443,9 @@ Result<Report> load_instance(const LoadOptions &o)
     for (const Masquerade &m : cfg->masquerade)
         report.push_back(describe(m));
     report.insert(report.end(), warnings.begin(), warnings.end());
+    for (const PortForward &f : cfg->port_forwards)
+        if (f.parked())
+            report.push_back(describe(f) + ": parked until the WAN has an IPv4 address");
     if (!ipv4_forwarding_enabled())
         report.push_back("warning: IPv4 forwarding is off in this namespace, so packets xnat hands to "
                          "the kernel (unresolved neighbours, TTL expiry) will not be forwarded; "

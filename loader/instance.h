@@ -17,7 +17,7 @@ struct LoadOptions {
     std::string lan;
     std::string config_path;
     std::string object_path; // empty: the BPF object built into the loader
-    // Masquerade rules following the WAN address wait for one instead of failing the load
+    // Masquerade rules and wan: forwards following the WAN address wait for one instead of failing the load
     // (xnat-load --follow-wan, which fills it in as soon as it appears).
     bool park_without_wan_address = false;
 };

@@ -638,24 +638,26 @@ class Translator {
             return "-o in PREROUTING: not a valid match";
         if (r.has_to_ports)
             return "--to-ports with -j DNAT: iptables refuses it (the port goes in --to-destination ADDR:PORT)";
-        // A DNAT on -i WAN without -d is the usual form for a WAN address that changes; xnat
-        // forwards name the address, so it has to be given.
+        // A DNAT on -i WAN without -d is the usual form for a WAN address that changes: it
+        // becomes a forward from wan:PORT, on whatever address the WAN has (--wan-address pins
+        // one instead). On other interfaces it catches every destination, which xnat cannot.
         std::string wan_note;
+        bool from_wan = false;
         Prefix dst{};
         if (r.dst) {
             dst = *r.dst;
         } else if (r.in_if.empty() || r.in_neg) {
             return "DNAT without -d or -i: iptables forwards the port on every destination from every interface; "
-                   "xnat forwards need the destination address";
-        } else if (!wan_address_) {
-            return "DNAT without -d: xnat forwards need the destination address; give the WAN's with "
-                   "--wan-address ADDR";
+                   "xnat forwards need the destination address, or -i naming the WAN interface";
         } else if (r.in_if == lan_) {
             return "DNAT without -d on the LAN interface " + r.in_if +
                    ": iptables forwards the port for every destination; xnat forwards match one address";
-        } else {
+        } else if (wan_address_) {
             dst = Prefix{*wan_address_, 32};
             wan_note = "no -d: the WAN address " + format_ipv4(*wan_address_) + " from --wan-address";
+        } else {
+            from_wan = true;
+            wan_note = "no -d: the WAN interface's address, whatever it is";
         }
         if (r.dst_neg)
             return "! -d on a DNAT: xnat forwards match one destination";
@@ -717,7 +719,7 @@ class Translator {
             return std::to_string(p.lo) + (p.lo == p.hi ? "" : "-" + std::to_string(p.hi));
         };
         ForwardFieldNames names{"-p", "-d/--dport", "--to-destination", "-i"};
-        auto fwd = make_port_forward(r.proto, format_ipv4(dst.addr) + ":" + range(from),
+        auto fwd = make_port_forward(r.proto, (from_wan ? "wan" : format_ipv4(dst.addr)) + ":" + range(from),
                                      format_ipv4(to_addr) + ":" + range(to), side_name(*side), names);
         if (!fwd)
             return fwd.error().message;
@@ -725,8 +727,8 @@ class Translator {
         // A rule an earlier one covers entirely never sees a packet in iptables either.
         for (const LabelledForward &e : forwards_) {
             const PortForward &f = e.fwd;
-            if (f.proto == fwd->proto && f.side == fwd->side && f.from.prefix_len == 32 &&
-                f.from.addr == fwd->from.addr && f.from.port_lo <= fwd->from.port_lo &&
+            if (f.proto == fwd->proto && f.side == fwd->side && f.from_wan == fwd->from_wan &&
+                f.from.prefix_len == 32 && f.from.addr == fwd->from.addr && f.from.port_lo <= fwd->from.port_lo &&
                 fwd->from.port_hi <= f.from.port_hi) {
                 outcome = LineOutcome::no_effect;
                 return "never reached: " + e.label + " forwards " + describe(f) + " first";
@@ -745,7 +747,7 @@ class Translator {
         ordered_json j;
         j["proto"] = r.proto;
         j["on"] = std::string(side_name(fwd->side));
-        j["from"] = format_endpoint(fwd->from);
+        j["from"] = format_forward_from(*fwd);
         j["to"] = format_endpoint(fwd->to);
         forward_json_.push_back(j);
         outcome = LineOutcome::translated;

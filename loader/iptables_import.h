@@ -19,7 +19,8 @@ struct ImportOptions {
     std::string wan;
     std::string lan;
     // The WAN's address, for DNAT rules that match -i WAN without -d (the form for a WAN address
-    // that changes). Unset: such rules are not translated.
+    // that changes). Unset: such rules become forwards from wan:PORT, on whatever address the
+    // WAN interface has when loaded (and, under xnat-load --follow-wan, later).
     std::optional<uint32_t> wan_address;
 };
 

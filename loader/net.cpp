@@ -111,22 +111,32 @@ Result<Endpoint> parse_endpoint(std::string_view text)
 
     if (ports.empty())
         return invalid_input(shape);
-    size_t dash = ports.find('-');
+    auto range = parse_ports(ports);
+    if (!range)
+        return range.error();
+    ep.port_lo = range->first;
+    ep.port_hi = range->second;
+    return ep;
+}
+
+Result<std::pair<uint16_t, uint16_t>> parse_ports(std::string_view text)
+{
+    size_t dash = text.find('-');
     if (dash == 0) // "-1": a negative number, not a range with its start left out
-        return invalid_input("bad port \"" + std::string(ports) + "\"");
-    auto lo = parse_port(ports.substr(0, dash));
+        return invalid_input("bad port \"" + std::string(text) + "\"");
+    auto lo = parse_port(text.substr(0, dash));
     if (!lo)
         return lo.error();
-    ep.port_lo = ep.port_hi = *lo;
+    uint16_t hi = *lo;
     if (dash != std::string_view::npos) {
-        auto hi = parse_port(ports.substr(dash + 1));
-        if (!hi)
-            return hi.error();
-        if (*hi < *lo)
-            return invalid_input("port range " + std::string(ports) + " is reversed");
-        ep.port_hi = *hi;
+        auto h = parse_port(text.substr(dash + 1));
+        if (!h)
+            return h.error();
+        if (*h < *lo)
+            return invalid_input("port range " + std::string(text) + " is reversed");
+        hi = *h;
     }
-    return ep;
+    return std::make_pair(*lo, hi);
 }
 
 std::string format_endpoint(const Endpoint &ep)

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "result.h"
 
@@ -42,6 +43,8 @@ std::string format_ipv4(uint32_t addr_host_order);
 std::string format_ipv4_be(uint32_t addr_network_order);
 
 Result<Endpoint> parse_endpoint(std::string_view text);
+// "PORT" or "PORT-PORT" (1-65535, not reversed): the port part of an endpoint.
+Result<std::pair<uint16_t, uint16_t>> parse_ports(std::string_view text);
 std::string format_endpoint(const Endpoint &ep);
 
 // What kind of address no rule may use ("loopback", "multicast"...), or nullptr if usable.

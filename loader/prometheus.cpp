@@ -119,7 +119,7 @@ void rule_families(PrometheusWriter &w, const MetricsSnapshot &s)
         w.sample({{"rule", std::to_string(r.id)},
                   {"proto", proto_label(static_cast<uint8_t>(r.fwd.proto))},
                   {"on", std::string(side_name(r.fwd.side))},
-                  {"from", format_endpoint(r.fwd.from)},
+                  {"from", format_forward_from(r.fwd)}, // wan:PORT: one series whatever the address
                   {"to", format_endpoint(r.fwd.to)}},
                  hits(r.id));
     w.family("xnat_masquerade_rule_flows_total", MetricType::counter,

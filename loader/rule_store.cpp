@@ -6,6 +6,7 @@
 
 #include "forward_table.h"
 #include "map_io.h"
+#include "rtnetlink.h"
 #include "xnat/abi.h"
 #include "xnat/maps.h"
 
@@ -268,23 +269,62 @@ Result<uint16_t> add_rule(const MapSet &maps, const PortForward &fwd)
     return id;
 }
 
-Result<StoredRule> delete_rule(const MapSet &maps, Proto proto, Side side, const Endpoint &from)
+Result<StoredRule> delete_rule(const MapSet &maps, Proto proto, Side side, const ForwardFrom &from)
 {
     auto rules = read_rules(maps);
     if (!rules)
         return rules.error();
     auto it = std::find_if(rules->begin(), rules->end(), [&](const StoredRule &r) {
-        return r.fwd.proto == proto && r.fwd.side == side && r.fwd.from == from;
+        if (r.fwd.proto != proto || r.fwd.side != side || r.fwd.from_wan != from.wan)
+            return false;
+        // A wan: rule's address is wherever the WAN is now: its ports name it.
+        return from.wan ? r.fwd.from.port_lo == from.ep.port_lo && r.fwd.from.port_hi == from.ep.port_hi
+                        : r.fwd.from == from.ep;
     });
-    if (it == rules->end())
+    if (it == rules->end()) {
+        PortForward shown;
+        shown.from = from.ep;
+        shown.from_wan = from.wan;
         return invalid_input("no " + std::string(proto_name(static_cast<uint8_t>(proto))) + " rule from " +
-                             format_endpoint(from) + " on " + std::string(side_name(side)) +
+                             format_forward_from(shown) + " on " + std::string(side_name(side)) +
                              " (see xnat-map list)");
+    }
     StoredRule removed = *it;
     rules->erase(it);
     if (auto r = replace_forwards(maps, *rules); !r)
         return r.error();
     return removed;
+}
+
+Result<std::optional<uint32_t>> wan_address_in_use(const MapSet &maps)
+{
+    auto masq = read_masquerade(maps);
+    if (!masq)
+        return masq.error();
+    for (const Masquerade &m : *masq)
+        if (m.to_source_is_wan && m.to_source)
+            return m.to_source;
+    auto rules = read_rules(maps);
+    if (!rules)
+        return rules.error();
+    for (const StoredRule &r : *rules)
+        if (r.fwd.from_wan && r.fwd.from.addr)
+            return std::optional<uint32_t>(r.fwd.from.addr);
+    auto cfg = read_config(maps);
+    if (!cfg)
+        return cfg.error();
+    return primary_ipv4(cfg->wan_ifindex);
+}
+
+Result<PortForward> place_forward(const MapSet &maps, PortForward fwd)
+{
+    if (!fwd.from_wan)
+        return fwd;
+    auto addr = wan_address_in_use(maps);
+    if (!addr)
+        return addr.error();
+    fwd.from.addr = addr->value_or(0);
+    return fwd;
 }
 
 } // namespace xnat

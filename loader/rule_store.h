@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "config.h"
@@ -46,9 +47,17 @@ Result<std::vector<uint64_t>> read_rule_hits(const MapSet &maps);
 // Starts hit slots from zero (all of them when `slots` is empty).
 Result<void> reset_rule_hits(const MapSet &maps, const std::vector<uint32_t> &slots = {});
 
-// Adds one forward to the running set; returns its id.
+// The address a running instance's WAN-following rules use: that of its masquerade rules
+// without a to_source or of its wan: forwards, so that a new one joins them; if none has one,
+// the WAN interface's address now. nullopt: none at all.
+Result<std::optional<uint32_t>> wan_address_in_use(const MapSet &maps);
+// A forward as a running instance takes it: a wan: forward on wan_address_in_use, or parked
+// (installed by xnat-load --follow-wan when the WAN has an address).
+Result<PortForward> place_forward(const MapSet &maps, PortForward fwd);
+
+// Adds one forward (placed) to the running set; returns its id.
 Result<uint16_t> add_rule(const MapSet &maps, const PortForward &fwd);
-// Removes the forward with this protocol, side and `from`; returns it.
-Result<StoredRule> delete_rule(const MapSet &maps, Proto proto, Side side, const Endpoint &from);
+// Removes the forward with this protocol, side and `from` (a wan: one by its ports); returns it.
+Result<StoredRule> delete_rule(const MapSet &maps, Proto proto, Side side, const ForwardFrom &from);
 
 } // namespace xnat

@@ -55,38 +55,72 @@ Result<WanStep> follow_wan_once(const std::string &pin_dir)
     auto rules = read_masquerade(maps->view());
     if (!rules)
         return rules.error();
+    auto forwards = read_rules(maps->view());
+    if (!forwards)
+        return forwards.error();
     for (const Masquerade &m : *rules)
         if (m.to_source_is_wan) {
             ++step.following;
             step.in_use = m.to_source;
         }
-    if (!step.following || !step.address)
+    for (const StoredRule &r : *forwards)
+        if (r.fwd.from_wan) {
+            ++step.forwards;
+            if (r.fwd.from.addr)
+                step.in_use = r.fwd.from.addr;
+        }
+    if ((!step.following && !step.forwards) || !step.address)
         return step;
 
+    auto replace = [&](uint32_t old) {
+        if (old && std::find(step.replaced.begin(), step.replaced.end(), old) == step.replaced.end())
+            step.replaced.push_back(old);
+    };
+    bool masq_moved = false, forwards_moved = false;
     for (Masquerade &m : *rules) {
         if (!m.to_source_is_wan || m.to_source == step.address)
             continue;
-        if (m.to_source &&
-            std::find(step.replaced.begin(), step.replaced.end(), *m.to_source) == step.replaced.end())
-            step.replaced.push_back(*m.to_source);
+        replace(m.to_source.value_or(0));
         m.to_source = step.address;
-        step.moved = true;
+        masq_moved = true;
+    }
+    for (StoredRule &r : *forwards) {
+        if (!r.fwd.from_wan || r.fwd.from.addr == *step.address)
+            continue;
+        replace(r.fwd.from.addr);
+        r.fwd.from.addr = *step.address;
+        forwards_moved = true;
     }
     step.in_use = step.address;
+    step.moved = masq_moved || forwards_moved;
     if (!step.moved)
         return step;
 
     // New flows take the new address from the swap on, so the flush after it leaves none on
-    // the old one behind.
+    // the old one behind. Forwards and masquerade move in the same swap: source NAT keeps the
+    // forwarded ports of the address it uses free, so the two must never disagree on it.
     RuleTables tables;
-    auto masq = build_masq_table(*rules);
-    if (!masq)
-        return masq.error();
-    tables.masq = std::move(*masq);
+    if (masq_moved) {
+        auto masq = build_masq_table(*rules);
+        if (!masq)
+            return masq.error();
+        tables.masq = std::move(*masq);
+    }
+    if (forwards_moved) {
+        // Refused if the new address is one an explicit forward names on the same port.
+        auto fwd = build_forward_table(*forwards);
+        if (!fwd)
+            return with_context("port forwards on " + format_ipv4(*step.address), fwd.error());
+        tables.fwd = std::move(*fwd);
+    }
     if (auto r = publish(maps->view(), tables, *cfg); !r)
         return r.error();
-    if (auto r = write_masq_records(maps->view(), *rules); !r)
-        return r.error();
+    if (masq_moved)
+        if (auto r = write_masq_records(maps->view(), *rules); !r)
+            return r.error();
+    if (forwards_moved)
+        if (auto r = write_rule_records(maps->view(), *forwards); !r)
+            return r.error();
     for (uint32_t old : step.replaced) {
         auto n = flush_connections(maps->flush_prog(), old);
         if (!n)
@@ -96,20 +130,43 @@ Result<WanStep> follow_wan_once(const std::string &pin_dir)
     return step;
 }
 
+namespace {
+
+// "1 masquerade rule", "2 port forwards", "1 masquerade rule and 1 port forward".
+std::string following_rules(const WanStep &step)
+{
+    std::string s;
+    if (step.following)
+        s = std::to_string(step.following) + " masquerade rule" + (step.following == 1 ? "" : "s");
+    if (step.forwards)
+        s += (s.empty() ? "" : " and ") + std::to_string(step.forwards) + " port forward" +
+             (step.forwards == 1 ? "" : "s");
+    return s;
+}
+
+} // namespace
+
 std::string describe_wan_step(const WanStep &step, bool first)
 {
-    std::string rules =
-        std::to_string(step.following) + " masquerade rule" + (step.following == 1 ? "" : "s");
-    if (!step.following)
-        return first
-                   ? "following " + step.wan_name +
-                         ": no masquerade rule takes the WAN address (all have a to_source); watching anyway"
-                   : step.wan_name + ": no masquerade rule takes the WAN address";
+    std::string rules = following_rules(step);
+    if (rules.empty())
+        return first ? "following " + step.wan_name +
+                           ": no masquerade rule or port forward takes the WAN address (all masquerade rules "
+                           "have a to_source, no forward is from wan:PORT); watching anyway"
+                     : step.wan_name + ": no masquerade rule or port forward takes the WAN address";
     if (!step.address) {
         std::string line = step.wan_name + ": no IPv4 address; ";
-        line += step.in_use
-                    ? "masquerade keeps " + format_ipv4(*step.in_use) + " until one appears (" + rules + ")"
-                    : rules + " parked (no source NAT) until one appears";
+        if (step.in_use) {
+            std::string who = !step.forwards ? "masquerade keeps"
+                              : step.following ? "masquerade and forwards keep"
+                                               : "forwards keep";
+            line += who + " " + format_ipv4(*step.in_use) + " until one appears (" + rules + ")";
+        } else {
+            std::string what = step.following && step.forwards ? "no source NAT, nothing forwarded"
+                               : step.following                ? "no source NAT"
+                                                               : "nothing forwarded";
+            line += rules + " parked (" + what + ") until one appears";
+        }
         return first ? "following " + line : line;
     }
     std::string line;

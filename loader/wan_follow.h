@@ -1,6 +1,7 @@
-// Following the WAN address (DHCP, PPPoE): masquerade rules without a to_source take the WAN
-// interface's address, and xnat-load --follow-wan keeps them on the address the interface has
-// now. What it does on a change, and the rtnetlink watch that tells it when to look.
+// Following the WAN address (DHCP, PPPoE): masquerade rules without a to_source and forwards
+// from wan:PORT take the WAN interface's address, and xnat-load --follow-wan keeps them on the
+// address the interface has now. What it does on a change, and the rtnetlink watch that tells
+// it when to look.
 #pragma once
 
 #include <cstddef>
@@ -23,13 +24,15 @@ struct WanStep {
     std::optional<uint32_t> address; // the WAN interface's first IPv4 address now (host order)
     std::optional<uint32_t> in_use;  // the address the following rules use after this step
     size_t following = 0;            // masquerade rules that take the WAN address
+    size_t forwards = 0;             // port forwards from wan:PORT
     bool moved = false;              // those rules were given the address in this step
     std::vector<uint32_t> replaced;  // addresses those rules used before this step
     size_t flows_ended = 0;          // flows of the replaced addresses, ended
 };
 
 // Compares the WAN interface's address with the one the instance's following masquerade rules
-// use. If they differ, the rules move to the new address in one rule-generation swap, and the
+// and wan: forwards use. If they differ, the rules move to the new address in one rule-generation
+// swap (so a forward is on the old key or the new one, never on neither or both), and the
 // flows of the old address (which can never carry a packet again) are ended as expiry ends
 // them, freeing their source-NAT ports. Rules parked at load (the WAN had no address yet) take
 // the first one. While the interface has no address nothing changes, so flows survive an

@@ -32,7 +32,8 @@ int main(int argc, char **argv)
     app.add_option("--wan", wan, "the WAN interface as the rules name it (default: the -o of SNAT/MASQUERADE)");
     app.add_option("--lan", lan, "the LAN interface as the rules name it (default: a DNAT's other -i)");
     app.add_option("--wan-address", wan_address,
-                   "the WAN's address, for DNAT rules with -i WAN but no -d (a WAN address that changes)");
+                   "a fixed WAN address for DNAT rules with -i WAN but no -d (default: \"from\": \"wan:PORT\", "
+                   "whatever address the WAN has)");
     app.add_flag("-q,--quiet", quiet, "report only what was not translated");
     try {
         app.parse(argc, argv);

@@ -52,9 +52,9 @@ int main(int argc, char **argv)
                  "exit 1 if it lacks one");
     bool follow = false;
     app.add_flag("--follow-wan", follow,
-                 "after loading, stay in the foreground and keep masquerade rules without a to_source on "
-                 "the WAN interface's address as it changes (DHCP, PPPoE); SIGTERM or SIGINT stops the "
-                 "watch and leaves xnat loaded");
+                 "after loading, stay in the foreground and keep masquerade rules without a to_source, "
+                 "and forwards from wan:PORT, on the WAN interface's address as it changes (DHCP, PPPoE); "
+                 "SIGTERM or SIGINT stops the watch and leaves xnat loaded");
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError &e) {

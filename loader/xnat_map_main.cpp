@@ -80,10 +80,16 @@ Result<void> cmd_add(const Args &a)
     auto inst = open_for_change(a, "change rules");
     if (!inst)
         return inst.error();
-    auto id = add_rule(inst->maps.view(), *fwd);
+    auto placed = place_forward(inst->maps.view(), *fwd);
+    if (!placed)
+        return placed.error();
+    auto id = add_rule(inst->maps.view(), *placed);
     if (!id)
         return id.error();
-    std::printf("added rule %u: %s\n", *id, describe(*fwd).c_str());
+    std::printf("added rule %u: %s%s\n", *id, describe(*placed).c_str(),
+                placed->parked() ? " (parked: the WAN has no IPv4 address; xnat-load --follow-wan installs it "
+                                   "when one appears)"
+                                 : "");
     return {};
 }
 
@@ -92,7 +98,7 @@ Result<void> cmd_del(const Args &a)
     auto proto = parse_proto(a.proto);
     if (!proto)
         return with_context("PROTO", proto.error());
-    auto from = parse_endpoint(a.from);
+    auto from = parse_forward_from(a.from);
     if (!from)
         return with_context("FROM", from.error());
     auto side = parse_side(a.on);
@@ -261,7 +267,8 @@ int main(int argc, char **argv)
     };
     CLI::App *add = sub("add", "add a port forward: add PROTO FROM TO [--on wan|lan]", cmd_add);
     add->add_option("PROTO", args.proto, "tcp or udp")->required();
-    add->add_option("FROM", args.from, "ADDRESS[/PREFIX]:PORT[-PORT] the rule matches")->required();
+    add->add_option("FROM", args.from,
+                    "ADDRESS[/PREFIX]:PORT[-PORT] the rule matches, or wan:PORT[-PORT] (the WAN's address, whatever it is)")->required();
     add->add_option("TO", args.to, "ADDRESS[/PREFIX]:PORT[-PORT] it is rewritten to")->required();
     add->add_option("--on", args.on, "interface whose ingress the rule applies on")->capture_default_str();
     CLI::App *del = sub("del", "delete a port forward: del PROTO FROM [--on wan|lan]", cmd_del);

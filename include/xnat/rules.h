@@ -32,13 +32,18 @@ struct xnat_endpoint {
 };
 XNAT_STATIC_ASSERT(sizeof(struct xnat_endpoint) == 12, "endpoint layout");
 
+/* from is "wan:PORT": the WAN interface's address, whatever it is. from.addr holds the one the
+ * rule is installed on now (0: none yet, the rule is not in the forward table). */
+#define XNAT_FWD_F_FROM_WAN 0x01
+
 /* A rule as the user wrote it; the datapath never reads this, xnat-map lists and edits it. */
 struct xnat_fwd_rule {
 	struct xnat_endpoint from;
 	struct xnat_endpoint to;
 	__u8 proto;
 	__u8 side;
-	__u8 pad[2];
+	__u8 flags; /* XNAT_FWD_F_*; was padding, so older records read as 0 */
+	__u8 pad[1];
 };
 XNAT_STATIC_ASSERT(sizeof(struct xnat_fwd_rule) == 28, "rule layout");
 

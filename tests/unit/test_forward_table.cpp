@@ -180,6 +180,7 @@ TEST_CASE("rule records round-trip", "[forward_table]")
     CHECK(rec.to.port_lo == 6000);
     CHECK(rec.to.port_hi == 6009);
     const uint8_t zero[3] = {};
+    CHECK(rec.flags == 0);
     CHECK(std::memcmp(rec.pad, zero, sizeof(rec.pad)) == 0);
     CHECK(std::memcmp(rec.from.pad, zero, sizeof(rec.from.pad)) == 0);
     CHECK(from_rule_record(rec) == game);

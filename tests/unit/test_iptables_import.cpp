@@ -1,6 +1,7 @@
 #include <catch2/catch.hpp>
 
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <string_view>
@@ -347,11 +348,38 @@ TEST_CASE("iptables import: a DNAT an earlier rule covers has no effect", "[impo
     CHECK(r.count(LineOutcome::unsupported) == 1);
 }
 
-TEST_CASE("iptables import: DNAT on -i WAN without -d takes --wan-address", "[import]")
+TEST_CASE("iptables import: DNAT on -i WAN without -d becomes a forward from wan:PORT", "[import]")
+{
+    // The most common port forward there is: it names the interface, not its address.
+    const std::string rule = "-A PREROUTING -i eth0 -p tcp -m tcp --dport 8080 -j DNAT --to-destination 10.0.0.5:80";
+    auto r = imported(nat(rule + "\n"));
+    CHECK(r.config_json ==
+          forward_json(R"({ "proto": "tcp", "on": "wan", "from": "wan:8080", "to": "10.0.0.5:80" })"));
+    CHECK(report_lines(r) ==
+          std::vector<std::string>{"2 translated: port_forwards[0]: tcp wan:8080 -> 10.0.0.5:80 on wan (no -d: the WAN "
+                                   "interface's address, whatever it is; -i eth0 taken as the WAN interface)"});
+    CHECK(r.count(LineOutcome::unsupported) == 0);
+    CHECK(r.wan == "eth0");
+
+    // The WAN learnt from the masquerade rule, a port range kept as a range.
+    auto learnt = imported(nat("-A PREROUTING -i eth0 -p udp --dport 6000:6009 -j DNAT --to-destination 10.0.0.20\n"
+                               "-A POSTROUTING -s 10.0.0.0/24 -o eth0 -j MASQUERADE\n"));
+    CHECK(learnt.count(LineOutcome::unsupported) == 0);
+    CHECK(report_lines(learnt)[0] == "2 translated: port_forwards[0]: udp wan:6000-6009 -> 10.0.0.20:6000-6009 on wan "
+                                     "(no -d: the WAN interface's address, whatever it is)");
+    auto cfg = parse_config(learnt.config_json);
+    REQUIRE(cfg.ok());
+    CHECK(cfg->port_forwards[0].from_wan);
+
+    // Two of them on one port: the second never sees a packet in iptables either.
+    auto twice = imported(nat(rule + "\n" + "-A PREROUTING -i eth0 -p tcp --dport 8080 -j DNAT --to-destination 10.0.0.6\n"));
+    CHECK(report_lines(twice, false)[1] ==
+          "3 no effect: never reached: line 2 forwards tcp wan:8080 -> 10.0.0.5:80 on wan first");
+}
+
+TEST_CASE("iptables import: --wan-address pins DNAT without -d to one address", "[import]")
 {
     const std::string rule = "-A PREROUTING -i eth0 -p tcp -m tcp --dport 80 -j DNAT --to-destination 10.0.0.2";
-    CHECK(why_not(rule) ==
-          "DNAT without -d: xnat forwards need the destination address; give the WAN's with --wan-address ADDR");
     ImportOptions opts{"", "", 0xcb007101u}; // 203.0.113.1
     auto r = imported(nat(rule + "\n"), opts);
     CHECK(r.config_json ==
@@ -360,14 +388,30 @@ TEST_CASE("iptables import: DNAT on -i WAN without -d takes --wan-address", "[im
           std::vector<std::string>{"2 translated: port_forwards[0]: tcp 203.0.113.1:80 -> 10.0.0.2:80 on wan (no -d: the "
                                    "WAN address 203.0.113.1 from --wan-address; -i eth0 taken as the WAN interface)"});
     CHECK(r.wan == "eth0");
-    // Only on the WAN: elsewhere a DNAT without -d catches every destination.
-    CHECK(why_not("-A PREROUTING -i eth1 -p tcp --dport 80 -j DNAT --to-destination 10.0.0.2",
-                  ImportOptions{"eth0", "eth1", 0xcb007101u}) ==
-          "DNAT without -d on the LAN interface eth1: iptables forwards the port for every destination; xnat forwards "
-          "match one address");
-    CHECK(why_not("-A PREROUTING -p tcp --dport 80 -j DNAT --to-destination 10.0.0.2", opts) ==
-          "DNAT without -d or -i: iptables forwards the port on every destination from every interface; xnat "
-          "forwards need the destination address");
+}
+
+TEST_CASE("iptables import: DNAT without -d elsewhere than the WAN stays unsupported", "[import]")
+{
+    // On the LAN (or without -i) a DNAT without -d catches every destination; xnat matches one.
+    for (std::optional<uint32_t> address : {std::optional<uint32_t>{}, std::optional<uint32_t>{0xcb007101u}}) {
+        ImportOptions named{"eth0", "eth1", address};
+        CHECK(why_not("-A PREROUTING -i eth1 -p tcp --dport 80 -j DNAT --to-destination 10.0.0.2", named) ==
+              "DNAT without -d on the LAN interface eth1: iptables forwards the port for every destination; xnat "
+              "forwards match one address");
+        CHECK(why_not("-A PREROUTING -i eth2 -p tcp --dport 80 -j DNAT --to-destination 10.0.0.2", named) ==
+              "-i eth2 is neither the WAN (eth0) nor the LAN (eth1) interface");
+        CHECK(why_not("-A PREROUTING -p tcp --dport 80 -j DNAT --to-destination 10.0.0.2", named) ==
+              "DNAT without -d or -i: iptables forwards the port on every destination from every interface; xnat "
+              "forwards need the destination address, or -i naming the WAN interface");
+        CHECK(why_not("-A PREROUTING ! -i eth0 -p tcp --dport 80 -j DNAT --to-destination 10.0.0.2", named) ==
+              "DNAT without -d or -i: iptables forwards the port on every destination from every interface; xnat "
+              "forwards need the destination address, or -i naming the WAN interface");
+    }
+    // The WAN known from --wan, another -i is taken as the LAN, where it cannot be translated.
+    CHECK(why_not("-A PREROUTING -i eth3 -p tcp --dport 80 -j DNAT --to-destination 10.0.0.2",
+                  ImportOptions{"eth0", "", std::nullopt}) ==
+          "DNAT without -d on the LAN interface eth3: iptables forwards the port for every destination; xnat "
+          "forwards match one address");
 }
 
 TEST_CASE("iptables import: command lines with -w and -I", "[import]")
