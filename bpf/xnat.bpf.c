@@ -180,6 +180,11 @@ static __always_inline int tc_ingress(struct __sk_buff *skb, const __u8 side)
 	const struct xnat_config *cfg = xnat_config_get();
 	int rc;
 
+	/* A tagged frame reaches the parent's tc ingress with its tag already taken off (into
+	 * vlan_tci) and before the kernel hands it to the VLAN's sub-interface: it belongs to
+	 * that sub-interface, where xnat runs if it is configured there, not to this one. */
+	if (skb->vlan_present)
+		return verdict(XNAT_HOOK_TC, XNAT_CNT_PASS_NOT_IPV4);
 	if (cfg && (cfg->l3_sides & XNAT_L3_SIDE(side))) {
 		rc = tc_give_link_header(skb);
 		if (rc)

@@ -1,0 +1,93 @@
+#!/bin/bash
+# 802.1Q sub-interfaces as WAN and LAN: the gateway's WAN is wan0.7 (VLAN 7 on a veth) and its
+# LAN lan0.9 (VLAN 9). The hosts sit on tagged interfaces too, so every frame on the veths
+# carries a tag. Port forwards (TCP, UDP), masquerade (TCP, UDP, ping) and `xnat-map conns`.
+# Then xnat on a parent (lan0, untagged) whose VLAN 9 is not xnat's: the tagged traffic is left to
+# the kernel untranslated, although tc on the parent sees it with the tag already taken off. Needs the 8021q module, which this machine's own kernel lacks:
+# the kernel matrix runs it on Debian's kernels (tests/kernels/suites.sh), not ctest on the host.
+#
+#   cli eth0.7 198.51.100.2 ── wan0.7 198.51.100.1, 203.0.113.1/32  gw  lan0.9 10.0.0.1 ── eth0.9 10.0.0.12 srv
+source "$(dirname "$0")/lib.sh" "$1"
+
+INET=198.51.100.2
+PUB=203.0.113.1
+on_fail() { [ -e "$PIN" ] && gw_report "$NS_G" "$PIN"; }
+
+ensure_bpffs
+ns_create "$NS_C" "$NS_G" "$NS_S"
+ns_forwarding "$NS_G"
+link_ns "$NS_G" wan0 "$NS_C" eth0
+link_ns "$NS_G" lan0 "$NS_S" eth0
+# vlan_if NS PARENT ID CIDR: a tagged sub-interface PARENT.ID, addressed and up.
+vlan_if() {
+	ip -n "$1" link add link "$2" name "$2.$3" type vlan id "$3" ||
+		fail "cannot create VLAN $3 on $2: no 802.1Q support in this kernel (modprobe 8021q)"
+	ip -n "$1" addr add "$4" dev "$2.$3"
+	ip -n "$1" link set "$2.$3" up
+}
+vlan_if "$NS_C" eth0 7 $INET/24
+vlan_if "$NS_G" wan0 7 198.51.100.1/24
+vlan_if "$NS_G" lan0 9 10.0.0.1/24
+vlan_if "$NS_S" eth0 9 10.0.0.12/24
+ip -n "$NS_G" addr add $PUB/32 dev wan0.7
+ip -n "$NS_C" route add $PUB/32 via 198.51.100.1
+ip -n "$NS_S" route add default via 10.0.0.1
+
+CFG=$(write_config vlan.json <<JSON
+{ "port_forwards": [ { "proto": "tcp", "from": "$PUB:8080", "to": "10.0.0.12:7000" },
+                     { "proto": "udp", "from": "$PUB:5353", "to": "10.0.0.12:7001" } ],
+  "masquerade": [ { "source": "10.0.0.0/24" } ] }
+JSON
+)
+
+log "--mode auto on VLAN sub-interfaces picks tc"
+report=$(xnat_load --mode auto wan0.7 lan0.9 "$CFG")
+grep -q "wan0.7.*tc" <<<"$report" || fail "load report does not say tc for wan0.7: $report"
+grep -q "lan0.9.*tc" <<<"$report" || fail "load report does not say tc for lan0.9: $report"
+
+spawn tcpsrv in_s $PEER tcp-server --port 7000
+spawn udpsrv in_s $PEER udp-server --port 7001
+spawn itcp in_c $PEER tcp-server --port 7100
+spawn iudp in_c $PEER udp-server --port 7101
+for s in tcpsrv udpsrv itcp iudp; do wait_log $s listening; done
+
+log "port forward across the VLANs: TCP and UDP"
+in_c $PEER tcp-client --host $PUB --port 8080 --bytes 200000 >"$WORK/fwd-tcp.log" 2>&1 ||
+	fail "TCP through the forward: $(cat "$WORK/fwd-tcp.log")"
+[ "$(last_peer tcpsrv | cut -d' ' -f1)" = $INET ] || fail "server saw '$(last_peer tcpsrv)', not $INET"
+in_c $PEER udp-client --host $PUB --port 5353 --count 5 >"$WORK/fwd-udp.log" 2>&1 ||
+	fail "UDP through the forward: $(cat "$WORK/fwd-udp.log")"
+
+log "masquerade out of VLAN 7: TCP, UDP and ping"
+in_s $PEER tcp-client --host $INET --port 7100 --bytes 200000 >"$WORK/masq-tcp.log" 2>&1 ||
+	fail "TCP masqueraded: $(cat "$WORK/masq-tcp.log")"
+[ "$(last_peer itcp | cut -d' ' -f1)" = 198.51.100.1 ] || fail "internet host saw '$(last_peer itcp)'"
+in_s $PEER udp-client --host $INET --port 7101 --count 5 >"$WORK/masq-udp.log" 2>&1 ||
+	fail "UDP masqueraded: $(cat "$WORK/masq-udp.log")"
+in_s ping -c 2 -W 2 $INET >/dev/null || fail "ping from VLAN 9 to the internet"
+
+log "the flows are in xnat-map conns, and they were translated by xnat, not passed"
+conn_line "$NS_G" "$PIN" "src=$INET dst=$PUB" "dport=8080 src=10.0.0.12 dst=$INET sport=7000" >/dev/null ||
+	fail "no connection line for the TCP forward"
+conn_line "$NS_G" "$PIN" "src=10.0.0.12 dst=$INET" "dport=7100 src=$INET dst=198.51.100.1 sport=7100" >/dev/null ||
+	fail "no connection line for the masqueraded TCP flow"
+assert_conn_count "after the flows"
+[ "$(counter redirected)" -gt 0 ] || fail "nothing was redirected by xnat"
+[ "$(counter pass_malformed)" -eq 0 ] || fail "pass_malformed is $(counter pass_malformed)"
+assert_no_netfilter_rules
+
+log "xnat on the untagged parent lan0: VLAN 9's traffic on it is not xnat's and is not translated"
+xnat_load --unload >/dev/null
+ip -n "$NS_G" addr add 10.1.0.1/24 dev lan0
+ip -n "$NS_C" route add 10.0.0.0/24 via 198.51.100.1 # VLAN 9 is routed, not masqueraded, now
+xnat_load --mode tc wan0.7 lan0 "$CFG" >/dev/null
+passed=$(counter pass_not_ipv4)
+in_s $PEER tcp-client --host $INET --port 7100 --bytes 100000 >"$WORK/parent.log" 2>&1 ||
+	fail "TCP from VLAN 9, routed by the kernel: $(cat "$WORK/parent.log")"
+[ "$(last_peer itcp | cut -d' ' -f1)" = 10.0.0.12 ] ||
+	fail "internet host saw '$(last_peer itcp)': the parent's program translated VLAN 9's flow"
+tracked=$(xnat_map stats --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["connections"])')
+[ "$tracked" -eq 0 ] || fail "xnat tracks $tracked flows of VLAN 9"
+[ "$(counter pass_not_ipv4)" -gt "$passed" ] || fail "the tagged frames were not counted pass_not_ipv4"
+
+log "PASS vlan"
