@@ -413,3 +413,41 @@ resolve_neighbour() {
 		in_ns "$ns" ping -c 1 -W 2 "$addr" >/dev/null || fail "$ns cannot reach its neighbour $addr"
 	done
 }
+
+# The gateway's everyday work on one topology, through whatever interfaces the test built:
+# internet host 198.51.100.2 in NS_C, LAN server 10.0.0.12 in NS_S, gateway WAN address
+# 198.51.100.1, forwards 203.0.113.1:8080 -> :7000 (tcp) and 203.0.113.1:5353 -> :7001 (udp),
+# masquerade of 10.0.0.0/24. Starts the servers (tcpsrv, udpsrv in NS_S; itcp, iudp in NS_C,
+# left running for the test), then checks TCP and UDP through the forwards (the server sees the
+# client's own address), TCP, UDP and ping through masquerade (seen from the WAN address), both
+# TCP flows in `xnat-map conns`, and the connection counts. LABEL names the link in messages.
+check_forward_and_masquerade() {
+	local label=$1 s
+	spawn tcpsrv in_s $PEER tcp-server --port 7000
+	spawn udpsrv in_s $PEER udp-server --port 7001
+	spawn itcp in_c $PEER tcp-server --port 7100
+	spawn iudp in_c $PEER udp-server --port 7101
+	for s in tcpsrv udpsrv itcp iudp; do wait_log $s listening; done
+
+	log "port forward over $label: TCP and UDP, the server sees the client's own address"
+	in_c $PEER tcp-client --host 203.0.113.1 --port 8080 --bytes 200000 >"$WORK/fwd-tcp.log" 2>&1 ||
+		fail "TCP through the forward: $(cat "$WORK/fwd-tcp.log")"
+	[ "$(last_peer tcpsrv | cut -d' ' -f1)" = 198.51.100.2 ] || fail "server saw '$(last_peer tcpsrv)', not 198.51.100.2"
+	in_c $PEER udp-client --host 203.0.113.1 --port 5353 --count 5 >"$WORK/fwd-udp.log" 2>&1 ||
+		fail "UDP through the forward: $(cat "$WORK/fwd-udp.log")"
+
+	log "masquerade over $label: TCP, UDP and ping leave from the WAN address"
+	in_s $PEER tcp-client --host 198.51.100.2 --port 7100 --bytes 200000 >"$WORK/masq-tcp.log" 2>&1 ||
+		fail "TCP masqueraded: $(cat "$WORK/masq-tcp.log")"
+	[ "$(last_peer itcp | cut -d' ' -f1)" = 198.51.100.1 ] || fail "internet host saw '$(last_peer itcp)'"
+	in_s $PEER udp-client --host 198.51.100.2 --port 7101 --count 5 >"$WORK/masq-udp.log" 2>&1 ||
+		fail "UDP masqueraded: $(cat "$WORK/masq-udp.log")"
+	in_s ping -c 2 -W 2 198.51.100.2 >/dev/null || fail "ping from the LAN to the internet over $label"
+
+	log "xnat-map conns lists the flows with their tuples"
+	conn_line "$NS_G" "$PIN" "src=198.51.100.2 dst=203.0.113.1" "dport=8080 src=10.0.0.12 dst=198.51.100.2 sport=7000" >/dev/null ||
+		fail "no connection line for the TCP forward"
+	conn_line "$NS_G" "$PIN" "src=10.0.0.12 dst=198.51.100.2" "dport=7100 src=198.51.100.2 dst=198.51.100.1 sport=7100" >/dev/null ||
+		fail "no connection line for the masqueraded TCP flow"
+	assert_conn_count "after the flows over $label"
+}

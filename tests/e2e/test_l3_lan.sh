@@ -1,7 +1,7 @@
 #!/bin/bash
 # A LAN without an Ethernet header: the gateway's LAN is a tun device (bare IP, as a WireGuard
 # link to a site would be). --mode xdp naming it is refused; --mode auto runs tc there. A port
-# forward into the tun LAN (TCP, UDP), masquerade out of it (TCP, ping) and hairpin (a LAN host
+# forward into the tun LAN (TCP, UDP), masquerade out of it (TCP, UDP, ping) and hairpin (a LAN host
 # reaching the forward through the public address, out and back in through the same tun) work.
 #
 #   cli 198.51.100.2 eth0 ── wan0 198.51.100.1, 203.0.113.1/32  gw
@@ -43,23 +43,7 @@ log "--mode auto runs tc on both"
 report=$(xnat_load --mode auto wan0 lan0 "$CFG")
 grep -q "lan0.*tc.*bare IP" <<<"$report" || fail "load report does not say tc for lan0: $report"
 
-spawn tcpsrv in_s $PEER tcp-server --port 7000
-spawn udpsrv in_s $PEER udp-server --port 7001
-spawn itcp in_c $PEER tcp-server --port 7100
-for s in tcpsrv udpsrv itcp; do wait_log $s listening; done
-
-log "port forward into the tun LAN: TCP and UDP"
-in_c $PEER tcp-client --host $PUB --port 8080 --bytes 200000 >"$WORK/fwd-tcp.log" 2>&1 ||
-	fail "TCP through the forward: $(cat "$WORK/fwd-tcp.log")"
-[ "$(last_peer tcpsrv | cut -d' ' -f1)" = $INET ] || fail "server saw '$(last_peer tcpsrv)', not $INET"
-in_c $PEER udp-client --host $PUB --port 5353 --count 5 >"$WORK/fwd-udp.log" 2>&1 ||
-	fail "UDP through the forward: $(cat "$WORK/fwd-udp.log")"
-
-log "masquerade out of the tun LAN: TCP and ping"
-in_s $PEER tcp-client --host $INET --port 7100 --bytes 200000 >"$WORK/masq-tcp.log" 2>&1 ||
-	fail "TCP masqueraded: $(cat "$WORK/masq-tcp.log")"
-[ "$(last_peer itcp | cut -d' ' -f1)" = 198.51.100.1 ] || fail "internet host saw '$(last_peer itcp)'"
-in_s ping -c 2 -W 2 $INET >/dev/null || fail "ping from the tun LAN to the internet"
+check_forward_and_masquerade "the tun LAN"
 
 log "hairpin: 10.0.0.13 reaches the forward on $PUB, out and back in through the tun"
 in_s $PEER tcp-client --bind 10.0.0.13 --host $PUB --port 8080 --bytes 100000 >"$WORK/hairpin.log" 2>&1 ||

@@ -45,33 +45,7 @@ report=$(xnat_load --mode auto wan0.7 lan0.9 "$CFG")
 grep -q "wan0.7.*tc" <<<"$report" || fail "load report does not say tc for wan0.7: $report"
 grep -q "lan0.9.*tc" <<<"$report" || fail "load report does not say tc for lan0.9: $report"
 
-spawn tcpsrv in_s $PEER tcp-server --port 7000
-spawn udpsrv in_s $PEER udp-server --port 7001
-spawn itcp in_c $PEER tcp-server --port 7100
-spawn iudp in_c $PEER udp-server --port 7101
-for s in tcpsrv udpsrv itcp iudp; do wait_log $s listening; done
-
-log "port forward across the VLANs: TCP and UDP"
-in_c $PEER tcp-client --host $PUB --port 8080 --bytes 200000 >"$WORK/fwd-tcp.log" 2>&1 ||
-	fail "TCP through the forward: $(cat "$WORK/fwd-tcp.log")"
-[ "$(last_peer tcpsrv | cut -d' ' -f1)" = $INET ] || fail "server saw '$(last_peer tcpsrv)', not $INET"
-in_c $PEER udp-client --host $PUB --port 5353 --count 5 >"$WORK/fwd-udp.log" 2>&1 ||
-	fail "UDP through the forward: $(cat "$WORK/fwd-udp.log")"
-
-log "masquerade out of VLAN 7: TCP, UDP and ping"
-in_s $PEER tcp-client --host $INET --port 7100 --bytes 200000 >"$WORK/masq-tcp.log" 2>&1 ||
-	fail "TCP masqueraded: $(cat "$WORK/masq-tcp.log")"
-[ "$(last_peer itcp | cut -d' ' -f1)" = 198.51.100.1 ] || fail "internet host saw '$(last_peer itcp)'"
-in_s $PEER udp-client --host $INET --port 7101 --count 5 >"$WORK/masq-udp.log" 2>&1 ||
-	fail "UDP masqueraded: $(cat "$WORK/masq-udp.log")"
-in_s ping -c 2 -W 2 $INET >/dev/null || fail "ping from VLAN 9 to the internet"
-
-log "the flows are in xnat-map conns, and they were translated by xnat, not passed"
-conn_line "$NS_G" "$PIN" "src=$INET dst=$PUB" "dport=8080 src=10.0.0.12 dst=$INET sport=7000" >/dev/null ||
-	fail "no connection line for the TCP forward"
-conn_line "$NS_G" "$PIN" "src=10.0.0.12 dst=$INET" "dport=7100 src=$INET dst=198.51.100.1 sport=7100" >/dev/null ||
-	fail "no connection line for the masqueraded TCP flow"
-assert_conn_count "after the flows"
+check_forward_and_masquerade "VLANs 7 and 9"
 [ "$(counter redirected)" -gt 0 ] || fail "nothing was redirected by xnat"
 [ "$(counter pass_malformed)" -eq 0 ] || fail "pass_malformed is $(counter pass_malformed)"
 assert_no_netfilter_rules
