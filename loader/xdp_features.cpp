@@ -27,6 +27,23 @@ genlmsghdr genl_header(uint8_t cmd)
 }
 
 // The family's id; nullopt if this kernel has no such family.
+// One fixed-size attribute of a generic netlink answer (after its genl header), if present.
+template <typename T>
+std::optional<T> genl_attr(const std::string &answer, uint16_t wanted)
+{
+    std::optional<T> value;
+    if (answer.size() >= GENL_HDRLEN)
+        for_each_attr(answer.data() + GENL_HDRLEN, answer.size() - GENL_HDRLEN,
+                      [&](uint16_t type, const char *data, size_t size) {
+                          T v;
+                          if (type == wanted && size >= sizeof(v)) {
+                              std::memcpy(&v, data, sizeof(v));
+                              value = v;
+                          }
+                      });
+    return value;
+}
+
 Result<std::optional<uint16_t>> family_id(int fd, const char *name)
 {
     genlmsghdr g = genl_header(CTRL_CMD_GETFAMILY);
@@ -38,16 +55,7 @@ Result<std::optional<uint16_t>> family_id(int fd, const char *name)
             return std::optional<uint16_t>{};
         return answer.error();
     }
-    std::optional<uint16_t> id;
-    if (answer->size() >= GENL_HDRLEN)
-        for_each_attr(answer->data() + GENL_HDRLEN, answer->size() - GENL_HDRLEN,
-                      [&](uint16_t type, const char *data, size_t size) {
-                          uint16_t v;
-                          if (type == CTRL_ATTR_FAMILY_ID && size >= sizeof(v)) {
-                              std::memcpy(&v, data, sizeof(v));
-                              id = v;
-                          }
-                      });
+    std::optional<uint16_t> id = genl_attr<uint16_t>(*answer, CTRL_ATTR_FAMILY_ID);
     if (!id)
         return system_error(std::string("generic netlink family ") + name + ": the kernel gave no id", EPROTO);
     return id;
@@ -72,17 +80,7 @@ Result<std::optional<uint64_t>> xdp_features(unsigned ifindex)
                                                     std::to_string(ifindex));
     if (!answer)
         return answer.error();
-    std::optional<uint64_t> features;
-    if (answer->size() >= GENL_HDRLEN)
-        for_each_attr(answer->data() + GENL_HDRLEN, answer->size() - GENL_HDRLEN,
-                      [&](uint16_t type, const char *data, size_t size) {
-                          uint64_t v;
-                          if (type == kNetdevAttrXdpFeatures && size >= sizeof(v)) {
-                              std::memcpy(&v, data, sizeof(v));
-                              features = v;
-                          }
-                      });
-    return features;
+    return genl_attr<uint64_t>(*answer, kNetdevAttrXdpFeatures);
 }
 
 } // namespace xnat
