@@ -105,15 +105,14 @@ static __always_inline int handle_icmp_error(void *ctx, const int xdp, const str
 	return rc ? rc : fwd_finish(ctx, xdp, p, &fib);
 }
 
-static __always_inline int xnat_handle(void *ctx, const int xdp, const __u8 side)
+static __always_inline int xnat_handle(void *ctx, const int xdp, const __u8 side,
+				       const struct xnat_config *cfg)
 {
-	const struct xnat_config *cfg;
 	struct xnat_ct_entry *e;
 	struct xnat_pkt p = {};
 	__u32 now;
 	int rc;
 
-	cfg = xnat_config_get();
 	if (!cfg)
 		return xdp ? XDP_PASS : TC_ACT_OK;
 	rc = parse_packet(ctx, xdp, &p);
@@ -145,13 +144,13 @@ static __always_inline int xnat_handle(void *ctx, const int xdp, const __u8 side
 SEC("xdp")
 int XNAT_PROG_XDP_WAN(struct xdp_md *ctx)
 {
-	return xnat_handle(ctx, XNAT_HOOK_XDP, XNAT_SIDE_WAN);
+	return xnat_handle(ctx, XNAT_HOOK_XDP, XNAT_SIDE_WAN, xnat_config_get());
 }
 
 SEC("xdp")
 int XNAT_PROG_XDP_LAN(struct xdp_md *ctx)
 {
-	return xnat_handle(ctx, XNAT_HOOK_XDP, XNAT_SIDE_LAN);
+	return xnat_handle(ctx, XNAT_HOOK_XDP, XNAT_SIDE_LAN, xnat_config_get());
 }
 
 /*
@@ -190,7 +189,7 @@ static __always_inline int tc_ingress(struct __sk_buff *skb, const __u8 side)
 		if (rc)
 			return verdict(XNAT_HOOK_TC, rc);
 	}
-	return xnat_handle(skb, XNAT_HOOK_TC, side);
+	return xnat_handle(skb, XNAT_HOOK_TC, side, cfg);
 }
 
 SEC("tc")
