@@ -3,8 +3,9 @@
 # LAN lan0.9 (VLAN 9). The hosts sit on tagged interfaces too, so every frame on the veths
 # carries a tag. Port forwards (TCP, UDP), masquerade (TCP, UDP, ping) and `xnat-map conns`.
 # Then xnat on a parent (lan0, untagged) whose VLAN 9 is not xnat's: the tagged traffic is left to
-# the kernel untranslated, although tc on the parent sees it with the tag already taken off. Needs the 8021q module, which this machine's own kernel lacks:
-# the kernel matrix runs it on Debian's kernels (tests/kernels/suites.sh), not ctest on the host.
+# the kernel untranslated, although tc on the parent sees it with the tag already taken off.
+# Then xnat in XDP mode on both parents, with a QinQ VLAN too. Needs the 8021q module, which this
+# machine's own kernel lacks: the kernel matrix runs it on Debian's kernels (tests/kernels/suites.sh), not ctest on the host.
 #
 #   cli eth0.7 198.51.100.2 ── wan0.7 198.51.100.1, 203.0.113.1/32  gw  lan0.9 10.0.0.1 ── eth0.9 10.0.0.12 srv
 source "$(dirname "$0")/lib.sh" "$1"
@@ -63,5 +64,50 @@ in_s $PEER tcp-client --host $INET --port 7100 --bytes 100000 >"$WORK/parent.log
 tracked=$(xnat_map stats --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["connections"])')
 [ "$tracked" -eq 0 ] || fail "xnat tracks $tracked flows of VLAN 9"
 [ "$(counter pass_not_ipv4)" -gt "$passed" ] || fail "the tagged frames were not counted pass_not_ipv4"
+
+log "XDP on the parents wan0 and lan0: their own untagged traffic is translated; VLAN 7 and 9"
+log "(802.1Q) and a QinQ VLAN (802.1ad 100 carrying 802.1Q 10) are left to the kernel untouched"
+xnat_load --unload >/dev/null
+# Untagged on the parents: a WAN address for the masquerade and a LAN host that xnat translates.
+ip -n "$NS_G" addr add 192.0.2.1/24 dev wan0
+ip -n "$NS_C" addr add 192.0.2.2/24 dev eth0
+ip -n "$NS_S" addr add 10.1.0.12/24 dev eth0
+ip -n "$NS_S" route add 192.0.2.0/24 via 10.1.0.1 dev eth0
+# qinq_if NS PARENT CIDR: PARENT.100 (802.1ad) and, on it, PARENT.100.10 (802.1Q), addressed.
+qinq_if() {
+	ip -n "$1" link add link "$2" name "$2.100" type vlan proto 802.1ad id 100 ||
+		fail "cannot create an 802.1ad VLAN on $2"
+	ip -n "$1" link add link "$2.100" name "$2.100.10" type vlan id 10
+	ip -n "$1" addr add "$3" dev "$2.100.10"
+	ip -n "$1" link set "$2.100" up
+	ip -n "$1" link set "$2.100.10" up
+}
+qinq_if "$NS_G" lan0 10.2.0.1/24
+qinq_if "$NS_S" eth0 10.2.0.12/24
+ip -n "$NS_S" route add $INET/32 via 10.2.0.1 dev eth0.100.10 src 10.2.0.12
+ip -n "$NS_C" route add 10.2.0.0/24 via 198.51.100.1
+gro_on "$NS_C:eth0" "$NS_S:eth0"
+offload_in off "$NS_C:eth0" "$NS_S:eth0"
+# Every LAN subnet is one xnat would masquerade, so a tagged flow it mistook for its own would
+# reach the internet host from 192.0.2.1 instead of from its own address.
+CFG8=$(write_config vlan-parent.json <<JSON
+{ "masquerade": [ { "source": "10.0.0.0/8" } ] }
+JSON
+)
+xnat_load --mode xdp wan0 lan0 "$CFG8" >/dev/null
+untagged_before=$(counter redirected)
+in_s $PEER tcp-client --bind 10.1.0.12 --host 192.0.2.2 --port 7100 --bytes 100000 >"$WORK/xdp-untagged.log" 2>&1 ||
+	fail "TCP from the parent's untagged LAN: $(cat "$WORK/xdp-untagged.log")"
+[ "$(last_peer itcp | cut -d' ' -f1)" = 192.0.2.1 ] ||
+	fail "internet host saw '$(last_peer itcp)' for the untagged flow, not the masquerade address 192.0.2.1"
+[ "$(counter redirected)" -gt "$untagged_before" ] || fail "XDP did not redirect the untagged flow"
+for src in 10.0.0.12 10.2.0.12; do
+	in_s $PEER tcp-client --bind $src --host $INET --port 7100 --bytes 100000 >"$WORK/xdp-tagged.log" 2>&1 ||
+		fail "TCP from $src over its VLAN, routed by the kernel: $(cat "$WORK/xdp-tagged.log")"
+	[ "$(last_peer itcp | cut -d' ' -f1)" = $src ] ||
+		fail "internet host saw '$(last_peer itcp)', not $src: XDP on the parent translated a tagged flow"
+	! conn_line "$NS_G" "$PIN" "src=$src" >/dev/null || fail "xnat tracks a flow of the VLAN holding $src"
+done
+[ "$(counter pass_malformed)" -eq 0 ] || fail "pass_malformed is $(counter pass_malformed)"
 
 log "PASS vlan"
