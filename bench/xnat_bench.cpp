@@ -1,14 +1,19 @@
 // xnat-bench: the benchmark's packet generator, sink and bare XDP forwarder (bench/run.py drives
-// it). Generator: BPF_PROG_RUN with live frames on one pinned CPU, or AF_PACKET where the kernel
-// refuses live frames. Sink: an XDP program counting
+// it). Generator: BPF_PROG_RUN with live frames on one pinned CPU, AF_PACKET where the kernel
+// refuses live frames, or writes into a tun device (a WAN without an Ethernet header). Sink: an
+// XDP program counting
 // and dropping. Forwarder: V0, bare XDP forwarding without NAT.
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <fcntl.h>
 #include <linux/if_packet.h>
+#include <linux/if_tun.h>
 #include <net/if.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sched.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 
@@ -234,6 +239,52 @@ class PacketGen {
     uint64_t seq_ = 0;
 };
 
+// tun: the frames without their Ethernet header, written one per write() into an existing tun
+// device (IFF_TUN, no packet information), which the kernel receives as if the device's link
+// had delivered them. tun hands each packet to the stack inside write(), bottom halves off, so
+// as with the other methods a packet crosses the whole path on this CPU before the next. A
+// write() and a socket buffer per packet are the price; they are the same for every variant.
+class TunGen {
+  public:
+    static constexpr uint32_t kBatch = 64;
+
+    static Result<TunGen> open(const bench_gen_cfg &cfg, const std::string &dev)
+    {
+        TunGen g;
+        g.cfg_ = cfg;
+        g.fd_ = UniqueFd(::open("/dev/net/tun", O_RDWR | O_CLOEXEC));
+        if (!g.fd_.valid())
+            return kernel_error("open /dev/net/tun", errno);
+        ifreq ifr{};
+        if (dev.size() >= sizeof(ifr.ifr_name))
+            return invalid_input("interface name too long: \"" + dev + "\"");
+        std::copy(dev.begin(), dev.end(), ifr.ifr_name);
+        ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
+        if (::ioctl(g.fd_.get(), TUNSETIFF, &ifr) != 0)
+            return kernel_error("attach to tun device " + dev, errno);
+        g.frame_.assign(BENCH_FRAME_LEN, 0);
+        return g;
+    }
+
+    Result<uint32_t> send(uint32_t n)
+    {
+        n = std::min(n, kBatch);
+        constexpr size_t kEth = 14;
+        for (uint32_t i = 0; i < n; ++i) {
+            bench_build_frame(&cfg_, static_cast<uint32_t>(seq_++), frame_.data());
+            if (::write(fd_.get(), frame_.data() + kEth, BENCH_FRAME_LEN - kEth) < 0)
+                return kernel_error("write to the tun device", errno);
+        }
+        return n;
+    }
+
+  private:
+    bench_gen_cfg cfg_{};
+    UniqueFd fd_;
+    std::vector<uint8_t> frame_;
+    uint64_t seq_ = 0;
+};
+
 Result<void> cmd_gen(const GenArgs &a)
 {
     auto ifindex = ifindex_of(a.dev);
@@ -247,7 +298,7 @@ Result<void> cmd_gen(const GenArgs &a)
 
     std::string method = a.method;
     std::optional<LiveGen> live;
-    if (method != "afpacket") {
+    if (method != "afpacket" && method != "tun") {
         auto g = LiveGen::open(*cfg, *ifindex);
         // One frame tells whether this kernel runs live frames at all.
         Result<uint32_t> probe = g ? g->send(1) : Result<uint32_t>(g.error());
@@ -261,6 +312,12 @@ Result<void> cmd_gen(const GenArgs &a)
     auto start = Clock::now();
     if (live) {
         sent = send_loop(a, a.batch, [&](uint32_t n) { return live->send(n); });
+    } else if (method == "tun") {
+        auto g = TunGen::open(*cfg, a.dev);
+        if (!g)
+            return g.error();
+        start = Clock::now();
+        sent = send_loop(a, TunGen::kBatch, [&](uint32_t n) { return g->send(n); });
     } else {
         auto g = PacketGen::open(*cfg, *ifindex);
         if (!g)
@@ -426,8 +483,9 @@ int main(int argc, char **argv)
     gen->add_option("--batch", g.batch);
     gen->add_option("--cpu", g.cpu);
     gen->add_option("--method", g.method,
-                    "live: BPF live frames; afpacket: AF_PACKET sendmmsg; auto: live where the kernel allows it")
-        ->check(CLI::IsMember({"auto", "live", "afpacket"}));
+                    "live: BPF live frames; afpacket: AF_PACKET sendmmsg; auto: live where the kernel allows it; "
+                    "tun: writes into the tun device DEV (never chosen by auto)")
+        ->check(CLI::IsMember({"auto", "live", "afpacket", "tun"}));
     gen->callback([&] { action = [&] { return cmd_gen(g); }; });
 
     CLI::App *sink = app.add_subcommand("attach-sink", "count and drop everything arriving on DEV");
