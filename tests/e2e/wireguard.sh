@@ -7,8 +7,10 @@
 # in the seed; and LAN A reaches 10.0.1.13:80 the same way in the other direction. Real sockets,
 # 1 MB each way across the 1420 tunnel, the servers see the other gateway's public address,
 # `xnat-map conns` on both gateways shows each flow in conntrack's form, and the tunnel's own
-# counters show the traffic went through it. --mode xdp on wg0 is refused. Needs the wireguard
-# module, which this machine's own kernel lacks: the kernel matrix runs it on Debian's kernels.
+# counters show the traffic went through it. --mode xdp on wg0 is refused. Last, a known gap is
+# shown, not failed: path-MTU discovery through a LAN-side forward (XNAT_REQUIRE_LAN_FORWARD_PMTU=1
+# makes it a failure). Needs the wireguard module, which this machine's own kernel lacks: the
+# kernel matrix runs it on Debian's kernels (tests/kernels).
 #
 #   a12 10.0.0.12 ── lan0 10.0.0.1  gwa  wg0 203.0.113.1 ══ wg ══ wg0 198.51.100.1  gwb  lan0 10.0.1.1 ── b13 10.0.1.13
 #                                        up0 192.0.2.1 ──── internet ──── up0 192.0.2.2
