@@ -70,6 +70,7 @@ CFG_A=$(write_config gwa.json <<JSON
   "masquerade": [ { "source": "10.0.0.0/24", "not_destination": ["10.0.0.0/8"] } ] }
 JSON
 )
+# shellcheck disable=SC2034 # read through ${!cfg} below
 CFG_B=$(write_config gwb.json <<JSON
 { "port_forwards": [ { "proto": "tcp", "from": "$GB:8013", "to": "10.0.1.13:80" },
                      { "proto": "tcp", "on": "lan", "from": "10.0.0.12:22", "to": "$GA:22012" } ],
