@@ -7,12 +7,15 @@
 # link. Then a redial as an ISP does it: pppd ends, ppp0 is deleted (the watcher exits 3, as the
 # systemd unit expects), the server hands out another address, pppd dials again and the watcher,
 # started again as the unit's restart would, puts the wan: forwards and masquerade on the new
-# address: new connections use it. Needs ppp_generic, ppp_async, pppox and pppoe, which this
-# machine's own kernel lacks: the kernel matrix runs it on Debian's kernels (tests/kernels).
+# address: new connections use it. Last, pppd in demand mode, which keeps ppp0 across a redial:
+# the address changes in place, and the same watcher moves masquerade and the wan: forwards to
+# the third address, ending the old address's flows. Needs ppp_generic, ppp_async, pppox and
+# pppoe, which this machine's own kernel lacks: the kernel matrix runs it on Debian's kernels
+# (tests/kernels).
 #
 #   cli eth0 198.51.100.2 ── eth1 198.51.100.254  isp  (pppoe-server on eth0, ppp 203.0.113.254)
 #                                                 eth0 ══ PPPoE ══ wan0 (no address)
-#                                     gw ppp0 203.0.113.1 (then .7), over wan0
+#                                     gw ppp0 203.0.113.1 (then .7, then .9), over wan0
 #                                        lan0 10.0.0.1 ── eth0 10.0.0.12 srv
 source "$(dirname "$0")/lib.sh" "$1"
 
@@ -21,10 +24,11 @@ INET=198.51.100.2
 ISP_PPP=203.0.113.254
 FIRST=203.0.113.1
 SECOND=203.0.113.7
+THIRD=203.0.113.9
 SRV=10.0.0.12
 on_fail() {
 	[ -e "$PIN/xnat_config" ] && gw_report "$NS_G" "$PIN"
-	for f in follow follow2 pppd-gw pppd-isp; do
+	for f in follow follow2 follow3 pppd-gw pppd-isp; do
 		[ -e "$WORK/$f.log" ] && echo "    $f.log:" && tail -n 20 "$WORK/$f.log" | sed 's/^/      /'
 	done
 }
@@ -239,5 +243,59 @@ rc=0
 wait "$WATCHER" || rc=$?
 [ "$rc" -eq 0 ] || fail "watcher exited $rc on SIGTERM"
 in_c $PEER tcp-client --host $SECOND --port 8080 --timeout 20 >/dev/null || fail "wan:8080 after the watcher stopped"
+
+# pppd's demand mode keeps ppp0 between sessions (dialling when traffic comes), so at a redial
+# the address changes on the same interface and the watcher moves the rules in place.
+log "pppd with demand persist: a redial to $THIRD keeps ppp0, the watcher moves the rules in place"
+kill -TERM "$DIAL_PID"
+wait "$DIAL_PID" || true
+xnat_load --unload >/dev/null || fail "unload before the demand-mode session"
+isp_stop
+isp_start $SECOND
+# The expected address as the demand-mode placeholder, taken over by whatever the ISP hands out.
+spawn pppd-gw-demand ip netns exec "$NS_G" pppd plugin "$PLUGIN" nic-wan0 ifname ppp0 \
+	noauth noipv6 demand persist holdoff 1 maxfail 0 idle 0 $SECOND:$ISP_PPP \
+	ipcp-accept-local ipcp-accept-remote defaultroute nodetach novj noccp \
+	lcp-echo-interval 1 lcp-echo-failure 10 logfile "$WORK/pppd-gw.log"
+DIAL_PID=$LAST_PID
+for _ in $(seq 100); do
+	ip -n "$NS_G" -4 -o addr show dev ppp0 2>/dev/null | grep -q "inet $SECOND " && break
+	sleep 0.2
+done
+ppp0_index=$(ip -n "$NS_G" -o link show dev ppp0 | cut -d: -f1) || fail "demand-mode pppd made no ppp0"
+spawn follow3 ip netns exec "$NS_G" "$XNAT_LOAD" --pin-dir "$PIN" --follow-wan ppp0 lan0 "$CFG"
+WATCHER=$LAST_PID
+wait_log follow3 "^following ppp0: address $SECOND, " 300
+
+# up_with ADDRESS: traffic until the session is up with ADDRESS (the first packets only dial).
+up_with() {
+	for _ in $(seq 30); do
+		in_g ping -c 1 -W 2 $ISP_PPP >/dev/null 2>&1 &&
+			ip -n "$NS_G" -4 -o addr show dev ppp0 | grep -q "inet $1 peer" && return 0
+		sleep 1
+	done
+	cat "$WORK/pppd-gw.log" >&2
+	fail "the demand-mode session did not come up with $1"
+}
+up_with $SECOND
+in_c $PEER tcp-client --host $SECOND --port 8080 --timeout 20 >/dev/null || fail "wan:8080 on $SECOND over the demand-mode session"
+spawn held in_s $PEER tcp-client --host $INET --port 7100 --timeout 60 --hold "$WORK/release"
+wait_log held "^holding" 300
+conn_line "$NS_G" "$PIN" "tcp ESTABLISHED src=$SRV dst=$INET" "dst=$SECOND" >/dev/null || fail "no held flow of $SECOND"
+
+log "the ISP ends the session and hands out $THIRD; traffic redials"
+isp_stop
+isp_start $THIRD
+up_with $THIRD
+wait_log follow3 "^ppp0: address $SECOND -> $THIRD; 1 masquerade rule and 2 port forwards moved; [0-9]* connections* of $SECOND ended$" 300
+log "$(grep -- "-> $THIRD" "$WORK/follow3.log")"
+[ "$(ip -n "$NS_G" -o link show dev ppp0 | cut -d: -f1)" = "$ppp0_index" ] || fail "ppp0 was recreated"
+kill -0 "$WATCHER" 2>/dev/null || fail "the watcher exited although ppp0 stayed: $(cat "$WORK/follow3.log")"
+if xnat_map conns | grep -q "$SECOND "; then fail "flows of $SECOND survived the move: $(xnat_map conns)"; fi
+list=$(xnat_map list)
+grep -q "tcp wan:8080 ($THIRD) -> $SRV:7000 on wan" <<<"$list" || fail "xnat-map list after the move: $list"
+grep -q "masquerade 10.0.0.0/24 -> $THIRD (WAN address)" <<<"$list" || fail "xnat-map list after the move: $list"
+touch "$WORK/release"
+over_ppp $THIRD
 assert_no_netfilter_rules
 log "PASS pppoe"
