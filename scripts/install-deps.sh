@@ -13,6 +13,7 @@ PACKAGES=(
 	python3-prometheus-client # tests/e2e/test_metrics.sh parses every scrape with it
 	libclang-rt-14-dev # libFuzzer for tests/fuzz/config_fuzz.cpp
 	qemu-system-x86 busybox-static xz-utils # tests/kernels: other kernels booted in QEMU
+	ppp pppoe wireguard-tools # tests/kernels: the guests' PPPoE and WireGuard suites (pppoe.sh, wireguard.sh)
 )
 
 # --bench: also what bench/run.py needs (baselines, the plot).
