@@ -6,9 +6,15 @@
  * middleboxes often break. Only lowered, never raised; a SYN without the option is left alone
  * (its sender assumes 536).
  *
- * The option walk is a loop over up to 40 bytes. It runs in a global (separately verified)
- * function, so the verifier checks it once rather than on every path of the NAT core that
- * reaches it.
+ * The clamp runs in a global (separately verified) function, so the verifier checks it once
+ * rather than on every path of the NAT core that reaches it. The option walk inside it takes
+ * one option per call of another global function, whose answer the verifier knows nothing
+ * about: each turn of the loop then leaves it one state, whatever the options were. A walk
+ * that stepped through the bytes itself left it a different offset on every path (one byte
+ * for a NOP, 2 to 255 for other kinds), and the paths multiplied with the turns: on the clamp
+ * function alone 6.1 and 6.12 gave up at a million instructions (E2BIG) and 6.18 took 115,000;
+ * this way each takes about 1,000. One call per option costs nothing that matters on a SYN,
+ * whose MSS is almost always the first.
  */
 #ifndef XNAT_BPF_MSS_H
 #define XNAT_BPF_MSS_H
@@ -22,38 +28,63 @@
 #define XNAT_TCPOPT_NOP 1
 #define XNAT_TCPOPT_MSS 2
 #define XNAT_TCPOLEN_MSS 4
-#define XNAT_TCP_MAX_OPT_BYTES 40
+#define XNAT_TCP_MAX_OPT_BYTES 40 /* also bounds the walk's steps: each advances at least one */
 #define XNAT_TCPIP_HDR_LEN 40 /* IPv4 and TCP headers without options: MTU - 40 = MSS */
 
-/* The offset of the MSS option's 16-bit value from the TCP header, or 0 when there is none. */
-static __always_inline __u32 mss_find(void *ctx, const int xdp, __u32 l4_off)
+/* Flags a step's answer: the MSS value is at the offset below. Above any next offset a step
+ * returns (at most 56 + 255). */
+#define XNAT_MSS_FOUND 0x10000
+
+/* One step of the option walk from the option at `off` of the TCP header at l4_off: the next
+ * option's offset, XNAT_MSS_FOUND | the MSS value's offset, or 0 when the walk ends. */
+static __always_inline __u32 mss_step(void *ctx, const int xdp, __u32 l4_off, __u32 off)
 {
 	void *data = ctx_data(ctx, xdp), *end = ctx_data_end(ctx, xdp);
-	__u8 *th = data + (l4_off & 0xff);
-	__u32 off = sizeof(struct tcphdr), opt_end, i;
+	__u8 *th = data + (l4_off & 0xff), *o;
+	__u32 opt_end;
 
 	if ((void *)(th + sizeof(struct tcphdr)) > end)
 		return 0;
 	opt_end = (__u32)(th[12] >> 4) * 4;
-	for (i = 0; i < XNAT_TCP_MAX_OPT_BYTES; i++) {
-		__u8 *o;
+	if (off < sizeof(struct tcphdr) || off + XNAT_TCPOLEN_MSS > opt_end)
+		return 0; /* too few bytes left for the option */
+	/* off is below 60 now, but the verifier cannot learn that from opt_end: the mask tells it
+	 * how far `o` may be from th. */
+	o = th + (off & 0x3f);
+	if ((void *)(o + XNAT_TCPOLEN_MSS) > end)
+		return 0;
+	if (o[0] == XNAT_TCPOPT_EOL)
+		return 0;
+	if (o[0] == XNAT_TCPOPT_NOP)
+		return off + 1;
+	if (o[0] == XNAT_TCPOPT_MSS)
+		return o[1] == XNAT_TCPOLEN_MSS ? XNAT_MSS_FOUND | (off + 2) : 0;
+	if (o[1] < 2)
+		return 0; /* a malformed length would loop: leave the segment as it is */
+	return off + o[1];
+}
 
-		if (off + XNAT_TCPOLEN_MSS > opt_end)
-			return 0; /* too few bytes left for the option */
-		o = th + (off & 0x3f);
-		if ((void *)(o + XNAT_TCPOLEN_MSS) > end)
+__attribute__((noinline)) int xnat_mss_step_xdp(struct xdp_md *ctx, __u32 l4_off, __u32 off)
+{
+	return mss_step(ctx, XNAT_HOOK_XDP, l4_off, off);
+}
+
+__attribute__((noinline)) int xnat_mss_step_tc(struct __sk_buff *ctx, __u32 l4_off, __u32 off)
+{
+	return mss_step(ctx, XNAT_HOOK_TC, l4_off, off);
+}
+
+/* The offset of the MSS option's 16-bit value from the TCP header, or 0 when there is none. */
+static __always_inline __u32 mss_find(void *ctx, const int xdp, __u32 l4_off)
+{
+	__u32 off = sizeof(struct tcphdr), i;
+
+	for (i = 0; i < XNAT_TCP_MAX_OPT_BYTES; i++) {
+		off = xdp ? xnat_mss_step_xdp(ctx, l4_off, off) : xnat_mss_step_tc(ctx, l4_off, off);
+		if (off & XNAT_MSS_FOUND)
+			return off & ~XNAT_MSS_FOUND;
+		if (!off)
 			return 0;
-		if (o[0] == XNAT_TCPOPT_EOL)
-			return 0;
-		if (o[0] == XNAT_TCPOPT_NOP) {
-			off++;
-			continue;
-		}
-		if (o[0] == XNAT_TCPOPT_MSS)
-			return o[1] == XNAT_TCPOLEN_MSS ? off + 2 : 0;
-		if (o[1] < 2)
-			return 0; /* a malformed length would loop: leave the segment as it is */
-		off += o[1];
 	}
 	return 0;
 }

@@ -103,6 +103,50 @@ TEST_CASE("mss: an MSS option at an odd offset is lowered with a right checksum"
     CHECK(fx.counter(XNAT_CNT_MSS_CLAMPED) == 1);
 }
 
+TEST_CASE("mss: the walk steps over every other kind of option to an MSS at the options' end")
+{
+    Hook hook = GENERATE(Hook::xdp, Hook::tc);
+    INFO(hook_name(hook));
+    BpfFixture fx;
+    forward_with_clamp(fx, 1400);
+
+    SECTION("timestamps, SACK-permitted and window scale before it")
+    {
+        Bytes opts = {8, 10, 1, 2, 3, 4, 5, 6, 7, 8, 4, 2, 3, 3, 7, 1};
+        Bytes want = opts;
+        Bytes in_mss = mss_option(1460), want_mss = mss_option(1400);
+        opts.insert(opts.end(), in_mss.begin(), in_mss.end());
+        want.insert(want.end(), want_mss.begin(), want_mss.end());
+        check_frame(fx.run(hook, Side::wan, build(syn_to_forward(opts))).out,
+                    build(forwarded(syn_to_forward(opts), want)));
+        CHECK(fx.counter(XNAT_CNT_MSS_CLAMPED) == 1);
+    }
+    SECTION("36 NOPs before it: the longest walk 40 option bytes allow")
+    {
+        Bytes opts(36, 1), want(36, 1);
+        Bytes in_mss = mss_option(1460), want_mss = mss_option(1400);
+        opts.insert(opts.end(), in_mss.begin(), in_mss.end());
+        want.insert(want.end(), want_mss.begin(), want_mss.end());
+        RunResult r = fx.run(hook, Side::wan, build(syn_to_forward(opts)));
+        check_frame(r.out, build(forwarded(syn_to_forward(opts), want)));
+        CHECK(mss_at(r.out, 58) == 1400);
+        CHECK(fx.counter(XNAT_CNT_MSS_CLAMPED) == 1);
+    }
+    SECTION("35 NOPs before it, its value at an odd offset")
+    {
+        Bytes opts(35, 1), want(35, 1);
+        Bytes in_mss = mss_option(1460), want_mss = mss_option(1400);
+        opts.insert(opts.end(), in_mss.begin(), in_mss.end());
+        want.insert(want.end(), want_mss.begin(), want_mss.end());
+        opts.push_back(0);
+        want.push_back(0);
+        RunResult r = fx.run(hook, Side::wan, build(syn_to_forward(opts)));
+        check_frame(r.out, build(forwarded(syn_to_forward(opts), want)));
+        CHECK(mss_at(r.out, 57) == 1400);
+        CHECK(fx.counter(XNAT_CNT_MSS_CLAMPED) == 1);
+    }
+}
+
 TEST_CASE("mss: what the clamp leaves alone")
 {
     Hook hook = GENERATE(Hook::xdp, Hook::tc);
@@ -129,6 +173,22 @@ TEST_CASE("mss: what the clamp leaves alone")
     {
         forward_with_clamp(fx, 1400);
         Bytes opts = {30, 0, 1, 1, 2, 4, 0x05, 0xb4};
+        check_frame(fx.run(hook, Side::wan, build(syn_to_forward(opts))).out,
+                    build(forwarded(syn_to_forward(opts), opts)));
+        CHECK(fx.counter(XNAT_CNT_MSS_CLAMPED) == 0);
+    }
+    SECTION("an option whose length runs past the header (to 88, which is 24 modulo 64, where an MSS follows)")
+    {
+        forward_with_clamp(fx, 1400);
+        Bytes opts = {30, 68, 1, 1, 2, 4, 0x05, 0xb4};
+        check_frame(fx.run(hook, Side::wan, build(syn_to_forward(opts))).out,
+                    build(forwarded(syn_to_forward(opts), opts)));
+        CHECK(fx.counter(XNAT_CNT_MSS_CLAMPED) == 0);
+    }
+    SECTION("an MSS option after the end-of-options mark")
+    {
+        forward_with_clamp(fx, 1400);
+        Bytes opts = {1, 0, 1, 1, 2, 4, 0x05, 0xb4};
         check_frame(fx.run(hook, Side::wan, build(syn_to_forward(opts))).out,
                     build(forwarded(syn_to_forward(opts), opts)));
         CHECK(fx.counter(XNAT_CNT_MSS_CLAMPED) == 0);
