@@ -55,6 +55,8 @@ run_mode() {
 	in_s ping -c 3 -i 0.2 -W 2 -s 4000 -M dont 198.51.100.2 >"$WORK/ping$v.log" 2>&1 ||
 		{ cat "$WORK/ping$v.log" >&2; fail "ping -s 4000 failed"; }
 	grep -q "4008 bytes from 198.51.100.2" "$WORK/ping$v.log" || fail "no 4008-byte echo reply: $(cat "$WORK/ping$v.log")"
+	conn_line "$NS_G" "$PIN" "icmp " "src=10.0.0.12 dst=198.51.100.2 " "src=198.51.100.2 dst=198.51.100.1 " >/dev/null ||
+		fail "no ICMP connection line"
 
 	# Every datagram above is three fragments each way: 5 + 5 datagrams and 3 pings, sent and
 	# answered, are 26 first fragments.
@@ -65,8 +67,6 @@ run_mode() {
 	[ "$tracked" -ge 26 ] || fail "only $tracked first fragments were tracked, expected 26"
 	[ "$no_first" -eq 0 ] || fail "$no_first later fragments were dropped without their first"
 	[ "$redirected" -ge 78 ] || fail "the fast path redirected only $redirected fragments of 78"
-	conn_line "$NS_G" "$PIN" "icmp " "src=10.0.0.12 dst=198.51.100.2 " "src=198.51.100.2 dst=198.51.100.1 " >/dev/null ||
-		fail "no ICMP connection line"
 }
 
 run_mode tc 1
