@@ -135,18 +135,33 @@ static __always_inline int frag_rewrite(void *ctx, const int xdp, const struct x
 	}
 }
 
+/* frag_forward_later's route lookup lives here rather than on its stack: inlined into the
+ * NAT core, its own 64 bytes would push the deepest chain of calls (with MSS clamping's two
+ * global functions) past the 512 bytes Debian 6.1's verifier allows. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct bpf_fib_lookup);
+} xnat_frag_fib SEC(".maps");
+
 /* A fragment other than the first: translated and sent as its first fragment was, by the same
  * rules translate_and_send applies (see xnat.bpf.c), or the outcome saying why not. */
 static __always_inline int frag_forward_later(void *ctx, const int xdp, const struct xnat_pkt *p,
 					      const struct xnat_config *cfg)
 {
 	struct xnat_frag_key k = {};
-	struct bpf_fib_lookup fib = {};
+	struct bpf_fib_lookup *fib;
+	__u32 zero = 0;
 	struct xnat_ct_key to = {}, flow;
 	struct xnat_frag_entry *f;
 	struct xnat_ct_entry *e;
 	int route, rc;
 
+	fib = bpf_map_lookup_elem(&xnat_frag_fib, &zero);
+	if (!fib)
+		return XNAT_CNT_PASS_FRAGMENT;
+	__builtin_memset(fib, 0, sizeof(*fib));
 	frag_key(p, &k);
 	f = bpf_map_lookup_elem(&XNAT_MAP_FRAG, &k);
 	if (!f || f->expires_ns <= xnat_now())
@@ -157,7 +172,7 @@ static __always_inline int frag_forward_later(void *ctx, const int xdp, const st
 	to.daddr = f->daddr;
 	to.proto = p->tuple.proto;
 	flow = f->flow;
-	route = fwd_route(ctx, xdp, p, &to, cfg, &fib);
+	route = fwd_route(ctx, xdp, p, &to, cfg, fib);
 	if (xdp && route)
 		return route; /* untouched and unaccounted: tc finishes it */
 	/* The flow counts the datagram's every fragment, as conntrack (which sees it whole) does. */
@@ -173,10 +188,10 @@ static __always_inline int frag_forward_later(void *ctx, const int xdp, const st
 	if (rc)
 		return rc;
 	if (!xdp && route == XNAT_CNT_PASS_NO_NEIGH)
-		return fwd_finish_tc(ctx, p, &fib, 1);
+		return fwd_finish_tc(ctx, p, fib, 1);
 	if (route)
 		return route;
-	return fwd_finish(ctx, xdp, p, &fib);
+	return fwd_finish(ctx, xdp, p, fib);
 }
 
 #endif
