@@ -13,6 +13,7 @@
 #include "forward.h"
 #include "icmp_error.h"
 #include "maps.h"
+#include "mss.h"
 #include "nat.h"
 #include "parse.h"
 #include "refusal.h"
@@ -80,6 +81,7 @@ static __always_inline int translate_and_send(void *ctx, const int xdp, const st
 	rc = nat_rewrite(ctx, xdp, p, &to);
 	if (rc)
 		return rc;
+	mss_clamp(ctx, xdp, p, fib.ifindex, cfg);
 	if (!xdp && route == XNAT_CNT_PASS_NO_NEIGH)
 		return fwd_finish_tc(ctx, p, &fib, 1);
 	if (route)

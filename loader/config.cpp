@@ -147,6 +147,22 @@ Result<Limits> parse_limits(const json &j)
     return l;
 }
 
+// "pmtu" as iptables' --clamp-mss-to-pmtu, or a number as its --set-mss.
+Result<uint16_t> parse_mss_clamp(const json &j)
+{
+    if (j.is_string()) {
+        if (j.get<std::string>() == "pmtu")
+            return static_cast<uint16_t>(XNAT_MSS_CLAMP_PMTU);
+        return invalid_input("mss_clamp: expected \"pmtu\" or a number, got \"" + j.get<std::string>() + "\"");
+    }
+    if (!j.is_number_integer() && !j.is_number_unsigned())
+        return invalid_input("mss_clamp: expected \"pmtu\" or a number, got " + json_type(j));
+    auto v = get_uint(j, "mss_clamp", XNAT_MSS_CLAMP_MIN, XNAT_MSS_CLAMP_MAX);
+    if (!v)
+        return v.error();
+    return static_cast<uint16_t>(*v);
+}
+
 Result<IcmpRefusals> parse_icmp_refusals(const json &j)
 {
     if (!j.is_object())
@@ -223,7 +239,9 @@ Result<Config> parse_config(std::string_view json_text)
     const json &root = *parsed;
     if (!root.is_object())
         return invalid_input("expected a JSON object at the top, got " + json_type(root));
-    if (auto r = check_keys(root, "", {"port_forwards", "masquerade", "timeouts", "limits", "icmp_refusals"}); !r)
+    if (auto r = check_keys(root, "", {"port_forwards", "masquerade", "timeouts", "limits", "icmp_refusals",
+                                       "mss_clamp"});
+        !r)
         return r.error();
 
     Config cfg;
@@ -275,6 +293,13 @@ Result<Config> parse_config(std::string_view json_text)
         if (!r)
             return r.error();
         cfg.icmp_refusals = *r;
+    }
+
+    if (root.contains("mss_clamp")) {
+        auto m = parse_mss_clamp(root.at("mss_clamp"));
+        if (!m)
+            return m.error();
+        cfg.mss_clamp = *m;
     }
 
     std::vector<LabelledForward> labelled;

@@ -77,6 +77,9 @@ struct Config {
     Timeouts timeouts;
     Limits limits;
     IcmpRefusals icmp_refusals;
+    // TCP MSS clamping of crossing SYNs: 0 off, XNAT_MSS_CLAMP_PMTU for the interfaces' MTU
+    // minus 40, else the number.
+    uint16_t mss_clamp = 0;
 
     // Room for source-NAT mappings: one per flow at worst with masquerade; without it they
     // serve hairpinned flows only, and the preallocated tables stay small.

@@ -234,6 +234,7 @@ xnat_config make_config(const Config &cfg, const SidePlan &wan, const SidePlan &
     c.lan_ifindex = lan.iface.ifindex;
     c.wan_mode = mode_code(wan.mode);
     c.lan_mode = mode_code(lan.mode);
+    c.mss_clamp = cfg.mss_clamp;
     if (wan.iface.link == LinkLayer::bare_ip)
         c.l3_sides |= XNAT_L3_SIDE(XNAT_SIDE_WAN);
     if (lan.iface.link == LinkLayer::bare_ip)

@@ -39,6 +39,9 @@ struct Rule {
     std::string target;
     std::string to_destination, to_source, to_ports;
     bool has_to_destination = false, has_to_source = false, has_to_ports = false;
+    std::string tcp_flags;        // --tcp-flags MASK COMP, as "MASK COMP"
+    bool clamp_mss_to_pmtu = false; // -j TCPMSS --clamp-mss-to-pmtu
+    std::string set_mss;          // -j TCPMSS --set-mss N
     std::vector<std::string> unsupported;
     std::vector<std::string> notes; // true of the line whatever it becomes (-I's order)
 };
@@ -388,6 +391,23 @@ Result<Rule> parse_rule(const std::vector<std::string> &t, size_t start, Rule r,
                 r.to_ports = *v;
                 r.has_to_ports = true;
             }
+        } else if (o == "--tcp-flags") {
+            if (i + 2 >= t.size())
+                return invalid_input("--tcp-flags: expected MASK COMP");
+            r.tcp_flags = t[i + 1] + " " + t[i + 2];
+            i += 3;
+            if (neg)
+                r.unsupported.push_back("! --tcp-flags: xnat cannot negate it");
+            neg = false;
+            continue;
+        } else if (o == "--clamp-mss-to-pmtu") {
+            r.clamp_mss_to_pmtu = true;
+            ++i;
+        } else if (o == "--set-mss") {
+            auto v = take(o);
+            if (!v)
+                return v.error();
+            r.set_mss = *v;
         } else if (o == "--comment") {
             auto v = take(o);
             if (!v)
@@ -468,21 +488,27 @@ std::string one_line(const ordered_json &j)
     return j.dump();
 }
 
-std::string render(const std::vector<ordered_json> &forwards, const std::vector<ordered_json> &masq)
+std::string render(const std::vector<ordered_json> &forwards, const std::vector<ordered_json> &masq,
+                   const ordered_json &mss_clamp)
 {
-    if (forwards.empty() && masq.empty())
-        return "{}\n";
-    std::string s = "{\n";
-    auto list = [&](const char *key, const std::vector<ordered_json> &items, bool last) {
-        s += std::string("  \"") + key + "\": [\n";
+    std::vector<std::string> parts;
+    auto list = [&](const char *key, const std::vector<ordered_json> &items) {
+        std::string s = std::string("  \"") + key + "\": [\n";
         for (size_t i = 0; i < items.size(); ++i)
             s += "    " + one_line(items[i]) + (i + 1 < items.size() ? ",\n" : "\n");
-        s += last ? "  ]\n" : "  ],\n";
+        parts.push_back(s + "  ]");
     };
     if (!forwards.empty())
-        list("port_forwards", forwards, masq.empty());
+        list("port_forwards", forwards);
     if (!masq.empty())
-        list("masquerade", masq, true);
+        list("masquerade", masq);
+    if (!mss_clamp.is_null())
+        parts.push_back("  \"mss_clamp\": " + mss_clamp.dump());
+    if (parts.empty())
+        return "{}\n";
+    std::string s = "{\n";
+    for (size_t i = 0; i < parts.size(); ++i)
+        s += parts[i] + (i + 1 < parts.size() ? ",\n" : "\n");
     return s + "}\n";
 }
 
@@ -517,7 +543,7 @@ class Translator {
         }
         rep_.wan = wan_;
         rep_.lan = lan_;
-        rep_.config_json = render(forward_json_, masq_json_);
+        rep_.config_json = render(forward_json_, masq_json_, mss_json_);
     }
 
   private:
@@ -536,6 +562,8 @@ class Translator {
     std::vector<ordered_json> masq_json_;
     std::set<size_t> merged_; // rules already reported as merged into an earlier one
     std::optional<uint32_t> wan_address_;
+    ordered_json mss_json_;   // the mss_clamp value, null when no TCPMSS rule was taken
+    size_t mss_line_ = 0;
 
     // The WAN is where SNAT and MASQUERADE send packets out (-o), unless --wan says so.
     void learn_wan()
@@ -554,6 +582,8 @@ class Translator {
     std::string translate(size_t idx, LineOutcome &outcome)
     {
         const Rule &r = rules_[idx];
+        if (r.target == "TCPMSS")
+            return translate_tcpmss(r, outcome);
         if (r.table != "nat")
             return "table " + r.table +
                    ": xnat does NAT only, and the packets it redirects bypass netfilter";
@@ -580,6 +610,46 @@ class Translator {
         if (r.chain != "POSTROUTING")
             return "-j " + r.target + " in " + r.chain + ": xnat masquerades in POSTROUTING only";
         return translate_masquerade(idx, outcome);
+    }
+
+    // TCPMSS on SYNs, in mangle's FORWARD or POSTROUTING, as the usual PPPoE recipe writes it.
+    // xnat clamps every SYN it translates, in both directions, so an -o or -i on the rule
+    // makes the config wider, never narrower: said in the note.
+    std::string translate_tcpmss(const Rule &r, LineOutcome &outcome)
+    {
+        if (r.table != "mangle" || (r.chain != "FORWARD" && r.chain != "POSTROUTING"))
+            return "-j TCPMSS in " + r.table + " " + r.chain +
+                   ": xnat clamps forwarded SYNs, as TCPMSS in mangle FORWARD or POSTROUTING does";
+        if (!r.unsupported.empty())
+            return join(r.unsupported);
+        if (r.proto != "tcp")
+            return "-j TCPMSS without -p tcp: iptables refuses it";
+        if (r.tcp_flags != "SYN,RST SYN" && r.tcp_flags != "SYN SYN")
+            return "-j TCPMSS on " + (r.tcp_flags.empty() ? std::string("every TCP segment") : "--tcp-flags " + r.tcp_flags) +
+                   ": xnat clamps SYNs only (--tcp-flags SYN,RST SYN)";
+        if (r.src || r.dst)
+            return "-s or -d with -j TCPMSS: xnat clamps every SYN it translates";
+        if (r.clamp_mss_to_pmtu == !r.set_mss.empty())
+            return "-j TCPMSS needs one of --clamp-mss-to-pmtu and --set-mss";
+        ordered_json value;
+        if (r.clamp_mss_to_pmtu) {
+            value = "pmtu";
+        } else {
+            if (!all_digits(r.set_mss) || r.set_mss.size() > 5 || std::stoul(r.set_mss) < XNAT_MSS_CLAMP_MIN ||
+                std::stoul(r.set_mss) > XNAT_MSS_CLAMP_MAX)
+                return "--set-mss " + r.set_mss + ": xnat clamps to " + std::to_string(XNAT_MSS_CLAMP_MIN) +
+                       "-" + std::to_string(XNAT_MSS_CLAMP_MAX);
+            value = std::stoul(r.set_mss);
+        }
+        if (mss_line_)
+            return "a second -j TCPMSS: line " + std::to_string(mss_line_) + " already sets the clamp";
+        mss_json_ = value;
+        mss_line_ = r.line;
+        outcome = LineOutcome::translated;
+        std::string msg = "\"mss_clamp\": " + value.dump();
+        if (!r.in_if.empty() || !r.out_if.empty())
+            msg += " (wider: xnat clamps the SYNs it translates in both directions, whatever the interface)";
+        return msg;
     }
 
     // An ACCEPT or RETURN in a NAT chain exempts packets from the NAT rules after it. xnat has

@@ -28,8 +28,9 @@
  * the counter array, moving the indices after it. 6: pass_translated left the counter array (XDP
  * hands every packet it cannot finish to tc untouched) and the sweeper lost its workqueue. 7: the
  * half-open timeouts, host quotas and ICMP refusals joined the config; eviction and quota
- * counters joined the counter array; the eviction queue and the host map were pinned. */
-#define XNAT_ABI_VERSION 7
+ * counters joined the counter array; the eviction queue and the host map were pinned. 8: the
+ * config says which sides carry bare IP and the MSS clamp; mss_clamped joined the counters. */
+#define XNAT_ABI_VERSION 8
 
 /* IP protocol numbers, spelled here so C++ need not mix <netinet/in.h> with <linux/in.h>. */
 #define XNAT_PROTO_ICMP 1

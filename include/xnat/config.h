@@ -72,6 +72,12 @@ static inline __u32 xnat_timeout_s(const struct xnat_timeouts *t, __u8 proto, __
  * WireGuard, tun): no Ethernet header, so tc only. */
 #define XNAT_L3_SIDE(side) (1u << (side))
 
+/* mss_clamp: lower a crossing SYN's MSS to the smaller interface MTU minus 40 (the value is
+ * above any MSS a fixed setting may name). */
+#define XNAT_MSS_CLAMP_PMTU 0xffffu
+#define XNAT_MSS_CLAMP_MIN 88u    /* the smallest MSS Linux itself uses (TCP_MIN_MSS) */
+#define XNAT_MSS_CLAMP_MAX 65495u /* 65535 - 40 */
+
 struct xnat_config {
 	__u32 abi_version; /* XNAT_ABI_VERSION of the loader that wrote it */
 	__u32 wan_ifindex;
@@ -99,7 +105,7 @@ struct xnat_config {
 	__u32 refusal_icmp_rate; /* per tick and CPU */
 	__u8 refusal_icmp;    /* XNAT_REFUSAL_ICMP_SIDE bits */
 	__u8 l3_sides;        /* XNAT_L3_SIDE bits: interfaces without a link-layer header */
-	__u8 pad[2];
+	__u16 mss_clamp;      /* TCP SYN MSS at most this; XNAT_MSS_CLAMP_PMTU: MTU - 40; 0: off */
 };
 XNAT_STATIC_ASSERT(sizeof(struct xnat_config) == 128, "config layout");
 XNAT_STATIC_ASSERT(XNAT_OFFSETOF(struct xnat_config, timeouts) == 16, "config layout");

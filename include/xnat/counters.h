@@ -36,7 +36,8 @@
 	X(XDP_HANDOFF, "xdp_handoff", "packets XDP passed up untouched for tc to finish and count (besides)") \
 	X(CT_EARLY_DROP, "ct_early_drop", "unassured connections evicted to admit a new flow (besides)") \
 	X(REFUSAL_ICMP_SENT, "refusal_icmp_sent", "refused new flows answered with ICMP admin-prohibited (besides)") \
-	X(REFUSAL_ICMP_LIMITED, "refusal_icmp_limited", "refused new flows left unanswered by the ICMP rate limit (besides)")
+	X(REFUSAL_ICMP_LIMITED, "refusal_icmp_limited", "refused new flows left unanswered by the ICMP rate limit (besides)") \
+	X(MSS_CLAMPED, "mss_clamped", "TCP SYNs whose MSS option was lowered (besides)")
 
 #define XNAT_COUNTER_ENUM_(id, name, help) XNAT_CNT_##id,
 enum xnat_counter { XNAT_COUNTER_LIST(XNAT_COUNTER_ENUM_) XNAT_CNT_COUNT };

@@ -91,7 +91,7 @@ PacketSpec lan_to(const char *src, uint16_t sport, const char *dst, uint16_t dpo
 Bytes build(const PacketSpec &s)
 {
     size_t ihl = 20 + s.ip_options.size();
-    size_t l4_len = s.proto == kTcp ? 20 : s.proto == kUdp ? 8 : 8;
+    size_t l4_len = s.proto == kTcp ? 20 + s.tcp_options.size() : 8;
     size_t seg = l4_len + s.payload.size();
     Bytes f(kEth + ihl + seg, 0);
     std::copy(s.eth_dst.begin(), s.eth_dst.end(), f.begin());
@@ -118,7 +118,8 @@ Bytes build(const PacketSpec &s)
         put16(f, l4 + 2, s.dport);
         put32(f, l4 + 4, s.seq);
         put32(f, l4 + 8, s.ack_seq);
-        f[l4 + 12] = 5 << 4;
+        f[l4 + 12] = static_cast<uint8_t>((l4_len / 4) << 4);
+        std::copy(s.tcp_options.begin(), s.tcp_options.end(), f.begin() + static_cast<long>(l4 + 20));
         f[l4 + 13] = s.tcp_flags;
         put16(f, l4 + 14, 65535);
         put16(f, l4 + 16, internet_checksum(&f[l4], seg, pseudo_sum(s.saddr, s.daddr, kTcp, seg)));

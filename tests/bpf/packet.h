@@ -34,6 +34,7 @@ struct PacketSpec {
     uint16_t frag = 0x4000; // DF
     Bytes ip_options;       // multiple of 4
     uint8_t tcp_flags = kSyn;
+    Bytes tcp_options; // multiple of 4, after the 20-byte TCP header
     uint32_t seq = 1000;
     uint32_t ack_seq = 0;
     Bytes payload; // for an ICMP error: the quoted packet (IP header onward)

@@ -187,6 +187,20 @@ TEST_CASE("timeouts and limits take the configured values", "[config]")
     CHECK(accepted(R"({"limits":{"connections":16777216}})").limits.connections == 16777216);
 }
 
+TEST_CASE("mss_clamp takes pmtu or a number, and is off by default", "[config]")
+{
+    CHECK(accepted("{}").mss_clamp == 0);
+    CHECK(accepted(R"({"mss_clamp":"pmtu"})").mss_clamp == XNAT_MSS_CLAMP_PMTU);
+    CHECK(accepted(R"({"mss_clamp":1452})").mss_clamp == 1452);
+    CHECK(accepted(R"({"mss_clamp":88})").mss_clamp == 88);
+    CHECK(accepted(R"({"mss_clamp":65495})").mss_clamp == 65495);
+    CHECK(rejected(R"({"mss_clamp":"auto"})").message == "mss_clamp: expected \"pmtu\" or a number, got \"auto\"");
+    CHECK(rejected(R"({"mss_clamp":true})").message == "mss_clamp: expected \"pmtu\" or a number, got a boolean");
+    CHECK(rejected(R"({"mss_clamp":87})").message == "mss_clamp: 87 out of range (88-65495)");
+    CHECK(rejected(R"({"mss_clamp":65496})").message == "mss_clamp: 65496 out of range (88-65495)");
+    CHECK(rejected(R"({"mss_clamp":1400.5})").message.rfind("mss_clamp: expected", 0) == 0);
+}
+
 TEST_CASE("malformed JSON is refused with its position", "[config]")
 {
     CHECK_THAT(rejected(R"({"port_forwards":[})").message, StartsWith("parse error at line 1"));
@@ -251,7 +265,7 @@ TEST_CASE("values of the wrong type are refused with their path", "[config]")
 TEST_CASE("unknown keys are refused wherever they appear", "[config]")
 {
     CHECK(rejected(R"({"port_forward":[]})").message ==
-          "unknown key \"port_forward\" (expected icmp_refusals, limits, masquerade, port_forwards, timeouts)");
+          "unknown key \"port_forward\" (expected icmp_refusals, limits, masquerade, mss_clamp, port_forwards, timeouts)");
     CHECK(rejected(forwards(R"({"proto":"tcp","from":"203.0.113.1:22","to":"10.0.0.1:22","side":"lan"})"))
               .message == "port_forwards[0]: unknown key \"side\" (expected from, on, proto, to)");
     CHECK(rejected(R"({"timeouts":{"tcp":60}})").message ==

@@ -541,3 +541,52 @@ TEST_CASE("iptables import: malformed input is refused with its line", "[import]
     CHECK(refused("COMMIT\n") == "line 1: COMMIT outside a table");
     CHECK(refused("ip route add default via 10.0.0.1\n").rfind("line 1: expected a rule", 0) == 0);
 }
+
+TEST_CASE("iptables import: TCPMSS on SYNs becomes mss_clamp", "[import]")
+{
+    const std::string pmtu_rule = "-A FORWARD -o ppp0 -p tcp -m tcp --tcp-flags SYN,RST SYN -j TCPMSS --clamp-mss-to-pmtu";
+    auto r = imported("*mangle\n" + pmtu_rule + "\nCOMMIT\n" +
+                      nat("-A POSTROUTING -s 10.0.0.0/24 -o ppp0 -j MASQUERADE\n"));
+    CHECK(r.config_json == "{\n"
+                           "  \"masquerade\": [\n"
+                           "    { \"source\": \"10.0.0.0/24\" }\n"
+                           "  ],\n"
+                           "  \"mss_clamp\": \"pmtu\"\n"
+                           "}\n");
+    auto lines = report_lines(r);
+    REQUIRE(lines.size() == 2);
+    CHECK(lines[0] == "2 translated: \"mss_clamp\": \"pmtu\" (wider: xnat clamps the SYNs it translates in both "
+                      "directions, whatever the interface)");
+
+    auto fixed = imported("*mangle\n-A POSTROUTING -p tcp -m tcp --tcp-flags SYN,RST SYN -j TCPMSS --set-mss 1400\nCOMMIT\n");
+    CHECK(fixed.config_json == "{\n  \"mss_clamp\": 1400\n}\n");
+    CHECK(parse_config(fixed.config_json)->mss_clamp == 1400);
+}
+
+TEST_CASE("iptables import: TCPMSS forms xnat cannot reproduce are reported", "[import]")
+{
+    auto reason = [](const std::string &rule) {
+        auto r = imported("*mangle\n" + rule + "\nCOMMIT\n");
+        REQUIRE(r.lines.size() == 1);
+        CHECK(r.lines[0].outcome == LineOutcome::unsupported);
+        CHECK(r.config_json == "{}\n");
+        return r.lines[0].message;
+    };
+    CHECK(reason("-A FORWARD -p tcp -j TCPMSS --clamp-mss-to-pmtu") ==
+          "-j TCPMSS on every TCP segment: xnat clamps SYNs only (--tcp-flags SYN,RST SYN)");
+    CHECK(reason("-A INPUT -p tcp -m tcp --tcp-flags SYN,RST SYN -j TCPMSS --clamp-mss-to-pmtu") ==
+          "-j TCPMSS in mangle INPUT: xnat clamps forwarded SYNs, as TCPMSS in mangle FORWARD or POSTROUTING does");
+    CHECK(reason("-A FORWARD -s 10.0.0.0/24 -p tcp -m tcp --tcp-flags SYN,RST SYN -j TCPMSS --set-mss 1400") ==
+          "-s or -d with -j TCPMSS: xnat clamps every SYN it translates");
+    CHECK(reason("-A FORWARD -p tcp -m tcp --tcp-flags SYN,RST SYN -j TCPMSS --set-mss 40") ==
+          "--set-mss 40: xnat clamps to 88-65495");
+    CHECK(reason("-A FORWARD -p tcp -m tcp --tcp-flags SYN,RST SYN -m tcpmss --mss 1400:1536 -j TCPMSS --set-mss 1360") ==
+          "-m tcpmss: xnat has no such match; --mss 1400:1536: not supported by xnat");
+
+    auto twice = imported("*mangle\n"
+                          "-A FORWARD -p tcp -m tcp --tcp-flags SYN,RST SYN -j TCPMSS --clamp-mss-to-pmtu\n"
+                          "-A FORWARD -p tcp -m tcp --tcp-flags SYN,RST SYN -j TCPMSS --set-mss 1400\n"
+                          "COMMIT\n");
+    CHECK(twice.config_json == "{\n  \"mss_clamp\": \"pmtu\"\n}\n");
+    CHECK(report_lines(twice).back() == "3 unsupported: a second -j TCPMSS: line 2 already sets the clamp");
+}
