@@ -349,11 +349,13 @@ class Bench:
         topo.destroy()
         log(f"  generator -> sink, no gateway: {statistics.median(rates) / 1e6:.2f} Mpps")
 
-    def test_forwarding(self, masquerade, variants, flow_counts):
-        kind = "snat" if masquerade else "dnat"
+    def test_forwarding(self, masquerade, variants, flow_counts, l3=False):
+        """l3: the port forward with a tun device as the WAN (no Ethernet header, so xnat runs in
+        tc mode and pushes a header itself) against the kernel's own paths on the same device."""
+        kind = "snat" if masquerade else "dnat_l3" if l3 else "dnat"
         for variant in variants:
             for flows in flow_counts:
-                topo = self.topology(masquerade=masquerade)
+                topo = self.topology(masquerade=masquerade, l3=l3)
                 topo.attach_sink()
                 dst = setup_variant(topo, variant, connections=connections_for(flows))
                 rates = self.measure(topo, dst, flows)
@@ -361,20 +363,6 @@ class Bench:
                     self.record(f"pps_{kind}", variant, flows, i, r, "pps")
                 topo.destroy()
                 log(f"  {kind} {variant:4} {flows:>8} flows: {statistics.median(rates) / 1e6:.3f} Mpps")
-
-    def test_l3(self, variants, flow_counts):
-        """The port forward with a tun device as the WAN (no Ethernet header, so xnat runs in tc
-        mode and pushes a header itself) against the kernel's own paths on the same device."""
-        for variant in variants:
-            for flows in flow_counts:
-                topo = self.topology(l3=True)
-                topo.attach_sink()
-                dst = setup_variant(topo, variant, connections=connections_for(flows))
-                rates = self.measure(topo, dst, flows)
-                for i, r in enumerate(rates):
-                    self.record("pps_dnat_l3", variant, flows, i, r, "pps")
-                topo.destroy()
-                log(f"  dnat over tun {variant:4} {flows:>8} flows: {statistics.median(rates) / 1e6:.3f} Mpps")
 
     def test_prog_time(self, flow_counts):
         """Run time per packet of the forwarding XDP program (bpf_stats). Measured on its own:
@@ -746,7 +734,7 @@ def main():
         b.test_forwarding(True, ["V0", "V1", "V2", "V3", "V4"], [1, 65536])
     if want("l3"):
         log("forwarding rate, port forward with a tun device as the WAN (UDP, 64-byte packets)")
-        b.test_l3(["V1tc", "V2", "V3", "V4", "V4s"], [1, 65536])
+        b.test_forwarding(False, ["V1tc", "V2", "V3", "V4", "V4s"], [1, 65536], l3=True)
     if want("progtime"):
         log("run time of the XDP programs (bpf_stats)")
         b.test_prog_time(flow_counts)
