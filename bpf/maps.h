@@ -9,6 +9,7 @@
 #include "xnat/config.h"
 #include "xnat/counters.h"
 #include "xnat/ct.h"
+#include "xnat/frag.h"
 #include "xnat/maps.h"
 #include "xnat/rules.h"
 
@@ -96,6 +97,15 @@ struct {
 	__type(key, __u32);
 	__type(value, struct xnat_fwd_rule);
 } XNAT_MAP_RULES SEC(".maps");
+
+/* The translation of each fragmented datagram's first fragment, for its later fragments (see
+ * frag.h). Bounded and self-cleaning: an LRU, and entries past their lifetime are ignored. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, XNAT_FRAG_MAX_ENTRIES);
+	__type(key, struct xnat_frag_key);
+	__type(value, struct xnat_frag_entry);
+} XNAT_MAP_FRAG SEC(".maps");
 
 /* Global settings and instance metadata. */
 struct {

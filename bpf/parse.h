@@ -23,6 +23,10 @@
 #define XNAT_IP_MF 0x2000
 #define XNAT_IP_OFFSET 0x1fff
 
+/* What the parser returns for a fragment other than the first: no counter (the fragment code
+ * decides its outcome), and no L4 header to read. The IP fields of the packet are filled. */
+#define XNAT_PARSE_LATER_FRAGMENT XNAT_CNT_COUNT
+
 #define XNAT_TCP_FIN 0x01
 #define XNAT_TCP_SYN 0x02
 #define XNAT_TCP_RST 0x04
@@ -52,6 +56,8 @@ struct xnat_pkt {
 	__u8 l4_csum_none; /* UDP sent without checksum: it stays zero */
 	__u8 icmp_error;  /* destination unreachable, time exceeded, parameter problem */
 	__u8 dont_fragment;
+	__u8 frag_first;  /* the first fragment of a datagram: MF set, offset 0 */
+	__be16 frag_id;   /* IP identification, when a fragment */
 	__u32 tcp_seq;    /* host order */
 	__u32 tcp_next;   /* the sequence number after this segment: seq + data + SYN + FIN */
 	struct xnat_inner inner; /* valid when icmp_error */
@@ -145,6 +151,9 @@ static __always_inline int parse_icmp(void *data, void *l4, void *end, __u32 l4_
 	case XNAT_ICMP_DEST_UNREACH:
 	case XNAT_ICMP_TIME_EXCEEDED:
 	case XNAT_ICMP_PARAMETERPROB:
+		/* Routers send errors of 576 bytes at most: one in fragments is left alone. */
+		if (p->frag_first)
+			return XNAT_CNT_PASS_FRAGMENT;
 		p->icmp_error = 1;
 		return parse_icmp_inner(data, (void *)(ih + 1), end, l4_len - sizeof(*ih), p);
 	default:
@@ -174,9 +183,10 @@ static __always_inline int parse_l4(void *data, void *l4, void *end, __u32 l4_le
 	if (p->tuple.proto == IPPROTO_UDP) {
 		struct udphdr *uh = l4;
 
-		if ((void *)(uh + 1) > end)
+		if ((void *)(uh + 1) > end || l4_len < sizeof(*uh))
 			return XNAT_CNT_PASS_MALFORMED;
-		if (bpf_ntohs(uh->len) < sizeof(*uh) || bpf_ntohs(uh->len) > l4_len)
+		/* A first fragment holds only the start of the datagram its length counts. */
+		if (bpf_ntohs(uh->len) < sizeof(*uh) || (bpf_ntohs(uh->len) > l4_len && !p->frag_first))
 			return XNAT_CNT_PASS_MALFORMED;
 		p->tuple.sport = uh->source;
 		p->tuple.dport = uh->dest;
@@ -221,8 +231,6 @@ static __always_inline int parse_packet_at(void *ctx, const int xdp, const __u32
 	p->tot_len = bpf_ntohs(iph->tot_len);
 	if (p->tot_len < ihl || p->tot_len > ctx_len(ctx, xdp) - l3)
 		return XNAT_CNT_PASS_MALFORMED;
-	if (iph->frag_off & bpf_htons(XNAT_IP_MF | XNAT_IP_OFFSET))
-		return XNAT_CNT_PASS_FRAGMENT;
 
 	p->tuple.saddr = iph->saddr;
 	p->tuple.daddr = iph->daddr;
@@ -231,6 +239,12 @@ static __always_inline int parse_packet_at(void *ctx, const int xdp, const __u32
 	p->tos = iph->tos;
 	p->dont_fragment = !!(iph->frag_off & bpf_htons(XNAT_IP_DF));
 	p->l4_off = l3 + ihl;
+	if (iph->frag_off & bpf_htons(XNAT_IP_MF | XNAT_IP_OFFSET)) {
+		p->frag_id = iph->id;
+		if (iph->frag_off & bpf_htons(XNAT_IP_OFFSET))
+			return XNAT_PARSE_LATER_FRAGMENT;
+		p->frag_first = 1;
+	}
 	return parse_l4(data, (void *)iph + ihl, end, p->tot_len - ihl, p);
 }
 

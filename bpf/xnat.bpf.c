@@ -11,6 +11,7 @@
 #include "ctx.h"
 #include "flow.h"
 #include "forward.h"
+#include "frag.h"
 #include "icmp_error.h"
 #include "maps.h"
 #include "mss.h"
@@ -26,7 +27,8 @@ static __always_inline int outcome_is_drop(int outcome)
 	return outcome == XNAT_CNT_DROP_CT_FULL || outcome == XNAT_CNT_DROP_CT_COLLISION ||
 	       outcome == XNAT_CNT_DROP_TX_PORT || outcome == XNAT_CNT_DROP_PORTS_EXHAUSTED ||
 	       outcome == XNAT_CNT_DROP_TCP_RST_WINDOW || outcome == XNAT_CNT_DROP_HOST_FLOWS ||
-	       outcome == XNAT_CNT_DROP_HOST_PORTS;
+	       outcome == XNAT_CNT_DROP_HOST_PORTS || outcome == XNAT_CNT_DROP_FRAG_NO_FIRST ||
+	       outcome == XNAT_CNT_DROP_FRAG_CLASH;
 }
 
 /*
@@ -69,6 +71,11 @@ static __always_inline int translate_and_send(void *ctx, const int xdp, const st
 	int route, rc;
 
 	nat_target_tuple(e, &to);
+	if (p->frag_first) {
+		rc = frag_remember(p, &to);
+		if (rc)
+			return rc;
+	}
 	route = fwd_route(ctx, xdp, p, &to, cfg, &fib);
 	if (xdp && route)
 		return route; /* untouched and unaccounted: tc finishes it */
@@ -118,6 +125,10 @@ static __always_inline int xnat_handle(void *ctx, const int xdp, const __u8 side
 	if (!cfg)
 		return xdp ? XDP_PASS : TC_ACT_OK;
 	rc = parse_packet(ctx, xdp, &p);
+	if (rc == XNAT_PARSE_LATER_FRAGMENT)
+		return verdict(xdp, frag_forward_later(ctx, xdp, &p, cfg));
+	if (!xdp && rc == XNAT_CNT_PASS_L4_PROTO && p.frag_first)
+		frag_remember_untranslated(ctx, xdp, &p, cfg);
 	if (rc)
 		return verdict(xdp, rc);
 	if (p.icmp_error)
@@ -137,6 +148,8 @@ static __always_inline int xnat_handle(void *ctx, const int xdp, const __u8 side
 			rc = flow_new_lan(ctx, xdp, &p, now, cfg, &e);
 		if (rc && refusal_wanted(cfg, side, rc))
 			return refusal_verdict(ctx, xdp, side, &p, cfg, now, rc);
+		if (!xdp && rc == XNAT_CNT_PASS_NO_MATCH && p.frag_first)
+			frag_remember_untranslated(ctx, xdp, &p, cfg);
 		if (rc)
 			return verdict(xdp, rc);
 	}

@@ -17,7 +17,7 @@
 
 namespace xnat {
 
-const PinnedMap kPinnedMaps[13] = {
+const PinnedMap kPinnedMaps[14] = {
     {XNAT_STR(XNAT_MAP_CT), &MapSet::ct},
     {XNAT_STR(XNAT_MAP_FWD), &MapSet::fwd},
     {XNAT_STR(XNAT_MAP_RULES), &MapSet::rules},
@@ -31,6 +31,7 @@ const PinnedMap kPinnedMaps[13] = {
     {XNAT_STR(XNAT_MAP_RULE_HITS), &MapSet::rule_hits},
     {XNAT_STR(XNAT_MAP_EVICT), &MapSet::evict},
     {XNAT_STR(XNAT_MAP_HOSTS), &MapSet::hosts},
+    {XNAT_STR(XNAT_MAP_FRAG), &MapSet::frags},
 };
 
 namespace {

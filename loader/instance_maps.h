@@ -28,6 +28,7 @@ struct MapSet {
     int rule_hits = -1;
     int evict = -1;
     int hosts = -1;
+    int frags = -1;
 };
 
 // Every pinned map, by the name it is pinned under, and where its fd goes in a MapSet.
@@ -35,7 +36,7 @@ struct PinnedMap {
     const char *name;
     int MapSet::*slot;
 };
-extern const PinnedMap kPinnedMaps[13];
+extern const PinnedMap kPinnedMaps[14];
 
 // The pinned flush program, run by xnat-map flush.
 inline constexpr const char *kFlushProgPin = "prog_flush";

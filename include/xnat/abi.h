@@ -29,7 +29,9 @@
  * hands every packet it cannot finish to tc untouched) and the sweeper lost its workqueue. 7: the
  * half-open timeouts, host quotas and ICMP refusals joined the config; eviction and quota
  * counters joined the counter array; the eviction queue and the host map were pinned. 8: the
- * config says which sides carry bare IP and the MSS clamp; mss_clamped joined the counters. */
+ * config says which sides carry bare IP and the MSS clamp; mss_clamped joined the counters; the
+ * fragment map was pinned; the fragment counters joined the counter array, moving the indices
+ * from new_flow on. */
 #define XNAT_ABI_VERSION 8
 
 /* IP protocol numbers, spelled here so C++ need not mix <netinet/in.h> with <linux/in.h>. */

@@ -17,6 +17,7 @@
 #define XNAT_MAP_EIM xnat_eim         /* internal endpoint -> last external port (LRU hint) */
 #define XNAT_MAP_EVICT xnat_evict     /* queue of new flows' keys, oldest first: early-drop candidates */
 #define XNAT_MAP_HOSTS xnat_hosts     /* per internal host: flows and ports held (quotas) */
+#define XNAT_MAP_FRAG xnat_frag       /* first fragments' translations, for the later fragments */
 #define XNAT_MAP_REFUSAL xnat_refusal /* per-CPU rate state of ICMP refusals */
 #define XNAT_MAP_SWEEP xnat_sweep     /* the expiry sweeper: its timer, workqueue and statistics */
 #define XNAT_MAP_RULE_HITS xnat_hits  /* per-CPU: flows each rule made (forwards, then masquerade) */

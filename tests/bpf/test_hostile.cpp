@@ -173,8 +173,10 @@ TEST_CASE("hostile: a port scan of the public address passes untouched and leave
     CHECK(gw.fx.snat_mappings() == 0);
 }
 
-TEST_CASE("hostile: fragments are passed untouched even when their flow is tracked (RFC 4787 REQ-14 gap)")
+TEST_CASE("hostile: later fragments whose first was never seen are not tied to a tracked flow")
 {
+    // Only a first fragment's translation makes later fragments translatable (test_fragments.cpp);
+    // these, for the gateway's own address, go up to its stack untouched.
     Hook hook = GENERATE(Hook::xdp, Hook::tc);
     BpfFixture fx;
     fx.install(forwards());
@@ -189,8 +191,6 @@ TEST_CASE("hostile: fragments are passed untouched even when their flow is track
     } frags[] = {
         {"last fragment first (out of order)", 370},
         {"middle fragment", 0x2000 | 185},
-        {"first fragment, after the others", 0x2000},
-        {"first fragment with DF (illegal)", 0x4000 | 0x2000},
         {"a fragment of a datagram never seen", 0x2000 | 1},
     };
     uint64_t n = 0;
@@ -204,7 +204,7 @@ TEST_CASE("hostile: fragments are passed untouched even when their flow is track
     }
     // A fragment aimed at no rule is counted the same, and none touched the flow or made one.
     PacketSpec stray = wan_syn(4444);
-    stray.frag = 0x2000;
+    stray.frag = 0x2000 | 1;
     Bytes in = build(stray);
     check_untouched(fx.run(hook, Side::wan, in), in, hook);
     CHECK(fx.counter(XNAT_CNT_PASS_FRAGMENT) == n + 1);

@@ -97,13 +97,16 @@ const std::vector<Case> &cases()
         {"UDP length past the datagram",
          [] { return mutated(udp_to_forward(), [](Bytes &f) { set16(f, kL4 + 4, 200); }); },
          XNAT_CNT_PASS_MALFORMED},
-        {"first fragment (MF set)",
+        {"first fragment (MF set) too short for the UDP header",
          [] {
              PacketSpec s = udp_to_forward();
              s.frag = 0x2000;
-             return build(s);
+             return mutated(s, [](Bytes &f) {
+                 f.resize(kL4 + 4);
+                 set16(f, kL3 + 2, 24);
+             });
          },
-         XNAT_CNT_PASS_FRAGMENT},
+         XNAT_CNT_PASS_MALFORMED},
         {"middle fragment (MF and offset)",
          [] {
              PacketSpec s = udp_to_forward();

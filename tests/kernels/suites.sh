@@ -15,7 +15,7 @@ REPO=$(cd "$HERE/../.." && pwd)
 SUITE_TIMEOUT=${XNAT_MATRIX_SUITE_TIMEOUT:-2700}
 
 SUITES=(bpf_tests difffuzz difffuzz-determinism port_forward-xdp-off port_forward-tc-on
-	test_masquerade test_two_gateways test_l3_wan vlan pppoe wireguard)
+	test_masquerade test_two_gateways test_l3_wan vlan pppoe wireguard test_fragments test_mss)
 REFUSAL_SUITES=(refusal)
 
 if [ "${1:-}" = --list ]; then
@@ -41,7 +41,7 @@ suite_cmd() {
 	difffuzz-determinism) CMD=("$BUILD/tests/xnat-difffuzz" --seed 2 --steps 2500 --check-determinism) ;;
 	port_forward-xdp-off) CMD=(bash "$REPO/tests/e2e/port_forward.sh" "$BUILD" xdp off) ;;
 	port_forward-tc-on) CMD=(bash "$REPO/tests/e2e/port_forward.sh" "$BUILD" tc on) ;;
-	test_masquerade | test_two_gateways | test_l3_wan | vlan | pppoe | wireguard) CMD=(bash "$REPO/tests/e2e/$1.sh" "$BUILD") ;;
+	test_masquerade | test_two_gateways | test_l3_wan | vlan | pppoe | wireguard | test_fragments | test_mss) CMD=(bash "$REPO/tests/e2e/$1.sh" "$BUILD") ;;
 	refusal) CMD=(bash "$HERE/refusal.sh" "$BUILD") ;;
 	esac
 }

@@ -54,7 +54,8 @@ bool is_drop(int counter)
     return counter == XNAT_CNT_DROP_CT_FULL || counter == XNAT_CNT_DROP_CT_COLLISION ||
            counter == XNAT_CNT_DROP_TX_PORT || counter == XNAT_CNT_DROP_PORTS_EXHAUSTED ||
            counter == XNAT_CNT_DROP_TCP_RST_WINDOW || counter == XNAT_CNT_DROP_HOST_FLOWS ||
-           counter == XNAT_CNT_DROP_HOST_PORTS;
+           counter == XNAT_CNT_DROP_HOST_PORTS || counter == XNAT_CNT_DROP_FRAG_NO_FIRST ||
+           counter == XNAT_CNT_DROP_FRAG_CLASH;
 }
 
 // A new flow refused for lack of room, which an ICMP refusal may answer.
@@ -110,14 +111,20 @@ struct NatModel::Pkt {
     uint8_t ttl = 0, tcp = 0;
     uint32_t seq = 0, next = 0;
     bool udp_none = false;
+    bool frag_first = false; // MF set, offset 0: the L4 header is here, the datagram goes on
+    uint16_t frag_id = 0;    // network order
 };
 
 namespace {
 
 constexpr int kIcmpError = -2;
+constexpr int kLaterFragment = -3; // a fragment past the first: IP fields only
 
-// The spec of what xnat handles: an unfragmented IPv4 packet whose TCP, UDP or ICMP echo
-// header lies whole inside the IP packet. 0, or the counter saying why it is left alone.
+constexpr uint64_t kFragLifetimeNs = uint64_t{XNAT_FRAG_LIFETIME_S} * 1000000000ull;
+
+// The spec of what xnat handles: an IPv4 packet (or a datagram's first fragment) whose TCP, UDP
+// or ICMP echo header lies whole inside the IP packet, or a later fragment. 0, or the counter
+// saying why it is left alone.
 template <typename P> int parse(const Bytes &f, P &p)
 {
     if (f.size() < kEth)
@@ -133,12 +140,15 @@ template <typename P> int parse(const Bytes &f, P &p)
     p.tot_len = get16(f, kEth + 2);
     if (p.tot_len < p.ihl || p.tot_len > f.size() - kEth)
         return XNAT_CNT_PASS_MALFORMED;
-    if (get16(f, kEth + 6) & 0x3fff)
-        return XNAT_CNT_PASS_FRAGMENT;
     p.ttl = f[kEth + 8];
     p.tuple.proto = f[kEth + 9];
     p.tuple.saddr = htonl(get32(f, kEth + 12));
     p.tuple.daddr = htonl(get32(f, kEth + 16));
+    const uint16_t frag = get16(f, kEth + 6);
+    p.frag_id = htons(get16(f, kEth + 4));
+    if (frag & 0x1fff)
+        return kLaterFragment;
+    p.frag_first = (frag & 0x2000) != 0;
     p.l4_off = kEth + p.ihl;
     p.l4_len = p.tot_len - p.ihl;
     size_t l4 = p.l4_off;
@@ -160,7 +170,7 @@ template <typename P> int parse(const Bytes &f, P &p)
         if (p.l4_len < 8)
             return XNAT_CNT_PASS_MALFORMED;
         p.udp_len = get16(f, l4 + 4);
-        if (p.udp_len < 8 || p.udp_len > p.l4_len)
+        if (p.udp_len < 8 || (p.udp_len > p.l4_len && !p.frag_first))
             return XNAT_CNT_PASS_MALFORMED;
         p.tuple.sport = htons(get16(f, l4));
         p.tuple.dport = htons(get16(f, l4 + 2));
@@ -179,7 +189,7 @@ template <typename P> int parse(const Bytes &f, P &p)
         case 3:
         case 11:
         case 12:
-            return kIcmpError;
+            return p.frag_first ? XNAT_CNT_PASS_FRAGMENT : kIcmpError;
         default:
             return XNAT_CNT_PASS_L4_PROTO;
         }
@@ -694,9 +704,122 @@ int NatModel::route_outcome(const Pkt &p, uint32_t daddr_be, Route &r) const
     return 0;
 }
 
+uint64_t NatModel::now_ns() const
+{
+    // The fuzzer pins the datapath's clock in the middle of the model's tick.
+    return (uint64_t{now_} << XNAT_TICK_SHIFT) + (1ull << (XNAT_TICK_SHIFT - 1));
+}
+
+xnat_frag_key NatModel::frag_key(const Pkt &p)
+{
+    xnat_frag_key k{};
+    k.saddr = p.tuple.saddr;
+    k.daddr = p.tuple.daddr;
+    k.id = p.frag_id;
+    k.proto = p.tuple.proto;
+    return k;
+}
+
+// A later fragment: the addresses of its first fragment's translation, routed the same way; if
+// there is none, dropped when the kernel would forward it between the two interfaces, else left
+// to the kernel.
+bool NatModel::forwarded_between_sides(uint32_t daddr_be) const
+{
+    Route r = env_.route(ntohl(daddr_be));
+    return (r.kind == RouteKind::neigh || r.kind == RouteKind::no_neigh) &&
+           (r.ifindex == env_.wan_ifindex || r.ifindex == env_.lan_ifindex);
+}
+
+// A first fragment no rule translates, which the kernel forwards: its later fragments follow it
+// to the kernel (an entry without a flow).
+void NatModel::remember_untranslated(const Pkt &p, Outcome &out)
+{
+    if (!forwarded_between_sides(p.tuple.daddr))
+        return;
+    const xnat_frag_key fk = frag_key(p);
+    auto it = frags_.find(fk);
+    if (it != frags_.end() && it->second.expires_ns > now_ns())
+        return;
+    xnat_frag_entry e{};
+    e.saddr = p.tuple.saddr;
+    e.daddr = p.tuple.daddr;
+    e.expires_ns = now_ns() + kFragLifetimeNs;
+    frags_[fk] = e;
+    out.counts[XNAT_CNT_FRAG_TRACKED]++;
+    coverage["fragment: first left untranslated"]++;
+}
+
+int NatModel::later_fragment(const Pkt &p, Outcome &out)
+{
+    auto it = frags_.find(frag_key(p));
+    if (it == frags_.end() || it->second.expires_ns <= now_ns()) {
+        bool forwarded = forwarded_between_sides(p.tuple.daddr);
+        coverage[forwarded ? "fragment: orphan dropped" : "fragment: orphan passed"]++;
+        return forwarded ? XNAT_CNT_DROP_FRAG_NO_FIRST : XNAT_CNT_PASS_FRAGMENT;
+    }
+    if (it->second.flow.proto == 0) {
+        coverage["fragment: later untranslated"]++;
+        return XNAT_CNT_PASS_FRAGMENT;
+    }
+    coverage["fragment: later translated"]++;
+    const xnat_frag_entry e = it->second;
+    Route r;
+    int route = route_outcome(p, e.daddr, r);
+    out.needs_kernel_route = route != 0;
+    if (auto c = ct_.find(e.flow); c != ct_.end()) {
+        c->second.packets++;
+        c->second.bytes += p.tot_len;
+    }
+    if (route == XNAT_CNT_PASS_TTL && p.tuple.saddr != e.saddr)
+        return XNAT_CNT_PASS_FOR_ERROR;
+    Bytes &f = out.frame;
+    const size_t ip_check = kEth + 10;
+    const uint16_t ip_residual = fold16(sum16(&f[kEth], p.ihl));
+    put32(f, kEth + 12, ntohl(e.saddr));
+    put32(f, kEth + 16, ntohl(e.daddr));
+    auto refit_ip = [&] { refit(f, ip_check, kEth, p.ihl, 0, ip_residual); };
+    refit_ip();
+    out.csums = {{ip_check, false}};
+    if (route == XNAT_CNT_PASS_NO_NEIGH) {
+        f[kEth + 8]--;
+        refit_ip();
+        out.action = Action::redirect;
+        return XNAT_CNT_REDIRECTED_NEIGH;
+    }
+    if (route)
+        return route;
+    f[kEth + 8]--;
+    refit_ip();
+    std::copy(r.dmac.begin(), r.dmac.end(), f.begin());
+    const Mac &smac = r.ifindex == env_.wan_ifindex ? env_.wan_mac : env_.lan_mac;
+    std::copy(smac.begin(), smac.end(), f.begin() + 6);
+    out.action = Action::redirect;
+    return XNAT_CNT_REDIRECTED;
+}
+
 int NatModel::send(const xnat_ct_key &key, const Pkt &p, Outcome &out)
 {
     const xnat_ct_key to = reversed(ct_.at(key).peer);
+    if (p.frag_first) {
+        // The first translation of a datagram identity wins while it lives.
+        const xnat_frag_key fk = frag_key(p);
+        auto it = frags_.find(fk);
+        if (it != frags_.end() && it->second.expires_ns > now_ns()) {
+            if (it->second.saddr != to.saddr || it->second.daddr != to.daddr) {
+                coverage["fragment: clash"]++;
+                return XNAT_CNT_DROP_FRAG_CLASH;
+            }
+        } else {
+            xnat_frag_entry e{};
+            e.saddr = to.saddr;
+            e.daddr = to.daddr;
+            e.flow = key;
+            e.expires_ns = now_ns() + kFragLifetimeNs;
+            frags_[fk] = e;
+            out.counts[XNAT_CNT_FRAG_TRACKED]++;
+            coverage["fragment: first remembered"]++;
+        }
+    }
     Route r;
     int route = route_outcome(p, to.daddr, r);
     out.needs_kernel_route = route != 0;
@@ -713,7 +836,8 @@ int NatModel::send(const xnat_ct_key &key, const Pkt &p, Outcome &out)
     const uint16_t ip_residual = fold16(sum16(&f[kEth], p.ihl));
     const size_t l4 = p.l4_off;
     uint16_t l4_residual = 0;
-    size_t l4_cover = p.tuple.proto == 17 ? p.udp_len : p.l4_len;
+    // A first fragment's UDP length counts the whole datagram; the sum is over what is here.
+    size_t l4_cover = p.tuple.proto == 17 ? std::min<size_t>(p.udp_len, p.l4_len) : p.l4_len;
     uint32_t extra_in = p.tuple.proto == 1 ? 0 : pseudo(f, p.tuple.proto, l4_cover);
     l4_residual = fold16(sum16(&f[l4], l4_cover, extra_in));
 
@@ -941,6 +1065,15 @@ Outcome NatModel::decide(Side side, const Bytes &frame, const PortOracle &oracle
     out.frame = frame;
     Pkt p;
     int rc = parse(frame, p);
+    if (rc == kLaterFragment) {
+        rc = later_fragment(p, out);
+        out.counts[rc]++;
+        if (is_drop(rc))
+            out.action = Action::drop;
+        if (rc == XNAT_CNT_PASS_FRAGMENT || rc == XNAT_CNT_PASS_FOR_ERROR || is_drop(rc))
+            out.frame = frame; // left untouched
+        return out;
+    }
     if (rc == kIcmpError) {
         rc = icmp_error(p, out, out.counts);
         if (rc == XNAT_CNT_REDIRECTED)
@@ -953,6 +1086,8 @@ Outcome NatModel::decide(Side side, const Bytes &frame, const PortOracle &oracle
         return out;
     }
     if (rc) {
+        if (rc == XNAT_CNT_PASS_L4_PROTO && p.frag_first)
+            remember_untranslated(p, out);
         out.counts[rc]++;
         return out;
     }
@@ -969,6 +1104,8 @@ Outcome NatModel::decide(Side side, const Bytes &frame, const PortOracle &oracle
             return out;
         }
         if (rc) {
+            if (rc == XNAT_CNT_PASS_NO_MATCH && p.frag_first)
+                remember_untranslated(p, out);
             out.counts[rc]++;
             if (is_drop(rc))
                 out.action = Action::drop;

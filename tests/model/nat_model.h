@@ -19,6 +19,7 @@
 #include "net.h"
 #include "xnat/config.h"
 #include "xnat/ct.h"
+#include "xnat/frag.h"
 #include "xnat/rules.h"
 
 namespace xnat::model {
@@ -147,6 +148,11 @@ class NatModel {
     // Accounts a packet to its flow; a drop outcome for an RST outside its sender's window.
     int account(const xnat_ct_key &key, const Pkt &p);
     int send(const xnat_ct_key &key, const Pkt &p, Outcome &out);
+    int later_fragment(const Pkt &p, Outcome &out);
+    void remember_untranslated(const Pkt &p, Outcome &out);
+    bool forwarded_between_sides(uint32_t daddr_be) const;
+    uint64_t now_ns() const;
+    static xnat_frag_key frag_key(const Pkt &p);
     int icmp_error(const Pkt &p, Outcome &out, std::map<int, uint64_t> &counts);
     int route_outcome(const Pkt &p, uint32_t daddr_be, Route &r) const;
     bool evict_one(std::map<int, uint64_t> &counts);
@@ -165,6 +171,8 @@ class NatModel {
     uint64_t hint_writes_ = 0;
     std::deque<xnat_ct_key> evict_q_; // original keys of new flows, oldest first
     HostTable hosts_;
+    // First fragments' translations; unbounded here (the datapath's LRU never fills in a run).
+    std::map<xnat_frag_key, xnat_frag_entry, BytesLess<xnat_frag_key>> frags_;
     uint32_t refusal_tick_ = 0, refusal_sent_ = 0;
 };
 

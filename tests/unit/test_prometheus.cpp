@@ -147,10 +147,10 @@ TEST_CASE("render_prometheus: every family, exactly", "[prometheus]")
                         "# TYPE xnat_packets_total counter\n"
                         "xnat_packets_total{reason=\"redirected\"} 100\n"
                         "xnat_packets_total{reason=\"redirected_neigh\"} 101\n"));
-    CHECK_THAT(text, Contains("xnat_packets_total{reason=\"pass_for_error\"} 120\n"
+    CHECK_THAT(text, Contains("xnat_packets_total{reason=\"drop_frag_clash\"} 122\n"
                               "# HELP xnat_events_total "));
     CHECK_THAT(text, Contains("# TYPE xnat_events_total counter\n"
-                              "xnat_events_total{event=\"new_flow\"} 121\n"));
+                              "xnat_events_total{event=\"new_flow\"} 123\n"));
     CHECK_THAT(text, Contains("# HELP xnat_connections_tracked Connections in the table: flows created less "
                               "flows ended, from the datapath's counters.\n"
                               "# TYPE xnat_connections_tracked gauge\n"
