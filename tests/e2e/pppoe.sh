@@ -207,9 +207,10 @@ in_c $PEER tcp-client --host $FIRST --port 8080 --bytes 1000000 --timeout 60 --r
 	fail "1 MB through wan:8080 over ppp0: $(cat "$WORK/bulk-fwd.log")"
 log "internet client: $(tr '\n' ' ' <"$WORK/bulk-fwd.log")"
 
-# 4000-byte datagrams leave the 1500-byte links in three fragments, which the ISP cuts again
-# for the 1492 session (and the gateway, for fragments of the LAN's too big for ppp0, after
-# translating them): every piece must find its first fragment's translation.
+# 4000-byte datagrams leave the internet host in three fragments of up to 1500 bytes, which the
+# ISP cuts again for the 1492 session; the LAN host, which learnt path MTU 1492 above, cuts its
+# own at 1492 (a 1500-byte fragment without DF it would lose: README, Limits). Every piece must
+# find its first fragment's translation.
 log "fragments over PPPoE: 4000-byte UDP through wan:5353 and the masquerade, ping -s 4000"
 tracked=$(counter frag_tracked)
 in_c $PEER udp-client --host $FIRST --port 5353 --bytes 4000 --count 5 --timeout 5 >"$WORK/frag-fwd.log" 2>&1 ||
