@@ -749,6 +749,25 @@ void NatModel::remember_untranslated(const Pkt &p, Outcome &out)
     coverage["fragment: first left untranslated"]++;
 }
 
+// A translated packet's last steps, as fwd_finish takes them: TTL down (IP checksum refitted
+// from the residual of the translated header), then tc has the kernel resolve a missing
+// neighbour, or the MACs are rewritten for the redirect; any other route outcome goes as is.
+int NatModel::finish(int route, const Route &r, const Pkt &p, uint16_t ip_residual, Outcome &out) const
+{
+    Bytes &f = out.frame;
+    if (route && route != XNAT_CNT_PASS_NO_NEIGH)
+        return route;
+    f[kEth + 8]--;
+    refit(f, kEth + 10, kEth, p.ihl, 0, ip_residual);
+    out.action = Action::redirect;
+    if (route == XNAT_CNT_PASS_NO_NEIGH) // tc has the kernel resolve the neighbour
+        return XNAT_CNT_REDIRECTED_NEIGH;
+    std::copy(r.dmac.begin(), r.dmac.end(), f.begin());
+    const Mac &smac = r.ifindex == env_.wan_ifindex ? env_.wan_mac : env_.lan_mac;
+    std::copy(smac.begin(), smac.end(), f.begin() + 6);
+    return XNAT_CNT_REDIRECTED;
+}
+
 int NatModel::later_fragment(const Pkt &p, Outcome &out)
 {
     auto it = frags_.find(frag_key(p));
@@ -777,24 +796,9 @@ int NatModel::later_fragment(const Pkt &p, Outcome &out)
     const uint16_t ip_residual = fold16(sum16(&f[kEth], p.ihl));
     put32(f, kEth + 12, ntohl(e.saddr));
     put32(f, kEth + 16, ntohl(e.daddr));
-    auto refit_ip = [&] { refit(f, ip_check, kEth, p.ihl, 0, ip_residual); };
-    refit_ip();
+    refit(f, ip_check, kEth, p.ihl, 0, ip_residual);
     out.csums = {{ip_check, false}};
-    if (route == XNAT_CNT_PASS_NO_NEIGH) {
-        f[kEth + 8]--;
-        refit_ip();
-        out.action = Action::redirect;
-        return XNAT_CNT_REDIRECTED_NEIGH;
-    }
-    if (route)
-        return route;
-    f[kEth + 8]--;
-    refit_ip();
-    std::copy(r.dmac.begin(), r.dmac.end(), f.begin());
-    const Mac &smac = r.ifindex == env_.wan_ifindex ? env_.wan_mac : env_.lan_mac;
-    std::copy(smac.begin(), smac.end(), f.begin() + 6);
-    out.action = Action::redirect;
-    return XNAT_CNT_REDIRECTED;
+    return finish(route, r, p, ip_residual, out);
 }
 
 int NatModel::send(const xnat_ct_key &key, const Pkt &p, Outcome &out)
@@ -850,8 +854,7 @@ int NatModel::send(const xnat_ct_key &key, const Pkt &p, Outcome &out)
         put16(f, l4, ntohs(to.sport));
         put16(f, l4 + 2, ntohs(to.dport));
     }
-    auto refit_ip = [&] { refit(f, ip_check, kEth, p.ihl, 0, ip_residual); };
-    refit_ip();
+    refit(f, ip_check, kEth, p.ihl, 0, ip_residual);
     if (!(p.tuple.proto == 17 && p.udp_none)) {
         uint32_t extra_out = p.tuple.proto == 1 ? 0 : pseudo(f, p.tuple.proto, l4_cover);
         refit(f, l4_check, l4, l4_cover, extra_out, l4_residual);
@@ -860,21 +863,7 @@ int NatModel::send(const xnat_ct_key &key, const Pkt &p, Outcome &out)
     }
     out.csums = {{ip_check, false}, {l4_check, p.tuple.proto == 17}};
 
-    if (route == XNAT_CNT_PASS_NO_NEIGH) { // tc has the kernel resolve the neighbour
-        f[kEth + 8]--;
-        refit_ip();
-        out.action = Action::redirect;
-        return XNAT_CNT_REDIRECTED_NEIGH;
-    }
-    if (route)
-        return route;
-    f[kEth + 8]--;
-    refit_ip();
-    std::copy(r.dmac.begin(), r.dmac.end(), f.begin());
-    const Mac &smac = r.ifindex == env_.wan_ifindex ? env_.wan_mac : env_.lan_mac;
-    std::copy(smac.begin(), smac.end(), f.begin() + 6);
-    out.action = Action::redirect;
-    return XNAT_CNT_REDIRECTED;
+    return finish(route, r, p, ip_residual, out);
 }
 
 namespace {

@@ -149,6 +149,7 @@ class NatModel {
     int account(const xnat_ct_key &key, const Pkt &p);
     int send(const xnat_ct_key &key, const Pkt &p, Outcome &out);
     int later_fragment(const Pkt &p, Outcome &out);
+    int finish(int route, const Route &r, const Pkt &p, uint16_t ip_residual, Outcome &out) const;
     void remember_untranslated(const Pkt &p, Outcome &out);
     bool forwarded_between_sides(uint32_t daddr_be) const;
     uint64_t now_ns() const;
