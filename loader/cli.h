@@ -11,7 +11,7 @@
 
 namespace xnat {
 
-// Documented and stable (README, "Exit codes").
+// Documented and stable (docs/CLI.md, "Exit codes").
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitFailed = 1;     // the kernel or the system refused; nothing half-applied
 inline constexpr int kExitBadInput = 2;   // bad argument, config or interface; nothing changed

@@ -36,7 +36,7 @@ int main(int argc, char **argv)
     std::string check_path;
     app.add_option("WAN_IF", opts.wan, "WAN interface: port forwards apply on its ingress");
     app.add_option("LAN_IF", opts.lan, "LAN interface");
-    app.add_option("CONFIG", opts.config_path, "JSON config (see README, Config reference)");
+    app.add_option("CONFIG", opts.config_path, "JSON config (see docs/CONFIG.md)");
     app.add_option("--pin-dir", opts.pin_dir, "bpffs directory of the instance")->capture_default_str();
     app.add_option("--mode", mode,
                    "auto: XDP on NICs, tc on veth and other software devices; xdp or tc force one "

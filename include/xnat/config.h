@@ -12,7 +12,7 @@
 #define XNAT_DEFAULT_UDP_S 300u
 #define XNAT_DEFAULT_ICMP_S 60u
 /* Half-open flows and unanswered UDP: netfilter's values, shorter than RFC 5382's 4-minute
- * transitory minimum on purpose (docs/CONFIG.md says why); set them to 240 to follow it. */
+ * transitory minimum on purpose (docs/STATE_EXHAUSTION.md says why); set them to 240 to follow it. */
 #define XNAT_DEFAULT_TCP_SYN_SENT_S 120u
 #define XNAT_DEFAULT_TCP_SYN_RECV_S 60u
 #define XNAT_DEFAULT_UDP_UNREPLIED_S 30u

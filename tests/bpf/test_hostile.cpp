@@ -1,7 +1,7 @@
 // Hostile packets: what an attacker or a broken host can send at the gateway. Each case checks
 // the verdict, the bytes (untouched, or translated with every checksum verified by the
 // independent oracle), the counter that names the outcome, and the connection table. The
-// policy table is in the README ("Hostile and malformed packets"); test_malformed.cpp covers
+// policy table is in docs/METRICS.md ("Hostile and malformed packets"); test_malformed.cpp covers
 // the plain header-parsing refusals.
 #include <arpa/inet.h>
 

@@ -351,7 +351,8 @@ conn_line() {
 }
 
 # ---------------------------------------------------------------------------------------------
-# The seed setup (../shared/DESIGN.md), documentation addresses for the public ones:
+# The seed setup (docs/ARCHITECTURE.md, "The two-gateway setup"), documentation addresses for
+# the public ones:
 #
 #   a12 10.0.0.12 ─┐
 #   a13 10.0.0.13 ─┤ swa      gwa                 rtr                    gwb              b13

@@ -209,7 +209,7 @@ log "internet client: $(tr '\n' ' ' <"$WORK/bulk-fwd.log")"
 
 # 4000-byte datagrams leave the internet host in three fragments of up to 1500 bytes, which the
 # ISP cuts again for the 1492 session; the LAN host, which learnt path MTU 1492 above, cuts its
-# own at 1492 (a 1500-byte fragment without DF it would lose: README, Limits). Every piece must
+# own at 1492 (a 1500-byte fragment without DF it would lose: docs/LIMITS.md). Every piece must
 # find its first fragment's translation.
 log "fragments over PPPoE: 4000-byte UDP through wan:5353 and the masquerade, ping -s 4000"
 tracked=$(counter frag_tracked)

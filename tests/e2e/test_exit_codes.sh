@@ -1,11 +1,12 @@
 #!/bin/bash
-# The documented exit codes (README, "Exit codes": 0 done, 1 the kernel or system refused,
+# The documented exit codes (docs/CLI.md, "Exit codes": 0 done, 1 the kernel or system refused,
 # 2 bad argument or config), one representative case each for every tool; --help of every
-# command and subcommand exits 0 and gives every option a description, and README names every
-# option; and xnat-load --check never touches the kernel: it works as nobody, with no bpffs.
+# command and subcommand exits 0 and gives every option a description, and the CLI reference
+# (docs/CLI.md) names every option; and xnat-load --check never touches the kernel: it works as
+# nobody, with no bpffs.
 source "$(dirname "$0")/lib.sh" "$1"
 
-README=$E2E_DIR/../../README.md
+CLI_DOC=$E2E_DIR/../../docs/CLI.md
 chmod 755 "$WORK"
 GOOD=$(write_config good.json <<'JSON'
 { "port_forwards": [ { "proto": "tcp", "from": "203.0.113.1:22012", "to": "10.0.0.12:22" } ],
@@ -65,7 +66,7 @@ for tool in import exporter; do
 done
 exits 2 "$BUILD_DIR/xnat-import" "$WORK/missing-rules.txt"
 
-log "--help: exit 0, every option described and named in README, for every command"
+log "--help: exit 0, every option described and named in docs/CLI.md, for every command"
 # check_help NAME CMD...: the help of CMD.
 check_help() {
 	local name=$1 opts opt n=0
@@ -96,10 +97,10 @@ PY
 	while read -r opt described short; do
 		[ "$described" = yes ] || fail "$name --help: $opt has no description"
 		case "$opt" in --help | --version) continue ;; esac
-		# Named in README in its long form, or in its short one ("-o conntrack", "`-q`").
-		grep -qF -- "$opt" "$README" ||
-			{ [ -n "$short" ] && grep -qE -- "(^|[^[:alnum:]-])$short([^[:alnum:]-]|\$)" "$README"; } ||
-			fail "$name: $opt is not in README.md"
+		# Named in the CLI reference in its long form, or in its short one ("-o conntrack", "`-q`").
+		grep -qF -- "$opt" "$CLI_DOC" ||
+			{ [ -n "$short" ] && grep -qE -- "(^|[^[:alnum:]-])$short([^[:alnum:]-]|\$)" "$CLI_DOC"; } ||
+			fail "$name: $opt is not in docs/CLI.md"
 		n=$((n + 1))
 	done <<<"$opts"
 	log "$name: $n options"
@@ -110,7 +111,7 @@ subs=$("$XNAT_MAP" --help | sed -n '/^Subcommands:/,$p' | awk 'NR > 1 && NF { pr
 [ "$(wc -w <<<"$subs")" -ge 6 ] || fail "xnat-map lists subcommands: $subs"
 for sub in $subs; do
 	check_help "xnat-map $sub" "$XNAT_MAP" "$sub"
-	grep -q "^xnat-map \[--pin-dir DIR\] $sub\b" "$README" || fail "README's CLI reference lacks xnat-map $sub"
+	grep -q "^xnat-map \[--pin-dir DIR\] $sub\b" "$CLI_DOC" || fail "docs/CLI.md lacks xnat-map $sub"
 done
 for tool in import exporter; do
 	check_help "xnat-$tool" "$BUILD_DIR/xnat-$tool"

@@ -19,7 +19,7 @@
 # 10.9.0.2, which the ! -d 10.0.0.0/8 exclusion leaves untranslated). A port nobody forwards
 # must fail on both. One difference is expected and asserted: a LAN source port inside
 # the gateway's own ip_local_port_range is kept by iptables but never handed out by xnat, which
-# keeps those ports for the gateway's own connections (README, masquerade).
+# keeps those ports for the gateway's own connections (docs/CONFIG.md, masquerade[].ports).
 source "$(dirname "$0")/lib.sh" "$1"
 
 FIXTURES=$E2E_DIR/../fixtures/iptables

@@ -1,6 +1,6 @@
 #!/bin/bash
-# The seed setup (../shared/DESIGN.md) with one rule per side: host 10.0.1.13 behind gateway B
-# reaches 10.0.0.12:22 behind gateway A across the internet. Gateway B sends LAN traffic for
+# The seed setup (docs/ARCHITECTURE.md, "The two-gateway setup") with one rule per side:
+# host 10.0.1.13 behind gateway B reaches 10.0.0.12:22 behind gateway A across the internet. Gateway B sends LAN traffic for
 # 10.0.0.12:22 to gateway A's public forward and masquerades it; gateway A forwards it to the
 # server. Both gateways load the shipped configs/seed-gateway-{a,b}.json. With the hosts' TX
 # checksum offload on and off.

@@ -8,7 +8,7 @@
 source "$(dirname "$0")/lib.sh" "$1"
 
 build_topology
-set_offload off # XDP forwards only full checksums (see README)
+set_offload off # XDP forwards only full checksums (see docs/ARCHITECTURE.md)
 peers_gro() { # STATE: GRO on both peers, eth0 of the client and of the server
 	in_c ethtool -K eth0 gro "$1" >/dev/null
 	in_s ethtool -K eth0 gro "$1" >/dev/null

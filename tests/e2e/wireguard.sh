@@ -1,5 +1,5 @@
 #!/bin/bash
-# The seed's two-LAN link (../shared/DESIGN.md, test_two_gateways.sh) over a real WireGuard
+# The seed's two-LAN link (docs/ARCHITECTURE.md, test_two_gateways.sh) over a real WireGuard
 # tunnel: each gateway's WAN is wg0 (link type none, no Ethernet header, MTU 1420), keyed at test
 # time with `wg genkey`, over a veth that stands for the internet. The tunnel carries the two
 # public addresses. LAN B reaches 10.0.0.12:22 through gateway B's LAN-side forward to gateway

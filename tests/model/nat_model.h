@@ -1,4 +1,4 @@
-// A reference model of xnat's NAT semantics, written from the documented behaviour (README,
+// A reference model of xnat's NAT semantics, written from the documented behaviour (docs/,
 // include/xnat/*.h comments) in plain C++, so the differential fuzzer can hold the real BPF
 // object against it packet by packet. It shares the ABI types with the datapath (so the
 // connection tables compare field by field) but none of its code: its own parser, its own
