@@ -972,8 +972,8 @@ def report(args, rows, elapsed, mach, plots):
         w("## TCP bulk throughput\n")
         w("One iperf3 stream from the generator namespace to the sink namespace, through each variant.")
         w("xnat in XDP mode, and bare XDP, need TX checksum offload off on the hosts' veths: with offload")
-        w("on, locally generated packets carry partial checksums that XDP cannot see (README, How it")
-        w("works). The seed measured 10-11 MB/s of NFS through its iptables gateway.\n")
+        w("on, locally generated packets carry partial checksums that XDP cannot see (docs/ARCHITECTURE.md,")
+        w("How it works). The seed measured 10-11 MB/s of NFS through its iptables gateway.\n")
         w("| variant | Gbit/s |")
         w("|---|---|")
         for v in dict.fromkeys(r["variant"] for r in ip):
