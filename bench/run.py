@@ -772,14 +772,18 @@ def main():
 
 # ---- report --------------------------------------------------------------------------------
 
-def write_results(args, rows, elapsed, mach):
-    out = os.path.abspath(args.out)
-    data = os.path.join(out, "bench")
-    os.makedirs(data, exist_ok=True)
+def write_csv(data, rows):
     with open(os.path.join(data, "results.csv"), "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=["test", "variant", "flows", "run", "value", "unit"])
         w.writeheader()
         w.writerows(rows)
+
+
+def write_results(args, rows, elapsed, mach):
+    out = os.path.abspath(args.out)
+    data = os.path.join(out, "bench")
+    os.makedirs(data, exist_ok=True)
+    write_csv(data, rows)
     with open(os.path.join(data, "meta.json"), "w") as f:
         json.dump({"elapsed": elapsed, "machine": mach, "quick": args.quick, "runs": args.runs,
                    "date": datetime.date.today().isoformat(), "methods": args.methods}, f)
@@ -802,10 +806,7 @@ def merge_results(args, rows):
         old = list(csv.DictReader(f))
     tests = {r["test"] for r in rows}
     merged = [r for r in old if r["test"] not in tests] + rows
-    with open(os.path.join(data, "results.csv"), "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=["test", "variant", "flows", "run", "value", "unit"])
-        w.writeheader()
-        w.writerows(merged)
+    write_csv(data, merged)
     with open(os.path.join(data, "meta.json")) as f:
         meta = json.load(f)
     today = datetime.date.today().isoformat()
