@@ -4,14 +4,15 @@
 # no Ethernet header, MTU 1492) under `xnat-load --follow-wan`, with wan:PORT forwards. --mode
 # xdp is refused on ppp0, --mode auto picks tc. Port forwards (TCP, UDP) and masquerade (TCP,
 # UDP, ping) carry real sockets over the session, a 1 MB transfer each way crosses the 1492
-# link, and 4000-byte datagrams and pings cross it in fragments. Then a redial as an ISP does it: pppd ends, ppp0 is deleted (the watcher exits 3, as the
-# systemd unit expects), the server hands out another address, pppd dials again and the watcher,
-# started again as the unit's restart would, puts the wan: forwards and masquerade on the new
-# address: new connections use it. Last, pppd in demand mode, which keeps ppp0 across a redial:
-# the address changes in place, and the same watcher moves masquerade and the wan: forwards to
-# the third address, ending the old address's flows. Then the ISP filters "fragmentation
-# needed": 1 MB stalls without MSS clamping and crosses with "mss_clamp": "pmtu". Needs ppp_generic, ppp_async, pppox and
-# pppoe, which this machine's own kernel lacks: the kernel matrix runs it on Debian's kernels
+# link, and 4000-byte datagrams and pings cross it in fragments. Then a redial as an ISP does
+# it: pppd ends, ppp0 is deleted (the watcher exits 3, as the systemd unit expects), the server
+# hands out another address, pppd dials again and the watcher, started again as the unit's
+# restart would, puts the wan: forwards and masquerade on the new address: new connections use
+# it. Then pppd in demand mode, which keeps ppp0 across a redial: the address changes in place,
+# and the same watcher moves masquerade and the wan: forwards to the third address, ending the
+# old address's flows. Last, the ISP filters "fragmentation needed": 1 MB stalls without MSS
+# clamping and crosses with "mss_clamp": "pmtu". Needs ppp_generic, ppp_async, pppox and pppoe,
+# which this machine's own kernel lacks: the kernel matrix runs it on Debian's kernels
 # (tests/kernels).
 #
 #   cli eth0 198.51.100.2 ── eth1 198.51.100.254  isp  (pppoe-server on eth0, ppp 203.0.113.254)
