@@ -28,9 +28,11 @@ static __always_inline int fwd_fib_outcome(long rc)
 	}
 }
 
-static __always_inline int fwd_finish_xdp(struct xdp_md *ctx, const struct bpf_fib_lookup *fib)
+/* The TTL, and the MACs unless the kernel is to resolve them, written in place on both hooks. */
+static __always_inline int fwd_write_headers(void *ctx, const int xdp,
+					     const struct bpf_fib_lookup *fib, int write_macs)
 {
-	void *data = (void *)(long)ctx->data, *end = (void *)(long)ctx->data_end;
+	void *data = ctx_data(ctx, xdp), *end = ctx_data_end(ctx, xdp);
 	struct ethhdr *eth = data;
 	struct iphdr *iph = data + XNAT_L3_OFF;
 	__be16 old_word, new_word;
@@ -42,8 +44,17 @@ static __always_inline int fwd_finish_xdp(struct xdp_md *ctx, const struct bpf_f
 	iph->ttl--;
 	new_word = *(__be16 *)&iph->ttl;
 	iph->check = csum_apply(iph->check, csum_diff16(0, old_word, new_word));
-	__builtin_memcpy(eth->h_dest, fib->dmac, ETH_ALEN);
-	__builtin_memcpy(eth->h_source, fib->smac, ETH_ALEN);
+	if (write_macs) {
+		__builtin_memcpy(eth->h_dest, fib->dmac, ETH_ALEN);
+		__builtin_memcpy(eth->h_source, fib->smac, ETH_ALEN);
+	}
+	return 0;
+}
+
+static __always_inline int fwd_finish_xdp(struct xdp_md *ctx, const struct bpf_fib_lookup *fib)
+{
+	if (fwd_write_headers(ctx, XNAT_HOOK_XDP, fib, 1))
+		return XNAT_CNT_PASS_MALFORMED;
 	if (bpf_redirect_map(&XNAT_MAP_TX_PORTS, fib->ifindex, 0) != XDP_REDIRECT)
 		return XNAT_CNT_DROP_TX_PORT;
 	return XNAT_CNT_REDIRECTED;
@@ -53,27 +64,15 @@ static __always_inline int fwd_finish_xdp(struct xdp_md *ctx, const struct bpf_f
  * kernel resolve it and fill in the MACs. Handing such a packet to the stack instead would not
  * work once its source is the gateway's own address: the stack drops it as a martian before it
  * resolves anything, and the flow would never start. */
-static __always_inline int fwd_finish_tc(struct __sk_buff *skb, const struct xnat_pkt *p,
-					 const struct bpf_fib_lookup *fib, int resolve_neigh)
+static __always_inline int fwd_finish_tc(struct __sk_buff *skb, const struct bpf_fib_lookup *fib,
+					 int resolve_neigh)
 {
-	__u8 macs[2 * ETH_ALEN];
-	__u8 ttl = p->ttl - 1;
-	__be16 old_word = bpf_htons(((__u16)p->ttl << 8) | p->tuple.proto);
-	__be16 new_word = bpf_htons(((__u16)ttl << 8) | p->tuple.proto);
-
-	if (bpf_l3_csum_replace(skb, XNAT_L3_OFF + __builtin_offsetof(struct iphdr, check),
-				old_word, new_word, sizeof(__u16)) ||
-	    bpf_skb_store_bytes(skb, XNAT_L3_OFF + __builtin_offsetof(struct iphdr, ttl), &ttl,
-				sizeof(ttl), 0))
+	if (fwd_write_headers(skb, XNAT_HOOK_TC, fib, !resolve_neigh))
 		return XNAT_CNT_PASS_MALFORMED;
 	if (resolve_neigh) {
 		bpf_redirect_neigh(fib->ifindex, 0, 0, 0);
 		return XNAT_CNT_REDIRECTED_NEIGH;
 	}
-	__builtin_memcpy(macs, fib->dmac, ETH_ALEN);
-	__builtin_memcpy(macs + ETH_ALEN, fib->smac, ETH_ALEN);
-	if (bpf_skb_store_bytes(skb, 0, macs, sizeof(macs), 0))
-		return XNAT_CNT_PASS_MALFORMED;
 	bpf_redirect(fib->ifindex, 0);
 	return XNAT_CNT_REDIRECTED;
 }
@@ -135,12 +134,11 @@ static __always_inline int fwd_route(void *ctx, const int xdp, const struct xnat
 }
 
 /* Decrements TTL, rewrites MACs and redirects a translated packet that fwd_route cleared. */
-static __always_inline int fwd_finish(void *ctx, const int xdp, const struct xnat_pkt *p,
-				      const struct bpf_fib_lookup *fib)
+static __always_inline int fwd_finish(void *ctx, const int xdp, const struct bpf_fib_lookup *fib)
 {
 	if (xdp)
 		return fwd_finish_xdp(ctx, fib);
-	return fwd_finish_tc(ctx, p, fib, 0);
+	return fwd_finish_tc(ctx, fib, 0);
 }
 
 /* The interface a destination is routed out of, neighbour or not (0 if unroutable). */

@@ -107,32 +107,23 @@ static __always_inline void frag_remember_untranslated(void *ctx, const int xdp,
 static __always_inline int frag_rewrite(void *ctx, const int xdp, const struct xnat_pkt *p,
 					const struct xnat_ct_key *to)
 {
+	void *data, *end;
+	struct iphdr *iph;
 	__u32 diff = 0;
 
 	if (p->tuple.saddr == to->saddr && p->tuple.daddr == to->daddr)
 		return 0;
 	diff = csum_diff32(diff, p->tuple.saddr, to->saddr);
 	diff = csum_diff32(diff, p->tuple.daddr, to->daddr);
-	if (xdp) {
-		void *data = ctx_data(ctx, xdp), *end = ctx_data_end(ctx, xdp);
-		struct iphdr *iph = data + XNAT_L3_OFF;
-
-		if ((void *)(iph + 1) > end)
-			return XNAT_CNT_PASS_MALFORMED;
-		iph->saddr = to->saddr;
-		iph->daddr = to->daddr;
-		iph->check = csum_apply(iph->check, diff);
-		return 0;
-	} else {
-		__be32 addrs[2] = { to->saddr, to->daddr };
-
-		if (bpf_l3_csum_replace(ctx, XNAT_L3_OFF + __builtin_offsetof(struct iphdr, check), 0,
-					diff, 0) ||
-		    bpf_skb_store_bytes(ctx, XNAT_L3_OFF + __builtin_offsetof(struct iphdr, saddr), addrs,
-					sizeof(addrs), 0))
-			return XNAT_CNT_PASS_MALFORMED;
-		return 0;
-	}
+	data = ctx_data(ctx, xdp);
+	end = ctx_data_end(ctx, xdp);
+	iph = data + XNAT_L3_OFF;
+	if ((void *)(iph + 1) > end)
+		return XNAT_CNT_PASS_MALFORMED;
+	iph->saddr = to->saddr;
+	iph->daddr = to->daddr;
+	iph->check = csum_apply(iph->check, diff);
+	return 0;
 }
 
 /* frag_forward_later's route lookup lives here rather than on its stack: inlined into the
@@ -188,10 +179,10 @@ static __always_inline int frag_forward_later(void *ctx, const int xdp, const st
 	if (rc)
 		return rc;
 	if (!xdp && route == XNAT_CNT_PASS_NO_NEIGH)
-		return fwd_finish_tc(ctx, p, fib, 1);
+		return fwd_finish_tc(ctx, fib, 1);
 	if (route)
 		return route;
-	return fwd_finish(ctx, xdp, p, fib);
+	return fwd_finish(ctx, xdp, fib);
 }
 
 #endif

@@ -90,10 +90,10 @@ static __always_inline int translate_and_send(void *ctx, const int xdp, const st
 		return rc;
 	mss_clamp(ctx, xdp, p, fib.ifindex, cfg);
 	if (!xdp && route == XNAT_CNT_PASS_NO_NEIGH)
-		return fwd_finish_tc(ctx, p, &fib, 1);
+		return fwd_finish_tc(ctx, &fib, 1);
 	if (route)
 		return route;
-	return fwd_finish(ctx, xdp, p, &fib);
+	return fwd_finish(ctx, xdp, &fib);
 }
 
 static __always_inline int handle_icmp_error(void *ctx, const int xdp, const struct xnat_pkt *p,
@@ -111,7 +111,7 @@ static __always_inline int handle_icmp_error(void *ctx, const int xdp, const str
 		return rc; /* untouched: tc finishes it */
 	if (icmp_error_rewrite(ctx, xdp, p, &quoted, &outer))
 		return XNAT_CNT_PASS_MALFORMED;
-	return rc ? rc : fwd_finish(ctx, xdp, p, &fib);
+	return rc ? rc : fwd_finish(ctx, xdp, &fib);
 }
 
 static __always_inline int xnat_handle(void *ctx, const int xdp, const __u8 side,
