@@ -12,7 +12,9 @@ SYN i comes from address SADDR + i % SOURCES, port FIRST_SPORT + i // SOURCES: w
 sources vary, N addresses from SADDR on. With --seconds S it sends new SYNs at full speed for
 S seconds, and at least COUNT; with --until FILE as well, until FILE exists (S then bounds
 it). It prints "flooding" when it starts, and a summary at the end.
-usage: syn_flood.py DEV SRC_MAC DST_MAC SADDR DADDR DPORT FIRST_SPORT COUNT [--sources N] [--seconds S] [--until FILE]
+With --rate R it sends at most R SYNs a second (in bursts of 64), for a peer whose XDP ring would
+overflow at full speed and take the test's other traffic down with the flood.
+usage: syn_flood.py DEV SRC_MAC DST_MAC SADDR DADDR DPORT FIRST_SPORT COUNT [--sources N] [--seconds S] [--until FILE] [--rate R]
 """
 import argparse
 import errno
@@ -65,6 +67,7 @@ def main():
     p.add_argument("--sources", type=int, default=1, help="spoofed source addresses, from SADDR on")
     p.add_argument("--seconds", type=float, default=0, help="keep sending new SYNs this long")
     p.add_argument("--until", help="with --seconds: stop sending when this file exists")
+    p.add_argument("--rate", type=float, default=0, help="at most this many SYNs a second")
     a = p.parse_args()
     mac = lambda m: bytes.fromhex(m.replace(":", ""))
     smac, dmac = mac(a.smac), mac(a.dmac)
@@ -82,10 +85,15 @@ def main():
     gen = frames(smac, dmac, saddr, daddr, dport, first, sources)
     # The frames to the minimum count are built first, so that they go out at full speed.
     batch = [next(gen) for _ in range(count)]
-    dropped = 0
+    dropped = attempts = 0
 
     def send(f):
-        nonlocal dropped
+        nonlocal dropped, attempts
+        attempts += 1
+        if a.rate and not attempts & 0x3F:
+            ahead = start + attempts / a.rate - time.monotonic()
+            if ahead > 0:
+                time.sleep(ahead)
         try:
             s.send(f)
         except OSError as e:
