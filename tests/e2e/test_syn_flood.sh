@@ -1,8 +1,8 @@
 #!/bin/bash
 # A spoofed SYN flood does not lock anyone out: a gateway with a table of 16384 connections and
-# one TCP port forward to a real server takes SYNs at full speed (40 kpps in XDP mode, below) from 254 spoofed sources, aimed
-# at the forward, for as long as the test makes new connections through it (a few seconds: at
-# least 10x the table, 163840 SYNs; in practice a few hundred thousand). Meanwhile and right after:
+# one TCP port forward to a real server takes SYNs at full speed (40 kpps in XDP mode, below)
+# from 254 spoofed sources, aimed at the forward, for as long as the test makes new connections
+# through it (a few seconds: at least 10x the table, 163840 SYNs). Meanwhile and right after:
 #   - a TCP stream through the forward, established before the flood, finishes byte-identical;
 #   - a legitimate client's new connections through the forward, made during the flood and
 #     right after it, each connect in under a second;
