@@ -999,6 +999,8 @@ def report(args, rows, elapsed, mach, plots):
         w("|---|---|---|---|")
         for v, name in (("V0", "bare XDP forwarder"), ("V1", "xnat_xdp_wan"), ("V1tc", "xnat_tc_wan")):
             cells = [median(rows, "prog_ns_dnat", v, f) for f in (1, 65536, 1048576)]
+            if not any(cells):
+                continue  # results from before the tc program was measured
             w(f"| {name} | " + " | ".join(f"{c:.0f} ns" if c else "n/a" for c in cells) + " |")
         w("")
     ctl = [r for r in rows if r["test"] == "control"]
