@@ -14,6 +14,7 @@ PACKAGES=(
 	libclang-rt-14-dev # libFuzzer for tests/fuzz/config_fuzz.cpp
 	qemu-system-x86 busybox-static xz-utils # tests/kernels: other kernels booted in QEMU
 	ppp pppoe wireguard-tools # tests/kernels: the guests' PPPoE and WireGuard suites (pppoe.sh, wireguard.sh)
+	man-db bsdextrautils # tests/man_pages.sh renders the man pages (man, groff, col)
 )
 
 # --bench: also what bench/run.py needs (baselines, the plot).

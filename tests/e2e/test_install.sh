@@ -1,8 +1,9 @@
 #!/bin/bash
-# `cmake --install` into a scratch prefix: the tools in sbin, the example configs and the env
-# file in etc/xnat, the systemd unit in lib/systemd/system, with their modes; a reinstall keeps
-# an edited env file; the unit passes `systemd-analyze verify`. Then the unit's own command
-# lines, parsed from it with its environment substituted, run against a namespace gateway:
+# `cmake --install` into a scratch prefix: the tools in sbin and their man pages in
+# share/man/man8, the example configs and the env file in etc/xnat, the systemd unit in
+# lib/systemd/system, with their modes; a reinstall keeps an edited env file; the unit passes
+# `systemd-analyze verify`. Then the unit's own command lines, parsed from it with its
+# environment substituted, run against a namespace gateway:
 # ExecStart loads (and sends READY=1 to NOTIFY_SOCKET) and forwards traffic, ExecReload
 # reloads in place keeping a connection, ExecStopPost leaves xnat loaded when the watcher
 # crashed and unloads it once the watcher exited 0 on the SIGTERM of a stop.
@@ -22,6 +23,7 @@ tools=0
 for tool in "$BUILD_DIR"/xnat-*; do # every tool built at the top level (the bench tools are elsewhere)
 	[ -f "$tool" ] && [ -x "$tool" ] || continue
 	mode_is "$ROOT/sbin/$(basename "$tool")" 755
+	mode_is "$ROOT/share/man/man8/$(basename "$tool").8" 644
 	tools=$((tools + 1))
 done
 [ "$tools" -ge 2 ] || fail "only $tools tools built?"
@@ -36,7 +38,7 @@ done
 mode_is "$ROOT/etc/xnat/xnat.env" 644
 UNIT=$ROOT/lib/systemd/system/xnat.service
 mode_is "$UNIT" 644
-log "$tools tools in sbin, $examples example configs and xnat.env in etc/xnat, xnat.service"
+log "$tools tools in sbin with their man pages, $examples example configs and xnat.env in etc/xnat, xnat.service"
 grep -q "^EnvironmentFile=$ROOT/etc/xnat/xnat.env$" "$UNIT" || fail "the unit does not read the installed env file"
 grep -q "^ExecStart=$ROOT/sbin/xnat-load --follow-wan " "$UNIT" || fail "the unit does not run the installed xnat-load"
 # A bad config (exit 2) is not retried, other failures a bounded number of times, and the
