@@ -10,8 +10,10 @@ ring may overflow: the frames it refuses, ENOBUFS here, are counted as dropped, 
 SYN i comes from address SADDR + i % SOURCES, port FIRST_SPORT + i // SOURCES: with
 --sources 1 (the default) COUNT consecutive ports of SADDR; with --sources N the spoofed
 sources vary, N addresses from SADDR on. With --seconds S it sends new SYNs at full speed for
-S seconds, and at least COUNT; with --until FILE as well, until FILE exists (S then bounds
-it). It prints "flooding" when it starts, and a summary at the end.
+S seconds, and at least COUNT; with --until FILE as well, until FILE exists and COUNT went out
+(frames the device refused do not count; S then bounds it). It prints "flooding" when it
+starts, and a summary at the end.
+
 With --rate R it sends at most R SYNs a second (in bursts of 64), for a peer whose XDP ring would
 overflow at full speed and take the test's other traffic down with the flood.
 usage: syn_flood.py DEV SRC_MAC DST_MAC SADDR DADDR DPORT FIRST_SPORT COUNT [--sources N] [--seconds S] [--until FILE] [--rate R]
@@ -111,8 +113,9 @@ def main():
         for f in gen:
             send(f)
             sent += 1
+            # The file ends the flood only once COUNT frames went out: a refused one is no SYN.
             if not sent & 0xFF and (time.monotonic() >= deadline or
-                                     (a.until and os.path.exists(a.until))):
+                                     (a.until and os.path.exists(a.until) and sent - dropped >= count)):
                 break
         else:
             sys.exit(f"syn_flood: ran out of new tuples after {sent} SYNs")
