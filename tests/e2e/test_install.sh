@@ -138,7 +138,9 @@ log "ExecStart: ${START[*]}"
 spawn start ip netns exec "$NS_G" "${START[@]}"
 MAIN=$LAST_PID
 unset NOTIFY_SOCKET
-wait_log notify "^READY=1$"
+# Loading verifies the whole object first, seconds on a loaded 2-vCPU machine: a run beside a
+# build failed with the pins half made, so this waits longer than lib.sh's default 10 s.
+wait_log notify "^READY=1$" 600
 wait_log start "^following wan0: address 198.51.100.1, 1 masquerade rule$"
 grep -q "^loaded 1 rule, 1 masquerade; pinned at $PIN$" "$WORK/start.log" || fail "ExecStart did not load: $(cat "$WORK/start.log")"
 
