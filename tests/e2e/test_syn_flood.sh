@@ -5,7 +5,7 @@
 # through it (a few seconds: at least 10x the table, 163840 SYNs). Meanwhile and right after:
 #   - a TCP stream through the forward, established before the flood, finishes byte-identical;
 #   - a legitimate client's new connections through the forward, made during the flood and
-#     right after it, each connect in under a second;
+#     right after it, each connect in under 3 s (one SYN resent);
 #   - the flood's flows are early-dropped (ct_early_drop, one per SYN beyond the table) rather
 #     than refused (drop_ct_full stays 0: they are all unassured), the table stays full and
 #     whole, and the stream's flow is still in it.
@@ -31,8 +31,11 @@ SPOOFED=192.0.2.1 # the first of 254 spoofed sources
 SOURCES=254
 FWD=203.0.113.1
 FWD_PORT=22012
-# A new connection must be made in this long (ms), during the flood and after it.
-CONNECT_MS=1000
+# A new connection must be made in this long (ms), during the flood and after it. The ring can
+# still refuse a frame now and then at 40 kpps (1,196 of 164,000 in one CI run), and a client's
+# SYN lost so is resent after 1 s: one resend is allowed, a second (at 3 s) is not. A SYN that
+# xnat refused would show in drop_ct_full, which must stay 0.
+CONNECT_MS=3000
 
 build_topology
 # The spoofed sources are on the internet: the server's answers to them (backscatter) leave by
