@@ -12,6 +12,10 @@ fail() {
 	exit 1
 }
 command -v man >/dev/null || fail "man is not installed (scripts/install-deps.sh installs man-db)"
+# The C locale exists everywhere: a locale the environment names but the machine lacks makes man
+# complain on stderr, which would read as a warning about the page.
+export LC_ALL=C
+unset LANGUAGE
 
 # The long options a --help text names (CLI11 prints them as --name), and its subcommands (the
 # first word of each line under "Subcommands:").
