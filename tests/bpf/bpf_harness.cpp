@@ -45,20 +45,8 @@ const char *hook_name(Hook h)
     return h == Hook::xdp ? "xdp" : "tc";
 }
 
-BpfFixture::BpfFixture(uint32_t max_connections)
+BpfFixture::BpfFixture(uint32_t max_connections) : skel_(max_connections)
 {
-    capture_libbpf_log();
-    skel_.reset(xnat_bpf__open());
-    if (!skel_)
-        throw std::runtime_error("open skeleton");
-    if (bpf_map__set_max_entries(skel_->maps.XNAT_MAP_CT, 2 * max_connections) ||
-        bpf_map__set_max_entries(skel_->maps.XNAT_MAP_SNAT, max_connections + XNAT_SNAT_HEADROOM) ||
-        bpf_map__set_max_entries(skel_->maps.XNAT_MAP_EIM, max_connections + XNAT_SNAT_HEADROOM) ||
-        bpf_map__set_max_entries(skel_->maps.XNAT_MAP_EVICT, max_connections) ||
-        bpf_map__set_max_entries(skel_->maps.XNAT_MAP_HOSTS, max_connections))
-        throw std::runtime_error("size ct");
-    if (int err = xnat_bpf__load(skel_.get()))
-        throw std::runtime_error("load BPF object: " + std::to_string(err) + " " + last_libbpf_warning());
     cfg_.abi_version = XNAT_ABI_VERSION;
     cfg_.max_connections = max_connections;
     cfg_.max_mappings = max_connections + XNAT_SNAT_HEADROOM;
@@ -66,13 +54,13 @@ BpfFixture::BpfFixture(uint32_t max_connections)
     cfg_.local_port_hi = kLocalPortHi;
     cfg_.sweep_interval_ms = XNAT_DEFAULT_SWEEP_INTERVAL_MS;
     set_timeouts(Timeouts{});
-    if (auto r = arm_sweeper(skel_); !r)
+    if (auto r = arm_sweeper(skel_.skeleton()); !r)
         throw std::runtime_error(r.error().message);
 }
 
 MapSet BpfFixture::maps() const
 {
-    return skeleton_maps(skel_);
+    return skeleton_maps(skel_.skeleton());
 }
 
 void BpfFixture::write()

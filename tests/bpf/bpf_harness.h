@@ -1,6 +1,6 @@
-// Runs the real xnat BPF object through BPF_PROG_TEST_RUN. Each fixture loads a fresh copy of
-// the object (its own maps, nothing pinned) and fills its maps with the same library code
-// xnat-load uses.
+// Runs the real xnat BPF object through BPF_PROG_TEST_RUN. Each fixture has a copy of the object
+// of its own (its own maps, nothing pinned), fresh or reset to its state after load (see
+// object_pool.h), and fills its maps with the same library code xnat-load uses.
 #pragma once
 
 #include <cstdint>
@@ -10,6 +10,7 @@
 #include "config.h"
 #include "conntrack_table.h"
 #include "instance_maps.h"
+#include "object_pool.h"
 #include "packet.h"
 #include "skeleton.h"
 #include "xnat/abi.h"
@@ -75,7 +76,7 @@ class BpfFixture {
 
   private:
     void write();
-    Skeleton skel_;
+    PooledObject skel_;
     xnat_config cfg_{};
 };
 

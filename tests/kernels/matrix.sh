@@ -9,7 +9,7 @@
 # Exits 1 if any suite failed or any kernel could not be fetched or booted.
 #
 # Knobs: XNAT_MATRIX_JOBS (kernels run at once, default 2), XNAT_MATRIX_VM_TIMEOUT (s per
-# guest, default 9000), XNAT_MATRIX_SUITE_TIMEOUT (s per suite, default 6000),
+# guest, default 2400), XNAT_MATRIX_SUITE_TIMEOUT (s per suite, default 1200),
 # XNAT_KERNEL_CACHE (where fetch.sh keeps kernels).
 set -euo pipefail
 
@@ -24,7 +24,7 @@ KERNELS=("$@")
 # The guests first: they take longest, and the host's run fits beside the last of them.
 [ ${#KERNELS[@]} -gt 0 ] || KERNELS=(6.1 6.12 host)
 JOBS=${XNAT_MATRIX_JOBS:-2}
-VM_TIMEOUT=${XNAT_MATRIX_VM_TIMEOUT:-9000}
+VM_TIMEOUT=${XNAT_MATRIX_VM_TIMEOUT:-2400}
 LOGS=$BUILD/kernel-matrix
 TABLE=$BUILD/kernel-matrix.md
 

@@ -12,7 +12,7 @@ set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
 # One hung suite must not eat the whole kernel's budget and hide the others' results.
-SUITE_TIMEOUT=${XNAT_MATRIX_SUITE_TIMEOUT:-6000}
+SUITE_TIMEOUT=${XNAT_MATRIX_SUITE_TIMEOUT:-1200}
 
 SUITES=(bpf_tests difffuzz difffuzz-determinism port_forward-xdp-off port_forward-tc-on
 	test_masquerade test_two_gateways test_l3_wan vlan pppoe wireguard test_fragments test_mss)
