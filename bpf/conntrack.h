@@ -210,7 +210,8 @@ static __always_inline int ct_insert_evicting(const struct xnat_ct_key *key,
 	return err;
 }
 
-/* Inserts both halves of a new flow. Returns 0 and the original half, or a drop counter; on
+/* Inserts both halves of a new flow. Returns XNAT_CONTINUE and the original half, or a drop
+ * counter; on
  * failure nothing of the flow is left in the table. Once the original half is in, another path
  * (flush, an eviction popping an older key of the same tuple, expiry of a half with no peer yet)
  * may end the flow before it is complete; that path counted it ended and gave back its mapping
@@ -273,7 +274,7 @@ static __always_inline int ct_create(const struct xnat_pkt *p, const struct ct_n
 	xnat_count(XNAT_CNT_NEW_FLOW);
 	xnat_rule_hit(n->rule);
 	*out = orig;
-	return 0;
+	return XNAT_CONTINUE;
 }
 
 static __always_inline __u8 ct_tcp_next_state(__u8 state, __u8 *flags, __u8 dir, __u8 tcp)
@@ -353,18 +354,18 @@ static __always_inline int ct_account(struct xnat_ct_entry *e, const struct xnat
 	if (e->dir == XNAT_DIR_REPLY) {
 		if ((e->flags & XNAT_CT_F_SEEN_REPLY) &&
 		    !(p->tcp_flags & (XNAT_TCP_SYN | XNAT_TCP_FIN | XNAT_TCP_RST)))
-			return 0;
+			return XNAT_CONTINUE;
 		e->flags |= XNAT_CT_F_SEEN_REPLY;
 		orig = bpf_map_lookup_elem(&XNAT_MAP_CT, &e->peer);
 		if (!orig)
-			return 0;
+			return XNAT_CONTINUE;
 	} else if (p->tuple.proto != IPPROTO_TCP ||
 		   (!(p->tcp_flags & (XNAT_TCP_SYN | XNAT_TCP_FIN | XNAT_TCP_RST)) &&
 		    e->state != XNAT_TCP_SYN_RECV)) {
-		return 0;
+		return XNAT_CONTINUE;
 	}
 	ct_update_state(orig, p, e->dir);
-	return 0;
+	return XNAT_CONTINUE;
 }
 
 #endif

@@ -30,7 +30,7 @@ static __always_inline const struct xnat_fwd_target *flow_forward(void *fwd_tabl
 	return fwd_table ? bpf_map_lookup_elem(fwd_table, &key) : 0;
 }
 
-/* 0 if the packet may open a flow, else the counter for leaving it alone. Only a SYN opens a
+/* XNAT_CONTINUE if the packet may open a flow, else the counter for leaving it alone. Only a SYN opens a
  * TCP flow: stray segments (scans, leftovers of flushed flows) must not create state; the
  * gateway's own stack answers them. Only an echo request opens an ICMP flow. */
 static __always_inline int flow_refuse_open(const struct xnat_pkt *p)
@@ -40,7 +40,7 @@ static __always_inline int flow_refuse_open(const struct xnat_pkt *p)
 		return XNAT_CNT_PASS_TCP_NOT_SYN;
 	if (p->tuple.proto == IPPROTO_ICMP && p->tuple.sport == 0) /* a reply: (0, id) */
 		return XNAT_CNT_PASS_NO_MATCH;
-	return 0;
+	return XNAT_CONTINUE;
 }
 
 /* Creates the flow and hands back the reference on its mapping if creation fails. */
@@ -49,7 +49,7 @@ static __always_inline int flow_commit(const struct xnat_pkt *p, const struct ct
 {
 	int rc = ct_create(p, n, now, out, ended_elsewhere);
 
-	if (!rc || *ended_elsewhere)
+	if (rc == XNAT_CONTINUE || *ended_elsewhere)
 		return rc;
 	if (n->orig_nat & XNAT_NAT_MAP_SELF)
 		snat_release(p->tuple.proto, p->tuple.daddr, p->tuple.dport);
@@ -86,7 +86,7 @@ static __always_inline int flow_new_wan(const struct xnat_pkt *p, __u32 now,
 		if (!m || !(m->flags & XNAT_MASQ_F_EIF))
 			return XNAT_CNT_PASS_NO_MATCH;
 		rc = flow_refuse_open(p);
-		if (rc)
+		if (rc != XNAT_CONTINUE)
 			return rc;
 		if (!snat_hold(m))
 			return XNAT_CNT_PASS_NO_MATCH;
@@ -97,7 +97,7 @@ static __always_inline int flow_new_wan(const struct xnat_pkt *p, __u32 now,
 		return flow_commit(p, &n, now, out, &ended_elsewhere);
 	}
 	rc = flow_refuse_open(p);
-	if (rc)
+	if (rc != XNAT_CONTINUE)
 		return rc;
 	return flow_commit(p, &n, now, out, &ended_elsewhere);
 }
@@ -151,7 +151,7 @@ static __always_inline int flow_new_lan(void *ctx, const int xdp, const struct x
 	if (!n.orig_nat && !req.ext_addr)
 		return XNAT_CNT_PASS_NO_MATCH;
 	rc = flow_refuse_open(p);
-	if (rc)
+	if (rc != XNAT_CONTINUE)
 		return rc;
 
 	n.reply_nat = n.orig_nat;
@@ -161,7 +161,7 @@ static __always_inline int flow_new_lan(void *ctx, const int xdp, const struct x
 		if (charged == HOST_REFUSED)
 			return XNAT_CNT_DROP_HOST_FLOWS;
 		rc = snat_acquire(&req, cfg, fwd_table, now, &ext_port);
-		if (rc)
+		if (rc != XNAT_CONTINUE)
 			goto uncharge;
 		n.to.saddr = req.ext_addr;
 		n.to.sport = ext_port;
@@ -173,7 +173,7 @@ static __always_inline int flow_new_lan(void *ctx, const int xdp, const struct x
 		}
 	}
 	rc = flow_commit(p, &n, now, out, &ended_elsewhere);
-	if (!rc || ended_elsewhere)
+	if (rc == XNAT_CONTINUE || ended_elsewhere)
 		return rc;
 uncharge:
 	if (charged == HOST_CHARGED)

@@ -18,7 +18,7 @@ static __always_inline int fwd_fib_outcome(long rc)
 {
 	switch (rc) {
 	case BPF_FIB_LKUP_RET_SUCCESS:
-		return 0;
+		return XNAT_CONTINUE;
 	case BPF_FIB_LKUP_RET_NO_NEIGH:
 		return XNAT_CNT_PASS_NO_NEIGH;
 	case BPF_FIB_LKUP_RET_FRAG_NEEDED:
@@ -48,12 +48,12 @@ static __always_inline int fwd_write_headers(void *ctx, const int xdp,
 		__builtin_memcpy(eth->h_dest, fib->dmac, ETH_ALEN);
 		__builtin_memcpy(eth->h_source, fib->smac, ETH_ALEN);
 	}
-	return 0;
+	return XNAT_CONTINUE;
 }
 
 static __always_inline int fwd_finish_xdp(struct xdp_md *ctx, const struct bpf_fib_lookup *fib)
 {
-	if (fwd_write_headers(ctx, XNAT_HOOK_XDP, fib, 1))
+	if (fwd_write_headers(ctx, XNAT_HOOK_XDP, fib, 1) != XNAT_CONTINUE)
 		return XNAT_CNT_PASS_MALFORMED;
 	if (bpf_redirect_map(&XNAT_MAP_TX_PORTS, fib->ifindex, 0) != XDP_REDIRECT)
 		return XNAT_CNT_DROP_TX_PORT;
@@ -67,7 +67,7 @@ static __always_inline int fwd_finish_xdp(struct xdp_md *ctx, const struct bpf_f
 static __always_inline int fwd_finish_tc(struct __sk_buff *skb, const struct bpf_fib_lookup *fib,
 					 int resolve_neigh)
 {
-	if (fwd_write_headers(skb, XNAT_HOOK_TC, fib, !resolve_neigh))
+	if (fwd_write_headers(skb, XNAT_HOOK_TC, fib, !resolve_neigh) != XNAT_CONTINUE)
 		return XNAT_CNT_PASS_MALFORMED;
 	if (resolve_neigh) {
 		bpf_redirect_neigh(fib->ifindex, 0, 0, 0);
@@ -77,7 +77,7 @@ static __always_inline int fwd_finish_tc(struct __sk_buff *skb, const struct bpf
 	return XNAT_CNT_REDIRECTED;
 }
 
-/* Routes a packet by its translated tuple. Returns 0 when the fast path can send it (fib holds
+/* Routes a packet by its translated tuple. Returns XNAT_CONTINUE when the fast path can send it (fib holds
  * the egress and MACs), or the pass counter saying why it cannot. PASS_NO_NEIGH still names
  * one of xnat's interfaces in fib->ifindex. Nothing is written. */
 static __always_inline int fwd_route(void *ctx, const int xdp, const struct xnat_pkt *p,
@@ -105,7 +105,7 @@ static __always_inline int fwd_route(void *ctx, const int xdp, const struct xnat
 	fib->ipv4_dst = to->daddr;
 	fib->ifindex = ctx_ifindex(ctx, xdp);
 	rc = fwd_fib_outcome(bpf_fib_lookup(ctx, fib, sizeof(*fib), 0));
-	if (rc && rc != XNAT_CNT_PASS_NO_NEIGH)
+	if (rc != XNAT_CONTINUE && rc != XNAT_CNT_PASS_NO_NEIGH)
 		return rc;
 
 	if (fib->ifindex == cfg->wan_ifindex)
@@ -114,7 +114,7 @@ static __always_inline int fwd_route(void *ctx, const int xdp, const struct xnat
 		egress_mode = cfg->lan_mode;
 	else
 		return XNAT_CNT_PASS_FIB;
-	if (rc)
+	if (rc != XNAT_CONTINUE)
 		return rc;
 	if (!xdp && ((struct __sk_buff *)ctx)->gso_size) {
 		/* The route lookup passes any GSO packet; what the link must carry is its segments,
@@ -130,7 +130,7 @@ static __always_inline int fwd_route(void *ctx, const int xdp, const struct xnat
 	 * fast path redirects only between XDP-mode interfaces. */
 	if (xdp && egress_mode != XNAT_MODE_XDP)
 		return XNAT_CNT_XDP_HANDOFF;
-	return 0;
+	return XNAT_CONTINUE;
 }
 
 /* Decrements TTL, rewrites MACs and redirects a translated packet that fwd_route cleared. */

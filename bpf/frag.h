@@ -33,7 +33,8 @@ static __always_inline void frag_key(const struct xnat_pkt *p, struct xnat_frag_
 	k->proto = p->tuple.proto;
 }
 
-/* Keeps the translation of a first fragment for the rest of its datagram. Returns 0, or the
+/* Keeps the translation of a first fragment for the rest of its datagram. Returns
+ * XNAT_CONTINUE, or the
  * drop counter when a live entry of this datagram identity names other addresses: the first
  * translation wins, since later fragments already sent may have followed it, and this datagram
  * could not be told apart from that one. */
@@ -56,13 +57,13 @@ static __always_inline int frag_remember(const struct xnat_pkt *p, const struct 
 		if (old->expires_ns > now) {
 			if (old->saddr != to->saddr || old->daddr != to->daddr)
 				return XNAT_CNT_DROP_FRAG_CLASH;
-			return 0; /* the same datagram again (or XDP handed it to tc) */
+			return XNAT_CONTINUE; /* the same datagram again (or XDP handed it to tc) */
 		}
 		flags = BPF_ANY; /* a dead entry is replaced */
 	}
 	if (bpf_map_update_elem(&XNAT_MAP_FRAG, &k, &fresh, flags) == 0)
 		xnat_count(XNAT_CNT_FRAG_TRACKED);
-	return 0;
+	return XNAT_CONTINUE;
 }
 
 /* A later fragment without a translation: dropped if the kernel would forward it between xnat's
@@ -112,7 +113,7 @@ static __always_inline int frag_rewrite(void *ctx, const int xdp, const struct x
 	__u32 diff = 0;
 
 	if (p->tuple.saddr == to->saddr && p->tuple.daddr == to->daddr)
-		return 0;
+		return XNAT_CONTINUE;
 	diff = csum_diff32(diff, p->tuple.saddr, to->saddr);
 	diff = csum_diff32(diff, p->tuple.daddr, to->daddr);
 	data = ctx_data(ctx, xdp);
@@ -123,7 +124,7 @@ static __always_inline int frag_rewrite(void *ctx, const int xdp, const struct x
 	iph->saddr = to->saddr;
 	iph->daddr = to->daddr;
 	iph->check = csum_apply(iph->check, diff);
-	return 0;
+	return XNAT_CONTINUE;
 }
 
 /* frag_forward_later's route lookup lives here rather than on its stack: inlined into the
@@ -164,7 +165,7 @@ static __always_inline int frag_forward_later(void *ctx, const int xdp, const st
 	to.proto = p->tuple.proto;
 	flow = f->flow;
 	route = fwd_route(ctx, xdp, p, &to, cfg, fib);
-	if (xdp && route)
+	if (xdp && route != XNAT_CONTINUE)
 		return route; /* untouched and unaccounted: tc finishes it */
 	/* The flow counts the datagram's every fragment, as conntrack (which sees it whole) does. */
 	e = bpf_map_lookup_elem(&XNAT_MAP_CT, &flow);
@@ -176,11 +177,11 @@ static __always_inline int frag_forward_later(void *ctx, const int xdp, const st
 	    p->tuple.saddr != to.saddr)
 		return XNAT_CNT_PASS_FOR_ERROR;
 	rc = frag_rewrite(ctx, xdp, p, &to);
-	if (rc)
+	if (rc != XNAT_CONTINUE)
 		return rc;
 	if (!xdp && route == XNAT_CNT_PASS_NO_NEIGH)
 		return fwd_finish_tc(ctx, fib, 1);
-	if (route)
+	if (route != XNAT_CONTINUE)
 		return route;
 	return fwd_finish(ctx, xdp, fib);
 }

@@ -39,11 +39,11 @@ static __always_inline int icmp_error_lookup(const struct xnat_pkt *p, struct xn
 	outer->saddr = p->inner.tuple.daddr != quoted->daddr ? quoted->daddr : p->tuple.saddr;
 	outer->daddr = quoted->saddr;
 	outer->proto = IPPROTO_ICMP;
-	return 0;
+	return XNAT_CONTINUE;
 }
 
 /* Rewrites the error, whose IPv4 header starts at l3 (see parse_packet_at), in place.
- * Returns 0 or a counter. */
+ * Returns XNAT_CONTINUE or a counter. */
 static __always_inline int icmp_error_rewrite_at(void *ctx, const int xdp, const __u32 l3,
 						 const struct xnat_pkt *p,
 						 const struct xnat_ct_key *quoted,
@@ -103,7 +103,7 @@ static __always_inline int icmp_error_rewrite_at(void *ctx, const int xdp, const
 	iph->daddr = outer->daddr;
 	iph->check = csum_apply(iph->check, outer_addr);
 	xnat_count(XNAT_CNT_ICMP_ERROR_TRANSLATED);
-	return 0;
+	return XNAT_CONTINUE;
 }
 
 static __always_inline int icmp_error_rewrite(void *ctx, const int xdp, const struct xnat_pkt *p,

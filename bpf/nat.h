@@ -74,7 +74,7 @@ static __always_inline int nat_l4_csum_tc(struct __sk_buff *skb, const struct xn
 		return XNAT_CNT_PASS_MALFORMED;
 	if (d->port_changed && bpf_l4_csum_replace(skb, csum_off, 0, d->port, l4_flags))
 		return XNAT_CNT_PASS_MALFORMED;
-	return 0;
+	return XNAT_CONTINUE;
 }
 
 /* Both hooks write the headers in place, and only tc's L4 checksum goes through the kernel:
@@ -109,15 +109,15 @@ static __always_inline int nat_rewrite_headers(void *ctx, const int xdp, const s
 		l4_diff = csum_add(d->addr, d->port);
 	}
 	if (!xdp || p->l4_csum_none)
-		return 0;
+		return XNAT_CONTINUE;
 	c = csum_apply(*csum, l4_diff);
 	if (p->tuple.proto == IPPROTO_UDP && c == 0)
 		c = 0xffff; /* 0 would mean "no checksum" */
 	*csum = c;
-	return 0;
+	return XNAT_CONTINUE;
 }
 
-/* Rewrites the packet from p->tuple to *to. Returns 0 or a counter. */
+/* Rewrites the packet from p->tuple to *to. Returns XNAT_CONTINUE or a counter. */
 static __always_inline int nat_rewrite(void *ctx, const int xdp, const struct xnat_pkt *p,
 				       const struct xnat_ct_key *to)
 {
@@ -126,9 +126,9 @@ static __always_inline int nat_rewrite(void *ctx, const int xdp, const struct xn
 
 	nat_compute_delta(&p->tuple, to, &d);
 	if (!d.addr_changed && !d.port_changed)
-		return 0;
+		return XNAT_CONTINUE;
 	rc = nat_rewrite_headers(ctx, xdp, p, to, &d);
-	if (rc || xdp || p->l4_csum_none)
+	if (rc != XNAT_CONTINUE || xdp || p->l4_csum_none)
 		return rc;
 	return nat_l4_csum_tc(ctx, p, &d);
 }

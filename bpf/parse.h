@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: (GPL-2.0 OR BSD-2-Clause) */
 /*
- * Header parsing. Convention: a parser returns 0 when the packet is one xnat handles and fills
- * struct xnat_pkt; otherwise it returns the counter (enum xnat_counter) that says why the
- * packet is left untouched. Every bounds check has the shape `if (hdr + 1 > end)`.
+ * Header parsing. Convention: a parser returns XNAT_CONTINUE when the packet is one xnat handles
+ * and fills struct xnat_pkt; otherwise it returns the counter (enum xnat_counter) that says why
+ * the packet is left untouched. Every bounds check has the shape `if (hdr + 1 > end)`.
  */
 #ifndef XNAT_BPF_PARSE_H
 #define XNAT_BPF_PARSE_H
@@ -25,7 +25,7 @@
 
 /* What the parser returns for a fragment other than the first: no counter (the fragment code
  * decides its outcome), and no L4 header to read. The IP fields of the packet are filled. */
-#define XNAT_PARSE_LATER_FRAGMENT XNAT_CNT_COUNT
+#define XNAT_PARSE_LATER_FRAGMENT (XNAT_CONTINUE - 1)
 
 #define XNAT_TCP_FIN 0x01
 #define XNAT_TCP_SYN 0x02
@@ -112,13 +112,13 @@ static __always_inline int parse_icmp_inner(void *data, void *inner, void *end, 
 		/* ICMP errors from Linux quote more than 8 bytes; only then is the TCP checksum here. */
 		if ((void *)(l4 + 18) <= end && ihl + 18 <= len)
 			p->inner.l4_csum_off = __builtin_offsetof(struct tcphdr, check);
-		return 0;
+		return XNAT_CONTINUE;
 	case IPPROTO_UDP:
 		p->inner.tuple.sport = *(__be16 *)l4;
 		p->inner.tuple.dport = *(__be16 *)(l4 + 2);
 		if (*(__be16 *)(l4 + 6))
 			p->inner.l4_csum_off = __builtin_offsetof(struct udphdr, check);
-		return 0;
+		return XNAT_CONTINUE;
 	case IPPROTO_ICMP:
 		if (l4[0] == XNAT_ICMP_ECHO)
 			p->inner.tuple.sport = *(__be16 *)(l4 + XNAT_ICMP_ID_OFF);
@@ -127,7 +127,7 @@ static __always_inline int parse_icmp_inner(void *data, void *inner, void *end, 
 		else
 			return XNAT_CNT_PASS_ICMP_NO_FLOW;
 		p->inner.l4_csum_off = __builtin_offsetof(struct xnat_icmphdr, checksum);
-		return 0;
+		return XNAT_CONTINUE;
 	default:
 		return XNAT_CNT_PASS_ICMP_NO_FLOW;
 	}
@@ -144,10 +144,10 @@ static __always_inline int parse_icmp(void *data, void *l4, void *end, __u32 l4_
 	switch (ih->type) {
 	case XNAT_ICMP_ECHO:
 		p->tuple.sport = ih->id;
-		return 0;
+		return XNAT_CONTINUE;
 	case XNAT_ICMP_ECHOREPLY:
 		p->tuple.dport = ih->id;
-		return 0;
+		return XNAT_CONTINUE;
 	case XNAT_ICMP_DEST_UNREACH:
 	case XNAT_ICMP_TIME_EXCEEDED:
 	case XNAT_ICMP_PARAMETERPROB:
@@ -178,7 +178,7 @@ static __always_inline int parse_l4(void *data, void *l4, void *end, __u32 l4_le
 		p->tcp_next = p->tcp_seq + (l4_len - (__u32)th->doff * 4) +
 			      !!(p->tcp_flags & XNAT_TCP_SYN) + !!(p->tcp_flags & XNAT_TCP_FIN);
 		p->l4_csum_off = __builtin_offsetof(struct tcphdr, check);
-		return 0;
+		return XNAT_CONTINUE;
 	}
 	if (p->tuple.proto == IPPROTO_UDP) {
 		struct udphdr *uh = l4;
@@ -192,7 +192,7 @@ static __always_inline int parse_l4(void *data, void *l4, void *end, __u32 l4_le
 		p->tuple.dport = uh->dest;
 		p->l4_csum_off = __builtin_offsetof(struct udphdr, check);
 		p->l4_csum_none = uh->check == 0;
-		return 0;
+		return XNAT_CONTINUE;
 	}
 	if (p->tuple.proto == IPPROTO_ICMP)
 		return parse_icmp(data, l4, end, l4_len, p);

@@ -133,8 +133,8 @@ struct snat_request {
 	__be32 ext_addr;
 };
 
-/* Finds or makes the mapping for an internal endpoint and takes a reference on it. Returns 0
- * with the external port, or the drop counter. A new mapping is charged to the internal host's
+/* Finds or makes the mapping for an internal endpoint and takes a reference on it. Returns
+ * XNAT_CONTINUE with the external port, or the drop counter. A new mapping is charged to the internal host's
  * port quota; reusing one costs nothing. */
 static __always_inline int snat_acquire(const struct snat_request *req,
 					const struct xnat_config *cfg, void *fwd_table, __u32 now,
@@ -166,7 +166,7 @@ static __always_inline int snat_acquire(const struct snat_request *req,
 		m = bpf_map_lookup_elem(&XNAT_MAP_SNAT, &sk);
 		if (m && m->int_addr == req->int_addr && m->int_port == req->int_port && snat_hold(m)) {
 			*ext_port = sk.port;
-			return 0;
+			return XNAT_CONTINUE;
 		}
 	}
 
@@ -196,7 +196,7 @@ static __always_inline int snat_acquire(const struct snat_request *req,
 		if (bpf_map_update_elem(&XNAT_MAP_SNAT, &sk, &fresh, BPF_NOEXIST) == 0) {
 			bpf_map_update_elem(&XNAT_MAP_EIM, &ek, &sk.port, BPF_ANY);
 			*ext_port = sk.port;
-			return 0;
+			return XNAT_CONTINUE;
 		}
 	}
 	if (charged == HOST_CHARGED)

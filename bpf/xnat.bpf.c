@@ -22,13 +22,10 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-static __always_inline int outcome_is_drop(int outcome)
+/* Whether an outcome is of the kind whose counters' bits `mask` holds (counters.h). */
+static __always_inline int outcome_of_kind(__u64 mask, int outcome)
 {
-	return outcome == XNAT_CNT_DROP_CT_FULL || outcome == XNAT_CNT_DROP_CT_COLLISION ||
-	       outcome == XNAT_CNT_DROP_TX_PORT || outcome == XNAT_CNT_DROP_PORTS_EXHAUSTED ||
-	       outcome == XNAT_CNT_DROP_TCP_RST_WINDOW || outcome == XNAT_CNT_DROP_HOST_FLOWS ||
-	       outcome == XNAT_CNT_DROP_HOST_PORTS || outcome == XNAT_CNT_DROP_FRAG_NO_FIRST ||
-	       outcome == XNAT_CNT_DROP_FRAG_CLASH;
+	return outcome >= 0 && outcome < XNAT_CNT_COUNT && ((mask >> outcome) & 1);
 }
 
 /*
@@ -44,11 +41,11 @@ static __always_inline int outcome_is_drop(int outcome)
  */
 static __always_inline int verdict(const int xdp, int outcome)
 {
-	if (outcome == XNAT_CNT_REDIRECTED || outcome == XNAT_CNT_REDIRECTED_NEIGH) {
+	if (outcome_of_kind(XNAT_REDIRECT_MASK, outcome)) {
 		xnat_count(outcome);
 		return xdp ? XDP_REDIRECT : TC_ACT_REDIRECT;
 	}
-	if (outcome_is_drop(outcome)) {
+	if (outcome_of_kind(XNAT_DROP_MASK, outcome)) {
 		xnat_count(outcome);
 		return xdp ? XDP_DROP : TC_ACT_SHOT;
 	}
@@ -73,25 +70,25 @@ static __always_inline int translate_and_send(void *ctx, const int xdp, const st
 	nat_target_tuple(e, &to);
 	if (p->frag_first) {
 		rc = frag_remember(p, &to);
-		if (rc)
+		if (rc != XNAT_CONTINUE)
 			return rc;
 	}
 	route = fwd_route(ctx, xdp, p, &to, cfg, &fib);
-	if (xdp && route)
+	if (xdp && route != XNAT_CONTINUE)
 		return route; /* untouched and unaccounted: tc finishes it */
 	rc = ct_account(e, p, now);
-	if (rc)
+	if (rc != XNAT_CONTINUE)
 		return rc;
 	if ((route == XNAT_CNT_PASS_TTL || (route == XNAT_CNT_PASS_FRAG_NEEDED && p->dont_fragment)) &&
 	    (p->tuple.saddr != to.saddr || p->tuple.sport != to.sport))
 		return XNAT_CNT_PASS_FOR_ERROR;
 	rc = nat_rewrite(ctx, xdp, p, &to);
-	if (rc)
+	if (rc != XNAT_CONTINUE)
 		return rc;
 	mss_clamp(ctx, xdp, p, fib.ifindex, cfg);
 	if (!xdp && route == XNAT_CNT_PASS_NO_NEIGH)
 		return fwd_finish_tc(ctx, &fib, 1);
-	if (route)
+	if (route != XNAT_CONTINUE)
 		return route;
 	return fwd_finish(ctx, xdp, &fib);
 }
@@ -104,14 +101,14 @@ static __always_inline int handle_icmp_error(void *ctx, const int xdp, const str
 	int rc;
 
 	rc = icmp_error_lookup(p, &quoted, &outer);
-	if (rc)
+	if (rc != XNAT_CONTINUE)
 		return rc;
 	rc = fwd_route(ctx, xdp, p, &outer, cfg, &fib);
-	if (xdp && rc)
+	if (xdp && rc != XNAT_CONTINUE)
 		return rc; /* untouched: tc finishes it */
-	if (icmp_error_rewrite(ctx, xdp, p, &quoted, &outer))
+	if (icmp_error_rewrite(ctx, xdp, p, &quoted, &outer) != XNAT_CONTINUE)
 		return XNAT_CNT_PASS_MALFORMED;
-	return rc ? rc : fwd_finish(ctx, xdp, &fib);
+	return rc != XNAT_CONTINUE ? rc : fwd_finish(ctx, xdp, &fib);
 }
 
 static __always_inline int xnat_handle(void *ctx, const int xdp, const __u8 side,
@@ -129,7 +126,7 @@ static __always_inline int xnat_handle(void *ctx, const int xdp, const __u8 side
 		return verdict(xdp, frag_forward_later(ctx, xdp, &p, cfg));
 	if (!xdp && rc == XNAT_CNT_PASS_L4_PROTO && p.frag_first)
 		frag_remember_untranslated(ctx, xdp, &p, cfg);
-	if (rc)
+	if (rc != XNAT_CONTINUE)
 		return verdict(xdp, rc);
 	if (p.icmp_error)
 		return verdict(xdp, handle_icmp_error(ctx, xdp, &p, cfg));
@@ -146,11 +143,11 @@ static __always_inline int xnat_handle(void *ctx, const int xdp, const __u8 side
 			rc = flow_new_wan(&p, now, cfg, &e);
 		else
 			rc = flow_new_lan(ctx, xdp, &p, now, cfg, &e);
-		if (rc && refusal_wanted(cfg, side, rc))
+		if (rc != XNAT_CONTINUE && refusal_wanted(cfg, side, rc))
 			return refusal_verdict(ctx, xdp, side, &p, cfg, now, rc);
 		if (!xdp && rc == XNAT_CNT_PASS_NO_MATCH && p.frag_first)
 			frag_remember_untranslated(ctx, xdp, &p, cfg);
-		if (rc)
+		if (rc != XNAT_CONTINUE)
 			return verdict(xdp, rc);
 	}
 	return verdict(xdp, translate_and_send(ctx, xdp, &p, e, cfg, now));
@@ -175,7 +172,7 @@ int XNAT_PROG_XDP_LAN(struct xdp_md *ctx)
  * interface. The header goes away again wherever the packet goes without one: a redirect to an
  * interface without a link header strips mac_len bytes, and a packet passed up loses them too,
  * since tc ingress pulls mac_len (now the header's 14 bytes) before IP sees the packet.
- * Returns 0 when the packet has the header, else a counter saying why not.
+ * Returns XNAT_CONTINUE when the packet has the header, else a counter saying why not.
  */
 static __always_inline int tc_give_link_header(struct __sk_buff *skb)
 {
@@ -186,7 +183,7 @@ static __always_inline int tc_give_link_header(struct __sk_buff *skb)
 	if (bpf_skb_change_head(skb, ETH_HLEN, 0) ||
 	    bpf_skb_store_bytes(skb, __builtin_offsetof(struct ethhdr, h_proto), &proto, sizeof(proto), 0))
 		return XNAT_CNT_PASS_MALFORMED;
-	return 0;
+	return XNAT_CONTINUE;
 }
 
 static __always_inline int tc_ingress(struct __sk_buff *skb, const __u8 side)
@@ -201,7 +198,7 @@ static __always_inline int tc_ingress(struct __sk_buff *skb, const __u8 side)
 		return verdict(XNAT_HOOK_TC, XNAT_CNT_PASS_NOT_IPV4);
 	if (cfg && (cfg->l3_sides & XNAT_L3_SIDE(side))) {
 		rc = tc_give_link_header(skb);
-		if (rc)
+		if (rc != XNAT_CONTINUE)
 			return verdict(XNAT_HOOK_TC, rc);
 	}
 	return xnat_handle(skb, XNAT_HOOK_TC, side, cfg);
@@ -246,9 +243,9 @@ static __always_inline int tc_egress(struct __sk_buff *skb, const __u32 l3)
 
 	if (!egress_may_be_icmp(skb, l3))
 		return TC_ACT_OK;
-	if (parse_packet_at(skb, XNAT_HOOK_TC, l3, &p) || !p.icmp_error)
+	if (parse_packet_at(skb, XNAT_HOOK_TC, l3, &p) != XNAT_CONTINUE || !p.icmp_error)
 		return TC_ACT_OK;
-	if (icmp_error_lookup(&p, &quoted, &outer) == 0)
+	if (icmp_error_lookup(&p, &quoted, &outer) == XNAT_CONTINUE)
 		icmp_error_rewrite_at(skb, XNAT_HOOK_TC, l3, &p, &quoted, &outer);
 	return TC_ACT_OK;
 }

@@ -16,11 +16,6 @@
 namespace xnat {
 namespace {
 
-// counters.h lists the outcomes first (each packet ends in exactly one), then, from new_flow
-// on, what is counted besides the outcome. Summing xnat_packets_total gives the packets seen
-// only if the two kinds are kept apart.
-constexpr size_t kFirstEventCounter = XNAT_CNT_NEW_FLOW;
-
 // In protocol number order, the order xnat_snat_ports_in_use's series come in.
 constexpr uint8_t kSnatProtos[] = {XNAT_PROTO_ICMP, XNAT_PROTO_TCP, XNAT_PROTO_UDP};
 
@@ -231,13 +226,17 @@ std::string render_prometheus(const MetricsSnapshot &s)
     w.family("xnat_packets_total", MetricType::counter,
              "Packets by outcome: each packet an xnat program sees ends in exactly one (xnat-map stats "
              "explains each).");
-    for (size_t i = 0; i < kFirstEventCounter; ++i)
-        w.sample({{"reason", kCounterInfo[i].name}}, s.counters[i]);
+    // Summing xnat_packets_total gives the packets seen only if outcomes and events are kept
+    // apart: each packet ends in exactly one outcome, and any number of events.
+    for (size_t i = 0; i < XNAT_CNT_COUNT; ++i)
+        if (is_outcome(kCounterInfo[i].kind))
+            w.sample({{"reason", kCounterInfo[i].name}}, s.counters[i]);
     w.family("xnat_events_total", MetricType::counter,
              "Events counted besides the packet outcomes: flows created, expired and ended, "
              "ICMP errors translated, XDP hand-overs.");
-    for (size_t i = kFirstEventCounter; i < XNAT_CNT_COUNT; ++i)
-        w.sample({{"event", kCounterInfo[i].name}}, s.counters[i]);
+    for (size_t i = 0; i < XNAT_CNT_COUNT; ++i)
+        if (!is_outcome(kCounterInfo[i].kind))
+            w.sample({{"event", kCounterInfo[i].name}}, s.counters[i]);
     connection_families(w, s);
     table_families(w, s);
     snat_families(w, s);

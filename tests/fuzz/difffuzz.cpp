@@ -44,7 +44,7 @@ constexpr uint64_t kTickNs = 1ull << XNAT_TICK_SHIFT;
 
 const char *counter_name(int i)
 {
-#define XNAT_COUNTER_NAME_(id, name, help) name,
+#define XNAT_COUNTER_NAME_(id, kind, name, help) name,
     static const char *names[] = {XNAT_COUNTER_LIST(XNAT_COUNTER_NAME_)};
 #undef XNAT_COUNTER_NAME_
     return i >= 0 && i < XNAT_CNT_COUNT ? names[i] : "?";

@@ -77,9 +77,9 @@ std::vector<std::string> words_of(const std::string &line)
     return words;
 }
 
-#define XNAT_TEST_COUNTER_NAME_(id, name, help) name,
+#define XNAT_TEST_COUNTER_NAME_(id, kind, name, help) name,
 const char *const kCounterNames[] = {XNAT_COUNTER_LIST(XNAT_TEST_COUNTER_NAME_)};
-#define XNAT_TEST_COUNTER_HELP_(id, name, help) help,
+#define XNAT_TEST_COUNTER_HELP_(id, kind, name, help) help,
 const char *const kCounterHelp[] = {XNAT_COUNTER_LIST(XNAT_TEST_COUNTER_HELP_)};
 #undef XNAT_TEST_COUNTER_NAME_
 #undef XNAT_TEST_COUNTER_HELP_
