@@ -1,5 +1,5 @@
 #!/bin/bash
-# `cmake --install` into a scratch prefix: the tools in sbin and their man pages in
+# `cmake --install` into a scratch prefix: the tools in sbin (the BPF object in lib/xnat) and their man pages in
 # share/man/man8, the example configs and the env file in etc/xnat, the systemd unit in
 # lib/systemd/system, with their modes; a reinstall keeps an edited env file; the unit passes
 # `systemd-analyze verify`. Then the unit's own command lines, parsed from it with its
@@ -29,6 +29,8 @@ done
 [ "$tools" -ge 2 ] || fail "only $tools tools built?"
 mode_is "$ROOT/sbin/xnat-load" 755
 mode_is "$ROOT/sbin/xnat-map" 755
+mode_is "$ROOT/lib/xnat/xnat.bpf.o" 644
+cmp -s "$ROOT/lib/xnat/xnat.bpf.o" "$BUILD_DIR/xnat_bpf.bpf.o" || fail "lib/xnat/xnat.bpf.o is not the object built"
 examples=0
 for cfg in "$E2E_DIR"/../../configs/*.json; do
 	mode_is "$ROOT/etc/xnat/$(basename "$cfg")" 644
