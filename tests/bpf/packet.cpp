@@ -75,7 +75,7 @@ uint16_t internet_checksum(const uint8_t *data, size_t len, uint32_t seed)
     return static_cast<uint16_t>(~fold(sum_bytes(data, len, seed)));
 }
 
-PacketSpec lan_to(const char *src, uint16_t sport, const char *dst, uint16_t dport, uint8_t proto)
+PacketSpec flow_packet(uint8_t proto, const char *src, uint16_t sport, const char *dst, uint16_t dport)
 {
     PacketSpec s;
     s.proto = proto;
@@ -83,9 +83,21 @@ PacketSpec lan_to(const char *src, uint16_t sport, const char *dst, uint16_t dpo
     s.daddr = ip(dst);
     s.sport = sport;
     s.dport = dport;
+    return s;
+}
+
+PacketSpec lan_to(const char *src, uint16_t sport, const char *dst, uint16_t dport, uint8_t proto)
+{
+    PacketSpec s = flow_packet(proto, src, sport, dst, dport);
     s.tcp_flags = kSyn;
     s.payload = {1, 2, 3, 4};
     return s;
+}
+
+void set16(Bytes &f, size_t off, uint16_t v)
+{
+    f[off] = static_cast<uint8_t>(v >> 8);
+    f[off + 1] = static_cast<uint8_t>(v);
 }
 
 Bytes build(const PacketSpec &s)

@@ -54,8 +54,13 @@ inline constexpr uint8_t kEchoReply = 0, kUnreach = 3, kEcho = 8, kTimeExceeded 
 Bytes ip_packet(const Bytes &frame, size_t len = 0);
 
 Bytes build(const PacketSpec &spec);
+// A packet of proto from src:sport to dst:dport; every other field keeps PacketSpec's default.
+PacketSpec flow_packet(uint8_t proto, const char *src, uint16_t sport, const char *dst, uint16_t dport);
 // A flow's first packet, src:sport -> dst:dport, with a 4-byte payload (a SYN for TCP).
 PacketSpec lan_to(const char *src, uint16_t sport, const char *dst, uint16_t dport, uint8_t proto = kTcp);
+
+// Writes a 16-bit field in network order: tests that break a header on purpose.
+void set16(Bytes &f, size_t off, uint16_t v);
 
 // RFC 1071 one's complement sum over bytes, folded and complemented.
 uint16_t internet_checksum(const uint8_t *data, size_t len, uint32_t seed = 0);

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "bpf_harness.h"
+#include "scenario.h"
 #include "expect.h"
 #include "xnat/counters.h"
 
@@ -16,49 +17,6 @@ using namespace xnat::test;
 
 namespace {
 
-PacketSpec client(uint8_t flags, uint16_t sport = 40000, uint16_t dport = 22012)
-{
-    PacketSpec s;
-    s.saddr = ip("198.51.100.2");
-    s.daddr = ip("203.0.113.1");
-    s.sport = sport;
-    s.dport = dport;
-    s.tcp_flags = flags;
-    return s;
-}
-
-PacketSpec server(uint8_t flags, uint16_t dport = 40000)
-{
-    PacketSpec s;
-    s.saddr = ip("10.0.0.12");
-    s.daddr = ip("198.51.100.2");
-    s.sport = 22;
-    s.dport = dport;
-    s.tcp_flags = flags;
-    return s;
-}
-
-PacketSpec udp_client()
-{
-    PacketSpec s;
-    s.proto = kUdp;
-    s.saddr = ip("198.51.100.2");
-    s.daddr = ip("203.0.113.1");
-    s.sport = 5555;
-    s.dport = 6001;
-    s.payload = {1, 2, 3};
-    return s;
-}
-
-PacketSpec udp_server()
-{
-    PacketSpec s = udp_client();
-    s.saddr = ip("10.0.0.20");
-    s.daddr = ip("198.51.100.2");
-    s.sport = 6001;
-    s.dport = 5555;
-    return s;
-}
 
 uint8_t state(const BpfFixture &fx)
 {
@@ -69,9 +27,9 @@ uint8_t state(const BpfFixture &fx)
 
 void open_connection(BpfFixture &fx, Hook hook)
 {
-    fx.run(hook, Side::wan, build(client(kSyn)));
-    fx.run(hook, Side::lan, build(server(kSyn | kAck)));
-    fx.run(hook, Side::wan, build(client(kAck)));
+    fx.run(hook, Side::wan, build(client_tcp(kSyn)));
+    fx.run(hook, Side::lan, build(server_tcp(kSyn | kAck)));
+    fx.run(hook, Side::wan, build(client_tcp(kAck)));
     REQUIRE(state(fx) == XNAT_TCP_ESTABLISHED);
 }
 
@@ -91,34 +49,34 @@ TEST_CASE("conntrack: TCP handshake and teardown move through conntrack's states
     BpfFixture fx;
     fx.install(rules());
 
-    fx.run(hook, Side::wan, build(client(kSyn)));
+    fx.run(hook, Side::wan, build(client_tcp(kSyn)));
     CHECK(state(fx) == XNAT_TCP_SYN_SENT);
-    fx.run(hook, Side::wan, build(client(kSyn))); // retransmitted SYN
+    fx.run(hook, Side::wan, build(client_tcp(kSyn))); // retransmitted SYN
     CHECK(state(fx) == XNAT_TCP_SYN_SENT);
-    fx.run(hook, Side::lan, build(server(kSyn | kAck)));
+    fx.run(hook, Side::lan, build(server_tcp(kSyn | kAck)));
     CHECK(state(fx) == XNAT_TCP_SYN_RECV);
-    fx.run(hook, Side::wan, build(client(kAck)));
+    fx.run(hook, Side::wan, build(client_tcp(kAck)));
     CHECK(state(fx) == XNAT_TCP_ESTABLISHED);
-    fx.run(hook, Side::lan, build(server(kAck | kPsh)));
+    fx.run(hook, Side::lan, build(server_tcp(kAck | kPsh)));
     CHECK(state(fx) == XNAT_TCP_ESTABLISHED);
 
     SECTION("client closes first")
     {
-        fx.run(hook, Side::wan, build(client(kFin | kAck)));
+        fx.run(hook, Side::wan, build(client_tcp(kFin | kAck)));
         CHECK(state(fx) == XNAT_TCP_FIN_WAIT);
-        fx.run(hook, Side::lan, build(server(kFin | kAck)));
+        fx.run(hook, Side::lan, build(server_tcp(kFin | kAck)));
         CHECK(state(fx) == XNAT_TCP_TIME_WAIT);
     }
     SECTION("server closes first")
     {
-        fx.run(hook, Side::lan, build(server(kFin | kAck)));
+        fx.run(hook, Side::lan, build(server_tcp(kFin | kAck)));
         CHECK(state(fx) == XNAT_TCP_CLOSE_WAIT);
-        fx.run(hook, Side::wan, build(client(kFin | kAck)));
+        fx.run(hook, Side::wan, build(client_tcp(kFin | kAck)));
         CHECK(state(fx) == XNAT_TCP_TIME_WAIT);
     }
     SECTION("reset")
     {
-        fx.run(hook, Side::lan, build(server(kRst)));
+        fx.run(hook, Side::lan, build(server_tcp(kRst)));
         CHECK(state(fx) == XNAT_TCP_CLOSE);
     }
     CHECK(fx.counter(XNAT_CNT_NEW_FLOW) == 1);
@@ -133,7 +91,7 @@ TEST_CASE("conntrack: an idle established flow expires after tcp_established, bo
     open_connection(fx, hook);
 
     fx.advance_clock_s(7437);
-    Bytes ack = build(client(kAck));
+    Bytes ack = build(client_tcp(kAck));
     CHECK(fx.run(hook, Side::wan, ack).verdict == pass_verdict(hook));
     CHECK(fx.counter(XNAT_CNT_CT_EXPIRED) == 0);
     CHECK(fields(fx.run(hook, Side::wan, ack).out).daddr == ip("10.0.0.12"));
@@ -153,42 +111,42 @@ TEST_CASE("conntrack: half-open, transitory and close timeouts apply to unfinish
     BpfFixture fx;
     fx.install(rules());
     // SYN_SENT lives tcp_syn_sent = 120 s (and up to a tick more), not a second less.
-    fx.run(hook, Side::wan, build(client(kSyn)));
+    fx.run(hook, Side::wan, build(client_tcp(kSyn)));
     fx.advance_clock_s(119);
-    fx.run(hook, Side::wan, build(client(kSyn)));
+    fx.run(hook, Side::wan, build(client_tcp(kSyn)));
     CHECK(fx.counter(XNAT_CNT_CT_EXPIRED) == 0);
     fx.advance_clock_s(123);
-    fx.run(hook, Side::lan, build(server(kSyn | kAck)));
+    fx.run(hook, Side::lan, build(server_tcp(kSyn | kAck)));
     CHECK(fx.counter(XNAT_CNT_CT_EXPIRED) == 1);
     CHECK(fx.ct_entries() == 0);
 
     // SYN_RECV: tcp_syn_recv = 60 s.
-    fx.run(hook, Side::wan, build(client(kSyn)));
-    fx.run(hook, Side::lan, build(server(kSyn | kAck)));
+    fx.run(hook, Side::wan, build(client_tcp(kSyn)));
+    fx.run(hook, Side::lan, build(server_tcp(kSyn | kAck)));
     REQUIRE(state(fx) == XNAT_TCP_SYN_RECV);
     fx.advance_clock_s(59);
-    fx.run(hook, Side::lan, build(server(kSyn | kAck)));
+    fx.run(hook, Side::lan, build(server_tcp(kSyn | kAck)));
     CHECK(fx.counter(XNAT_CNT_CT_EXPIRED) == 1);
     fx.advance_clock_s(63);
-    fx.run(hook, Side::lan, build(server(kSyn | kAck)));
+    fx.run(hook, Side::lan, build(server_tcp(kSyn | kAck)));
     CHECK(fx.counter(XNAT_CNT_CT_EXPIRED) == 2);
     CHECK(fx.ct_entries() == 0);
 
     // FIN_WAIT: tcp_transitory = 240 s.
     open_connection(fx, hook);
-    fx.run(hook, Side::wan, build(client(kFin | kAck)));
+    fx.run(hook, Side::wan, build(client_tcp(kFin | kAck)));
     fx.advance_clock_s(200);
-    fx.run(hook, Side::lan, build(server(kAck)));
+    fx.run(hook, Side::lan, build(server_tcp(kAck)));
     CHECK(fx.counter(XNAT_CNT_CT_EXPIRED) == 2);
     fx.advance_clock_s(243);
-    fx.run(hook, Side::lan, build(server(kAck)));
+    fx.run(hook, Side::lan, build(server_tcp(kAck)));
     CHECK(fx.counter(XNAT_CNT_CT_EXPIRED) == 3);
     CHECK(fx.ct_entries() == 0);
 
     open_connection(fx, hook);
-    fx.run(hook, Side::wan, build(client(kRst)));
+    fx.run(hook, Side::wan, build(client_tcp(kRst)));
     fx.advance_clock_s(13); // CLOSE lives tcp_close = 10 s (and up to a tick more)
-    fx.run(hook, Side::lan, build(server(kAck)));
+    fx.run(hook, Side::lan, build(server_tcp(kAck)));
     CHECK(fx.counter(XNAT_CNT_CT_EXPIRED) == 4);
     CHECK(fx.ct_entries() == 0);
 }
@@ -198,18 +156,18 @@ TEST_CASE("conntrack: a UDP flow lives while either direction is active")
     Hook hook = GENERATE(Hook::xdp, Hook::tc);
     BpfFixture fx;
     fx.install(rules());
-    fx.run(hook, Side::wan, build(udp_client()));
+    fx.run(hook, Side::wan, build(client_udp()));
     fx.advance_clock_s(20);
-    fx.run(hook, Side::lan, build(udp_server())); // replied: udp = 300 s from here on
+    fx.run(hook, Side::lan, build(udp_server_reply())); // replied: udp = 300 s from here on
     fx.advance_clock_s(200);
-    fx.run(hook, Side::lan, build(udp_server()));
+    fx.run(hook, Side::lan, build(udp_server_reply()));
     fx.advance_clock_s(250); // 470 s since the client spoke, 250 s since the server did
-    CHECK(fields(fx.run(hook, Side::wan, build(udp_client())).out).daddr == ip("10.0.0.20"));
+    CHECK(fields(fx.run(hook, Side::wan, build(client_udp())).out).daddr == ip("10.0.0.20"));
     CHECK(fx.counter(XNAT_CNT_CT_EXPIRED) == 0);
     CHECK(fx.counter(XNAT_CNT_NEW_FLOW) == 1);
 
     fx.advance_clock_s(303);
-    CHECK(fields(fx.run(hook, Side::wan, build(udp_client())).out).daddr == ip("10.0.0.20"));
+    CHECK(fields(fx.run(hook, Side::wan, build(client_udp())).out).daddr == ip("10.0.0.20"));
     CHECK(fx.counter(XNAT_CNT_CT_EXPIRED) == 1);
     CHECK(fx.counter(XNAT_CNT_NEW_FLOW) == 2);
     CHECK(fx.ct_entries() == 2);
@@ -221,12 +179,12 @@ TEST_CASE("conntrack: an unreplied UDP flow times out sooner; timeouts are confi
     BpfFixture fx;
     fx.install(rules());
     // udp_unreplied = 30 s by default.
-    fx.run(hook, Side::wan, build(udp_client()));
+    fx.run(hook, Side::wan, build(client_udp()));
     fx.advance_clock_s(27); // less a tick (1.07 s) of clock granularity
-    fx.run(hook, Side::wan, build(udp_client()));
+    fx.run(hook, Side::wan, build(client_udp()));
     CHECK(fx.counter(XNAT_CNT_CT_EXPIRED) == 0);
     fx.advance_clock_s(33);
-    fx.run(hook, Side::wan, build(udp_client()));
+    fx.run(hook, Side::wan, build(client_udp()));
     CHECK(fx.counter(XNAT_CNT_CT_EXPIRED) == 1);
 
     Timeouts t;
@@ -234,14 +192,14 @@ TEST_CASE("conntrack: an unreplied UDP flow times out sooner; timeouts are confi
     t.udp = 40;
     fx.set_timeouts(t);
     fx.advance_clock_s(11); // the flow just made is unreplied: 8 s
-    fx.run(hook, Side::wan, build(udp_client()));
+    fx.run(hook, Side::wan, build(client_udp()));
     CHECK(fx.counter(XNAT_CNT_CT_EXPIRED) == 2);
-    fx.run(hook, Side::lan, build(udp_server()));
+    fx.run(hook, Side::lan, build(udp_server_reply()));
     fx.advance_clock_s(37); // replied: 40 s
-    fx.run(hook, Side::wan, build(udp_client()));
+    fx.run(hook, Side::wan, build(client_udp()));
     CHECK(fx.counter(XNAT_CNT_CT_EXPIRED) == 2);
     fx.advance_clock_s(43);
-    fx.run(hook, Side::wan, build(udp_client()));
+    fx.run(hook, Side::wan, build(client_udp()));
     CHECK(fx.counter(XNAT_CNT_CT_EXPIRED) == 3);
 }
 
@@ -251,12 +209,12 @@ TEST_CASE("conntrack: a new SYN on a closed tuple starts over with the current r
     BpfFixture fx;
     fx.install(rules());
     open_connection(fx, hook);
-    fx.run(hook, Side::wan, build(client(kFin | kAck)));
-    fx.run(hook, Side::lan, build(server(kFin | kAck)));
+    fx.run(hook, Side::wan, build(client_tcp(kFin | kAck)));
+    fx.run(hook, Side::lan, build(server_tcp(kFin | kAck)));
     REQUIRE(state(fx) == XNAT_TCP_TIME_WAIT);
 
     fx.install({fwd("tcp", "203.0.113.1:22012", "10.0.0.13:22")});
-    RunResult r = fx.run(hook, Side::wan, build(client(kSyn)));
+    RunResult r = fx.run(hook, Side::wan, build(client_tcp(kSyn)));
     CHECK(fields(r.out).daddr == ip("10.0.0.13"));
     CHECK(state(fx) == XNAT_TCP_SYN_SENT);
     CHECK(fx.ct_entries() == 2);
@@ -270,8 +228,8 @@ TEST_CASE("conntrack: a reply tuple already in use refuses the new flow and leav
     fx.install(rules());
     // The same client port to two forwards of the same server port: both flows would need
     // the reply tuple 10.0.0.12:22 -> 198.51.100.2:40000.
-    fx.run(hook, Side::wan, build(client(kSyn, 40000, 22012)));
-    Bytes second = build(client(kSyn, 40000, 22013));
+    fx.run(hook, Side::wan, build(client_tcp(kSyn, 40000, 22012)));
+    Bytes second = build(client_tcp(kSyn, 40000, 22013));
     RunResult r = fx.run(hook, Side::wan, second);
     CHECK(r.verdict == drop_verdict(hook));
     CHECK(fx.counter(XNAT_CNT_DROP_CT_COLLISION) == 1);
@@ -287,13 +245,13 @@ TEST_CASE("conntrack: a table full of assured flows refuses new flows with a cou
     BpfFixture fx(16);
     fx.install(rules());
     for (uint16_t port = 1000; port < 1016; ++port) {
-        REQUIRE(fx.run(hook, Side::wan, build(client(kSyn, port))).verdict == pass_verdict(hook));
-        fx.run(hook, Side::lan, build(server(kSyn | kAck, port)));
-        fx.run(hook, Side::wan, build(client(kAck, port)));
+        REQUIRE(fx.run(hook, Side::wan, build(client_tcp(kSyn, port))).verdict == pass_verdict(hook));
+        fx.run(hook, Side::lan, build(server_tcp(kSyn | kAck, port)));
+        fx.run(hook, Side::wan, build(client_tcp(kAck, port)));
     }
     CHECK(fx.ct_entries() == 32);
 
-    RunResult r = fx.run(hook, Side::wan, build(client(kSyn, 2000)));
+    RunResult r = fx.run(hook, Side::wan, build(client_tcp(kSyn, 2000)));
     CHECK(r.verdict == drop_verdict(hook));
     CHECK(fx.counter(XNAT_CNT_DROP_CT_FULL) == 1);
     CHECK(fx.counter(XNAT_CNT_CT_EARLY_DROP) == 0);
@@ -304,7 +262,7 @@ TEST_CASE("conntrack: a table full of assured flows refuses new flows with a cou
         CHECK_FALSE(c.reply_missing);
 
     // Existing flows keep working at capacity.
-    CHECK(fields(fx.run(hook, Side::wan, build(client(kAck, 1005))).out).daddr == ip("10.0.0.12"));
+    CHECK(fields(fx.run(hook, Side::wan, build(client_tcp(kAck, 1005))).out).daddr == ip("10.0.0.12"));
 }
 
 TEST_CASE("conntrack: expiry needs no daemon: the sweeper removes idle flows, both halves")
@@ -316,8 +274,8 @@ TEST_CASE("conntrack: expiry needs no daemon: the sweeper removes idle flows, bo
     fx.set_sweep_interval_ms(100);
     fx.install(rules());
     open_connection(fx, Hook::xdp); // established: 7440 s, stays
-    fx.run(Hook::xdp, Side::wan, build(client(kSyn, 40001)));
-    fx.run(Hook::xdp, Side::wan, build(client(kSyn, 40002)));
+    fx.run(Hook::xdp, Side::wan, build(client_tcp(kSyn, 40001)));
+    fx.run(Hook::xdp, Side::wan, build(client_tcp(kSyn, 40002)));
     REQUIRE(fx.ct_entries() == 6);
     // Nothing touches the table from here: only the sweeper can end the two SYN_SENT flows.
     for (int i = 0; i < 50 && fx.ct_entries() != 2; ++i)
@@ -357,14 +315,14 @@ TEST_CASE("conntrack: an RST outside its sender's window is dropped and does not
     fx.install(rules());
     open_connection(fx, hook); // the server's next sequence number is 1001
 
-    PacketSpec spoofed = server(kRst);
+    PacketSpec spoofed = server_tcp(kRst);
     spoofed.seq = 1001 + (1u << 20);
     RunResult r = fx.run(hook, Side::lan, build(spoofed));
     CHECK(r.verdict == drop_verdict(hook));
     CHECK(state(fx) == XNAT_TCP_ESTABLISHED);
     CHECK(fx.counter(XNAT_CNT_DROP_TCP_RST_WINDOW) == 1);
 
-    PacketSpec genuine = server(kRst);
+    PacketSpec genuine = server_tcp(kRst);
     genuine.seq = 1001;
     fx.run(hook, Side::lan, build(genuine));
     CHECK(state(fx) == XNAT_TCP_CLOSE);
@@ -376,8 +334,8 @@ TEST_CASE("conntrack: an RST from a side that has sent nothing yet is believed")
     Hook hook = GENERATE(Hook::xdp, Hook::tc);
     BpfFixture fx;
     fx.install(rules());
-    fx.run(hook, Side::wan, build(client(kSyn)));
-    PacketSpec refused = server(kRst | kAck); // the server's port is closed
+    fx.run(hook, Side::wan, build(client_tcp(kSyn)));
+    PacketSpec refused = server_tcp(kRst | kAck); // the server's port is closed
     refused.seq = 0;
     fx.run(hook, Side::lan, build(refused));
     CHECK(state(fx) == XNAT_TCP_CLOSE);
@@ -389,9 +347,9 @@ TEST_CASE("conntrack: flows made minus flows ended is what the table holds")
     BpfFixture fx;
     fx.install(rules());
     for (uint16_t port = 1000; port < 1010; ++port)
-        fx.run(hook, Side::wan, build(client(kSyn, port)));
+        fx.run(hook, Side::wan, build(client_tcp(kSyn, port)));
     fx.advance_clock_s(243); // SYN_SENT flows expire...
-    fx.run(hook, Side::wan, build(client(kAck, 1000))); // ...one on lookup
+    fx.run(hook, Side::wan, build(client_tcp(kAck, 1000))); // ...one on lookup
     CHECK(fx.counter(XNAT_CNT_FLOW_ENDED) == 1);
     fx.flush(); // the rest by flush
     CHECK(fx.counter(XNAT_CNT_NEW_FLOW) == 10);

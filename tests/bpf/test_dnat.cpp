@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "bpf_harness.h"
+#include "scenario.h"
 #include "expect.h"
 #include "rule_store.h"
 #include "xnat/counters.h"
@@ -24,25 +25,6 @@ std::vector<PortForward> rules()
             fwd("tcp", "10.0.0.12:22", "198.51.100.7:22012", "lan")};
 }
 
-PacketSpec client_syn()
-{
-    PacketSpec s;
-    s.saddr = ip("198.51.100.2");
-    s.daddr = ip("203.0.113.1");
-    s.sport = 40000;
-    s.dport = 22012;
-    s.tcp_flags = kSyn;
-    return s;
-}
-
-PacketSpec reversed(PacketSpec s, uint8_t flags)
-{
-    std::swap(s.saddr, s.daddr);
-    std::swap(s.sport, s.dport);
-    std::swap(s.eth_src, s.eth_dst);
-    s.tcp_flags = flags;
-    return s;
-}
 
 uint32_t be32(uint32_t host) { return htonl(host); }
 uint16_t be16(uint16_t host) { return htons(host); }
@@ -56,7 +38,7 @@ TEST_CASE("dnat: a TCP SYN to a forward is rewritten and creates both halves")
     BpfFixture fx;
     fx.install(rules());
 
-    PacketSpec in = client_syn();
+    PacketSpec in = client_tcp();
     in.payload = {'h', 'e', 'l', 'l', 'o'};
     PacketSpec want = in;
     want.daddr = ip("10.0.0.12");
@@ -97,7 +79,7 @@ TEST_CASE("dnat: replies are reverse-translated on the LAN side and drive TCP st
     INFO("hook " << hook_name(hook));
     BpfFixture fx;
     fx.install(rules());
-    REQUIRE(fx.run(hook, Side::wan, build(client_syn())).verdict == pass_verdict(hook));
+    REQUIRE(fx.run(hook, Side::wan, build(client_tcp())).verdict == pass_verdict(hook));
 
     // Server 10.0.0.12:22 answers the client; the client must see the public address.
     PacketSpec synack;
@@ -115,7 +97,7 @@ TEST_CASE("dnat: replies are reverse-translated on the LAN side and drive TCP st
     CHECK(fx.conns().at(0).original.state == XNAT_TCP_SYN_RECV);
     CHECK(fx.conns().at(0).reply.packets == 1);
 
-    PacketSpec ack = client_syn();
+    PacketSpec ack = client_tcp();
     ack.tcp_flags = kAck;
     fx.run(hook, Side::wan, build(ack));
     CHECK(fx.conns().at(0).original.state == XNAT_TCP_ESTABLISHED);
@@ -164,7 +146,7 @@ TEST_CASE("dnat: ports outside the range, and other protocols, are not translate
     Bytes frame = build(in);
     check_untouched(fx.run(hook, Side::wan, frame), frame, hook);
 
-    PacketSpec tcp = client_syn();
+    PacketSpec tcp = client_tcp();
     tcp.dport = 6005; // the range is a UDP rule
     frame = build(tcp);
     check_untouched(fx.run(hook, Side::wan, frame), frame, hook);
@@ -258,7 +240,7 @@ TEST_CASE("dnat: IPv4 options are stepped over, not mistaken for the L4 header")
     Hook hook = GENERATE(Hook::xdp, Hook::tc);
     BpfFixture fx;
     fx.install(rules());
-    PacketSpec in = client_syn();
+    PacketSpec in = client_tcp();
     in.ip_options = {0x01, 0x01, 0x01, 0x00}; // NOP NOP NOP EOL
     PacketSpec want = in;
     want.daddr = ip("10.0.0.12");
@@ -271,7 +253,7 @@ TEST_CASE("dnat: TTL 1 is handed to the kernel translated, TTL untouched")
     Hook hook = GENERATE(Hook::xdp, Hook::tc);
     BpfFixture fx;
     fx.install(rules());
-    PacketSpec in = client_syn();
+    PacketSpec in = client_tcp();
     in.ttl = 1;
     PacketSpec want = in;
     want.daddr = ip("10.0.0.12");
@@ -289,7 +271,7 @@ TEST_CASE("dnat: each rule counts the flows it made")
     BpfFixture fx;
     fx.install(rules());
     for (uint16_t sport = 40000; sport < 40003; ++sport) {
-        PacketSpec s = client_syn();
+        PacketSpec s = client_tcp();
         s.sport = sport;
         fx.run(hook, Side::wan, build(s));
         fx.run(hook, Side::wan, build(s)); // a retransmitted SYN is the same flow

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "bpf_harness.h"
+#include "scenario.h"
 #include "map_io.h"
 #include "xnat/counters.h"
 #include "xnat/hosts.h"
@@ -20,33 +21,11 @@ using namespace xnat::test;
 
 namespace {
 
-PacketSpec wan_client(uint8_t flags, uint16_t sport)
-{
-    PacketSpec s;
-    s.saddr = ip("198.51.100.2");
-    s.daddr = ip("203.0.113.1");
-    s.sport = sport;
-    s.dport = 22012;
-    s.tcp_flags = flags;
-    return s;
-}
-
-PacketSpec server_reply(uint8_t flags, uint16_t dport)
-{
-    PacketSpec s;
-    s.saddr = ip("10.0.0.12");
-    s.daddr = ip("198.51.100.2");
-    s.sport = 22;
-    s.dport = dport;
-    s.tcp_flags = flags;
-    return s;
-}
-
 void handshake(BpfFixture &fx, Hook hook, uint16_t sport)
 {
-    fx.run(hook, Side::wan, build(wan_client(kSyn, sport)));
-    fx.run(hook, Side::lan, build(server_reply(kSyn | kAck, sport)));
-    fx.run(hook, Side::wan, build(wan_client(kAck, sport)));
+    fx.run(hook, Side::wan, build(client_tcp(kSyn, sport)));
+    fx.run(hook, Side::lan, build(server_tcp(kSyn | kAck, sport)));
+    fx.run(hook, Side::wan, build(client_tcp(kAck, sport)));
 }
 
 std::set<uint16_t> client_ports(const BpfFixture &fx)
@@ -95,11 +74,11 @@ TEST_CASE("early drop: a full table evicts the oldest unassured flow, never an a
     for (uint16_t port = 1000; port < 1004; ++port)
         handshake(fx, hook, port); // assured
     for (uint16_t port = 1004; port < 1016; ++port)
-        fx.run(hook, Side::wan, build(wan_client(kSyn, port))); // half-open
+        fx.run(hook, Side::wan, build(client_tcp(kSyn, port))); // half-open
     REQUIRE(fx.ct_entries() == 32);
 
     // The next SYN takes the place of the oldest half-open flow, both of its halves.
-    RunResult r = fx.run(hook, Side::wan, build(wan_client(kSyn, 2000)));
+    RunResult r = fx.run(hook, Side::wan, build(client_tcp(kSyn, 2000)));
     CHECK(r.verdict == pass_verdict(hook)); // translated; the test network has no route
     CHECK(fx.counter(XNAT_CNT_CT_EARLY_DROP) == 1);
     CHECK(fx.counter(XNAT_CNT_DROP_CT_FULL) == 0);
@@ -112,7 +91,7 @@ TEST_CASE("early drop: a full table evicts the oldest unassured flow, never an a
 
     // Twelve more: the eleven older half-open flows go first, then 2000; the four assured stay.
     for (uint16_t port = 3000; port < 3012; ++port)
-        fx.run(hook, Side::wan, build(wan_client(kSyn, port)));
+        fx.run(hook, Side::wan, build(client_tcp(kSyn, port)));
     CHECK(fx.counter(XNAT_CNT_CT_EARLY_DROP) == 13);
     CHECK(fx.counter(XNAT_CNT_DROP_CT_FULL) == 0);
     ports = client_ports(fx);
@@ -122,15 +101,15 @@ TEST_CASE("early drop: a full table evicts the oldest unassured flow, never an a
     CHECK(ports == want);
     CHECK(fx.ct_entries() == 32);
     // An assured flow still translates.
-    RunResult ack = fx.run(hook, Side::wan, build(wan_client(kAck, 1002)));
+    RunResult ack = fx.run(hook, Side::wan, build(client_tcp(kAck, 1002)));
     CHECK(fields(ack.out).daddr == ip("10.0.0.12"));
 
     // With every flow assured there is nothing left to evict: the table refuses.
     for (uint16_t port = 3000; port < 3012; ++port) {
-        fx.run(hook, Side::lan, build(server_reply(kSyn | kAck, port)));
-        fx.run(hook, Side::wan, build(wan_client(kAck, port)));
+        fx.run(hook, Side::lan, build(server_tcp(kSyn | kAck, port)));
+        fx.run(hook, Side::wan, build(client_tcp(kAck, port)));
     }
-    RunResult refused = fx.run(hook, Side::wan, build(wan_client(kSyn, 4000)));
+    RunResult refused = fx.run(hook, Side::wan, build(client_tcp(kSyn, 4000)));
     CHECK(refused.verdict == drop_verdict(hook));
     CHECK(fx.counter(XNAT_CNT_DROP_CT_FULL) == 1);
     CHECK(fx.counter(XNAT_CNT_CT_EARLY_DROP) == 13);
@@ -373,16 +352,16 @@ TEST_CASE("refusal: off on the WAN side unless asked; then a full table answers 
         c.refusal_icmp_rate = 100;
     });
     for (uint16_t port = 1000; port < 1004; ++port) {
-        gw.from_wan(build(wan_client(kSyn, port)));
-        gw.from_lan(build(server_reply(kSyn | kAck, port)));
-        gw.from_wan(build(wan_client(kAck, port)));
+        gw.from_wan(build(client_tcp(kSyn, port)));
+        gw.from_lan(build(server_tcp(kSyn | kAck, port)));
+        gw.from_wan(build(client_tcp(kAck, port)));
     }
-    CHECK(gw.from_wan(build(wan_client(kSyn, 2000))).verdict == drop_verdict(hook));
+    CHECK(gw.from_wan(build(client_tcp(kSyn, 2000))).verdict == drop_verdict(hook));
     CHECK(fx.counter(XNAT_CNT_DROP_CT_FULL) == 1);
     CHECK(fx.counter(XNAT_CNT_REFUSAL_ICMP_SENT) == 0);
 
     fx.configure([](xnat_config &c) { c.refusal_icmp |= XNAT_REFUSAL_ICMP_SIDE(XNAT_SIDE_WAN); });
-    RunResult r = gw.from_wan(build(wan_client(kSyn, 2001)));
+    RunResult r = gw.from_wan(build(client_tcp(kSyn, 2001)));
     CHECK(r.verdict == reflect_verdict(hook));
     CHECK(fields(r.out).saddr == ip("203.0.113.1"));
     CHECK(fields(r.out).daddr == ip("198.51.100.2"));
@@ -414,25 +393,25 @@ TEST_CASE("counters: new_flow - flow_ended is the flows in the table, through ea
     for (uint16_t port = 1000; port < 1004; ++port)
         handshake(fx, hook, port);
     for (uint16_t port = 1004; port < 1010; ++port)
-        fx.run(hook, Side::wan, build(wan_client(kSyn, port)));
+        fx.run(hook, Side::wan, build(client_tcp(kSyn, port)));
     check_counted_flows(fx, "10 flows made");
     REQUIRE(fx.conns().size() == 10);
 
     for (uint16_t port = 2000; port < 2012; ++port) // 6 fill the table, 6 evict
-        fx.run(hook, Side::wan, build(wan_client(kSyn, port)));
+        fx.run(hook, Side::wan, build(client_tcp(kSyn, port)));
     REQUIRE(fx.counter(XNAT_CNT_CT_EARLY_DROP) == 6);
     check_counted_flows(fx, "early drops");
 
     for (uint16_t port = 2000; port < 2012; ++port) {
-        fx.run(hook, Side::lan, build(server_reply(kSyn | kAck, port)));
-        fx.run(hook, Side::wan, build(wan_client(kAck, port)));
+        fx.run(hook, Side::lan, build(server_tcp(kSyn | kAck, port)));
+        fx.run(hook, Side::wan, build(client_tcp(kAck, port)));
     }
-    REQUIRE(fx.run(hook, Side::wan, build(wan_client(kSyn, 4000))).verdict == drop_verdict(hook));
+    REQUIRE(fx.run(hook, Side::wan, build(client_tcp(kSyn, 4000))).verdict == drop_verdict(hook));
     check_counted_flows(fx, "a refusal");
 
     // Past every timeout, a packet of a dead flow ends it on lookup and makes a new one.
     fx.advance_clock_s(8000);
-    fx.run(hook, Side::wan, build(wan_client(kSyn, 1000)));
+    fx.run(hook, Side::wan, build(client_tcp(kSyn, 1000)));
     REQUIRE(fx.counter(XNAT_CNT_CT_EXPIRED) == 1);
     check_counted_flows(fx, "expiry on lookup");
 

@@ -10,6 +10,7 @@
 #include <functional>
 
 #include "bpf_harness.h"
+#include "scenario.h"
 #include "expect.h"
 #include "xnat/counters.h"
 
@@ -20,12 +21,6 @@ namespace {
 
 constexpr size_t kL3 = 14;
 
-void set16(Bytes &f, size_t off, uint16_t v)
-{
-    f[off] = static_cast<uint8_t>(v >> 8);
-    f[off + 1] = static_cast<uint8_t>(v);
-}
-
 // Rewrites the IPv4 header checksum after a test has changed a header byte on purpose, so the
 // packet is refused for the change and not for a bad checksum.
 void fix_ip_check(Bytes &f)
@@ -35,41 +30,9 @@ void fix_ip_check(Bytes &f)
     set16(f, kL3 + 10, internet_checksum(&f[kL3], ihl));
 }
 
-PacketSpec wan_syn(uint16_t dport = 22012, uint8_t flags = kSyn)
+PacketSpec wan_udp(uint16_t dport = kUdpForwardPort)
 {
-    PacketSpec s;
-    s.saddr = ip("198.51.100.2");
-    s.daddr = ip("203.0.113.1");
-    s.sport = 40000;
-    s.dport = dport;
-    s.tcp_flags = flags;
-    return s;
-}
-
-PacketSpec lan_to(uint8_t proto, uint16_t sport = 20000, uint16_t dport = 53)
-{
-    PacketSpec s;
-    s.proto = proto;
-    s.saddr = ip("10.0.0.5");
-    s.daddr = ip("203.0.113.50");
-    s.sport = sport;
-    s.dport = dport;
-    s.tcp_flags = kSyn;
-    s.icmp_id = sport;
-    s.payload = {1, 2, 3, 4};
-    return s;
-}
-
-PacketSpec wan_udp(uint16_t dport = 6001)
-{
-    PacketSpec s;
-    s.proto = kUdp;
-    s.saddr = ip("198.51.100.2");
-    s.daddr = ip("203.0.113.1");
-    s.sport = 5555;
-    s.dport = dport;
-    s.payload = {9, 8, 7, 6, 5, 4, 3, 2};
-    return s;
+    return client_udp(dport, {9, 8, 7, 6, 5, 4, 3, 2});
 }
 
 // An ICMP error from `from` to `to` quoting the IP packet of `quoted` (cut to quote_len).
@@ -132,10 +95,10 @@ TEST_CASE("hostile: illegal TCP flag combinations open no flow, on either side")
         NetGateway gw(hook, forwards(), {masq("10.0.0.0/24", kWanAddr)});
 
         // At a forwarded port from the WAN.
-        Bytes in = build(wan_syn(22012, c.flags));
+        Bytes in = build(client_tcp(c.flags));
         check_untouched(gw.from_wan(in), in, hook);
         // Out through masquerade from the LAN: no mapping may be taken either.
-        PacketSpec out_spec = lan_to(kTcp, 20000, 443);
+        PacketSpec out_spec = lan_host_to_remote(kTcp, 20000, 443);
         out_spec.tcp_flags = c.flags;
         Bytes out = build(out_spec);
         check_untouched(gw.from_lan(out), out, hook);
@@ -155,7 +118,7 @@ TEST_CASE("hostile: a port scan of the public address passes untouched and leave
     for (uint32_t port = 1; port <= 65535; port += 97) {
         if (port == 22012 || port == 7000 || (port >= 6000 && port <= 6009))
             continue;
-        PacketSpec s = wan_syn(static_cast<uint16_t>(port));
+        PacketSpec s = client_tcp(kSyn, kClientPort, static_cast<uint16_t>(port));
         s.sport = static_cast<uint16_t>(50000 + (port & 0xff));
         Bytes in = build(s);
         RunResult r = gw.from_wan(in);
@@ -203,7 +166,7 @@ TEST_CASE("hostile: later fragments whose first was never seen are not tied to a
         CHECK(fx.counter(XNAT_CNT_PASS_FRAGMENT) == ++n);
     }
     // A fragment aimed at no rule is counted the same, and none touched the flow or made one.
-    PacketSpec stray = wan_syn(4444);
+    PacketSpec stray = client_tcp(kSyn, kClientPort, 4444);
     stray.frag = 0x2000 | 1;
     Bytes in = build(stray);
     check_untouched(fx.run(hook, Side::wan, in), in, hook);
@@ -240,7 +203,7 @@ TEST_CASE("hostile: IP options are kept and every checksum still verifies after 
     }
     SECTION("masqueraded ICMP echo with options")
     {
-        PacketSpec in = lan_to(kIcmp, 0x1111);
+        PacketSpec in = lan_host_to_remote(kIcmp, 0x1111);
         in.ip_options = {0x01, 0x01, 0x01, 0x00};
         RunResult r = gw.from_lan(build(in));
         CHECK(r.verdict == redirect_verdict(hook));
@@ -249,7 +212,7 @@ TEST_CASE("hostile: IP options are kept and every checksum still verifies after 
     }
     SECTION("masqueraded TCP SYN with options, and an ICMP error quoting it with its options")
     {
-        PacketSpec in = lan_to(kTcp, 20000, 443);
+        PacketSpec in = lan_host_to_remote(kTcp, 20000, 443);
         in.ip_options = record_route;
         RunResult r = gw.from_lan(build(in));
         CHECK(r.verdict == redirect_verdict(hook));
@@ -275,7 +238,7 @@ TEST_CASE("hostile: a UDP datagram without checksum keeps it zero through masque
     Hook hook = GENERATE(Hook::xdp, Hook::tc);
     INFO(hook_name(hook));
     NetGateway gw(hook, {}, {masq("10.0.0.0/24", kWanAddr)});
-    PacketSpec in = lan_to(kUdp);
+    PacketSpec in = lan_host_to_remote(kUdp);
     in.udp_no_checksum = true;
     RunResult r = gw.from_lan(build(in));
     CHECK(r.verdict == redirect_verdict(hook));
@@ -314,7 +277,7 @@ TEST_CASE("hostile: ICMP errors with broken or foreign quotes are passed untouch
 {
     Hook hook = GENERATE(Hook::xdp, Hook::tc);
     NetGateway gw(hook, {}, {masq("10.0.0.0/24", kWanAddr)});
-    RunResult opened = gw.from_lan(build(lan_to(kUdp)));
+    RunResult opened = gw.from_lan(build(lan_host_to_remote(kUdp)));
     REQUIRE(opened.verdict == redirect_verdict(hook));
     const Bytes sent = opened.out; // the flow's packet as the internet saw it
 
@@ -325,13 +288,13 @@ TEST_CASE("hostile: ICMP errors with broken or foreign quotes are passed untouch
     } cases[] = {
         {"quote of a flow that does not exist",
          [&] {
-             PacketSpec other = masqueraded(lan_to(kUdp, 20001));
+             PacketSpec other = masqueraded(lan_host_to_remote(kUdp, 20001));
              return build(icmp_error("198.51.100.254", kWanAddr, build(other)));
          },
          XNAT_CNT_PASS_ICMP_NO_FLOW},
         {"quote from a spoofer about a flow to someone else",
          [&] {
-             PacketSpec other = masqueraded(lan_to(kUdp));
+             PacketSpec other = masqueraded(lan_host_to_remote(kUdp));
              other.daddr = ip("203.0.113.51");
              return build(icmp_error("203.0.113.66", kWanAddr, build(other)));
          },
@@ -418,7 +381,7 @@ TEST_CASE("hostile: an ICMP header in the Ethernet padding past the IP total len
     INFO(hook_name(hook));
     NetGateway gw(hook, {}, {masq("10.0.0.0/24", kWanAddr)});
     // The IP header says 24 bytes; the frame carries a whole echo request (as padding would).
-    Bytes in = build(lan_to(kIcmp, 0x2222));
+    Bytes in = build(lan_host_to_remote(kIcmp, 0x2222));
     set16(in, kL3 + 2, 24);
     fix_ip_check(in);
     check_untouched(gw.from_lan(in), in, hook);
@@ -444,9 +407,9 @@ TEST_CASE("hostile: spoofed RSTs from the WAN are judged against the window, bot
     server.sport = 22;
     server.dport = 40000;
     server.tcp_flags = kSyn | kAck;
-    fx.run(hook, Side::wan, build(wan_syn()));    // client seq 1000: next 1001
+    fx.run(hook, Side::wan, build(client_tcp()));    // client seq 1000: next 1001
     fx.run(hook, Side::lan, build(server));
-    fx.run(hook, Side::wan, build(wan_syn(22012, kAck)));
+    fx.run(hook, Side::wan, build(client_tcp(kAck)));
     REQUIRE(state() == XNAT_TCP_ESTABLISHED);
     auto packets = [&] {
         auto conns = fx.conns();
@@ -457,7 +420,7 @@ TEST_CASE("hostile: spoofed RSTs from the WAN are judged against the window, bot
 
     for (uint32_t seq : {1001u + XNAT_RST_WINDOW + 1, 1001u - XNAT_RST_WINDOW - 1, 1001u + 0x80000000u}) {
         INFO("seq " << seq);
-        PacketSpec rst = wan_syn(22012, kRst);
+        PacketSpec rst = client_tcp(kRst);
         rst.seq = seq;
         RunResult r = fx.run(hook, Side::wan, build(rst));
         // Dropped: neither translated nor counted to the flow, state kept.
@@ -467,7 +430,7 @@ TEST_CASE("hostile: spoofed RSTs from the WAN are judged against the window, bot
     }
     CHECK(fx.counter(XNAT_CNT_DROP_TCP_RST_WINDOW) == 3);
 
-    PacketSpec edge = wan_syn(22012, kRst);
+    PacketSpec edge = client_tcp(kRst);
     edge.seq = 1001u + XNAT_RST_WINDOW; // the last sequence number still believed
     fx.run(hook, Side::wan, build(edge));
     CHECK(state() == XNAT_TCP_CLOSE);
@@ -484,7 +447,7 @@ TEST_CASE("hostile: TTL 0 and 1 are never forwarded by the fast path, the kernel
 
         // DNAT: handed to the kernel translated and with its TTL as it came; the kernel's time
         // exceeded quotes the translated packet and the egress program restores the quote.
-        PacketSpec in = wan_syn();
+        PacketSpec in = client_tcp();
         in.ttl = ttl;
         PacketSpec want = in;
         want.daddr = ip("10.0.0.12");
@@ -496,7 +459,7 @@ TEST_CASE("hostile: TTL 0 and 1 are never forwarded by the fast path, the kernel
         CHECK(gw.fx.counter(XNAT_CNT_PASS_TTL) == 1);
 
         // Masquerade: handed over untranslated, so the error names the host's own address.
-        PacketSpec out = lan_to(kTcp, 20000, 443);
+        PacketSpec out = lan_host_to_remote(kTcp, 20000, 443);
         out.ttl = ttl;
         Bytes out_frame = build(out);
         check_untouched(gw.from_lan(out_frame), out_frame, hook);

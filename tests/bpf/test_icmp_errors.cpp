@@ -18,12 +18,7 @@ namespace {
 
 PacketSpec udp(const char *src, uint16_t sport, const char *dst, uint16_t dport, uint8_t ttl = 64)
 {
-    PacketSpec s;
-    s.proto = kUdp;
-    s.saddr = ip(src);
-    s.daddr = ip(dst);
-    s.sport = sport;
-    s.dport = dport;
+    PacketSpec s = flow_packet(kUdp, src, sport, dst, dport);
     s.ttl = ttl;
     s.payload = {'q', 'u', 'o', 't', 'e'};
     return s;

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "bpf_harness.h"
+#include "scenario.h"
 #include "expect.h"
 #include "xnat/counters.h"
 
@@ -16,25 +17,9 @@ namespace {
 
 constexpr size_t kL3 = 14, kL4 = 34;
 
-void set16(Bytes &f, size_t off, uint16_t v)
-{
-    f[off] = static_cast<uint8_t>(v >> 8);
-    f[off + 1] = static_cast<uint8_t>(v);
-}
-
-PacketSpec syn_to_forward()
-{
-    PacketSpec s;
-    s.saddr = ip("198.51.100.2");
-    s.daddr = ip("203.0.113.1");
-    s.sport = 40000;
-    s.dport = 22012;
-    return s;
-}
-
 PacketSpec udp_to_forward()
 {
-    PacketSpec s = syn_to_forward();
+    PacketSpec s = client_tcp();
     s.proto = kUdp;
     s.dport = 6001;
     s.payload = {1, 2, 3, 4};
@@ -60,36 +45,36 @@ Bytes mutated(PacketSpec spec, const std::function<void(Bytes &)> &change)
 const std::vector<Case> &cases()
 {
     static const std::vector<Case> list = {
-        {"one byte after the Ethernet header", [] { return mutated(syn_to_forward(), [](Bytes &f) { f.resize(kL3 + 1); }); },
+        {"one byte after the Ethernet header", [] { return mutated(client_tcp(), [](Bytes &f) { f.resize(kL3 + 1); }); },
          XNAT_CNT_PASS_MALFORMED, true},
         {"IPv4 header cut short",
-         [] { return mutated(syn_to_forward(), [](Bytes &f) { f.resize(kL3 + 12); }); },
+         [] { return mutated(client_tcp(), [](Bytes &f) { f.resize(kL3 + 12); }); },
          XNAT_CNT_PASS_MALFORMED, true},
-        {"IHL below 5", [] { return mutated(syn_to_forward(), [](Bytes &f) { f[kL3] = 0x44; }); },
+        {"IHL below 5", [] { return mutated(client_tcp(), [](Bytes &f) { f[kL3] = 0x44; }); },
          XNAT_CNT_PASS_MALFORMED},
         {"IP version 6 under the IPv4 ethertype",
-         [] { return mutated(syn_to_forward(), [](Bytes &f) { f[kL3] = 0x65; }); }, XNAT_CNT_PASS_MALFORMED},
+         [] { return mutated(client_tcp(), [](Bytes &f) { f[kL3] = 0x65; }); }, XNAT_CNT_PASS_MALFORMED},
         {"total length past the frame",
-         [] { return mutated(syn_to_forward(), [](Bytes &f) { set16(f, kL3 + 2, 400); }); },
+         [] { return mutated(client_tcp(), [](Bytes &f) { set16(f, kL3 + 2, 400); }); },
          XNAT_CNT_PASS_MALFORMED},
         {"total length shorter than the header",
-         [] { return mutated(syn_to_forward(), [](Bytes &f) { set16(f, kL3 + 2, 12); }); },
+         [] { return mutated(client_tcp(), [](Bytes &f) { set16(f, kL3 + 2, 12); }); },
          XNAT_CNT_PASS_MALFORMED},
         {"IHL pointing past the frame",
-         [] { return mutated(syn_to_forward(), [](Bytes &f) { f[kL3] = 0x4f; }); }, XNAT_CNT_PASS_MALFORMED},
+         [] { return mutated(client_tcp(), [](Bytes &f) { f[kL3] = 0x4f; }); }, XNAT_CNT_PASS_MALFORMED},
         {"TCP header cut short",
          [] {
-             return mutated(syn_to_forward(), [](Bytes &f) {
+             return mutated(client_tcp(), [](Bytes &f) {
                  f.resize(kL4 + 10);
                  set16(f, kL3 + 2, 30);
              });
          },
          XNAT_CNT_PASS_MALFORMED},
         {"TCP data offset below 5",
-         [] { return mutated(syn_to_forward(), [](Bytes &f) { f[kL4 + 12] = 4 << 4; }); },
+         [] { return mutated(client_tcp(), [](Bytes &f) { f[kL4 + 12] = 4 << 4; }); },
          XNAT_CNT_PASS_MALFORMED},
         {"TCP data offset past the segment",
-         [] { return mutated(syn_to_forward(), [](Bytes &f) { f[kL4 + 12] = 15 << 4; }); },
+         [] { return mutated(client_tcp(), [](Bytes &f) { f[kL4 + 12] = 15 << 4; }); },
          XNAT_CNT_PASS_MALFORMED},
         {"UDP length below its header",
          [] { return mutated(udp_to_forward(), [](Bytes &f) { set16(f, kL4 + 4, 7); }); },
@@ -123,49 +108,49 @@ const std::vector<Case> &cases()
          XNAT_CNT_PASS_FRAGMENT},
         {"ARP",
          [] {
-             PacketSpec s = syn_to_forward();
+             PacketSpec s = client_tcp();
              s.ethertype = 0x0806;
              return build(s);
          },
          XNAT_CNT_PASS_NOT_IPV4},
         {"IPv6 ethertype",
          [] {
-             PacketSpec s = syn_to_forward();
+             PacketSpec s = client_tcp();
              s.ethertype = 0x86dd;
              return build(s);
          },
          XNAT_CNT_PASS_NOT_IPV4},
         {"802.1Q tagged",
          [] {
-             PacketSpec s = syn_to_forward();
+             PacketSpec s = client_tcp();
              s.ethertype = 0x8100;
              return build(s);
          },
          XNAT_CNT_PASS_NOT_IPV4},
         {"ICMP echo to the public address (the gateway answers it)",
          [] {
-             PacketSpec s = syn_to_forward();
+             PacketSpec s = client_tcp();
              s.proto = kIcmp;
              return build(s);
          },
          XNAT_CNT_PASS_NO_MATCH},
         {"ICMP timestamp request",
          [] {
-             PacketSpec s = syn_to_forward();
+             PacketSpec s = client_tcp();
              s.proto = kIcmp;
              return mutated(s, [](Bytes &f) { f[kL4] = 13; });
          },
          XNAT_CNT_PASS_L4_PROTO},
         {"GRE",
          [] {
-             PacketSpec s = syn_to_forward();
+             PacketSpec s = client_tcp();
              s.proto = 47;
              return build(s);
          },
          XNAT_CNT_PASS_L4_PROTO},
         {"ICMP header cut short",
          [] {
-             PacketSpec s = syn_to_forward();
+             PacketSpec s = client_tcp();
              s.proto = kIcmp;
              return mutated(s, [](Bytes &f) {
                  f.resize(kL4 + 4);
@@ -175,28 +160,28 @@ const std::vector<Case> &cases()
          XNAT_CNT_PASS_MALFORMED},
         {"TCP ACK without state",
          [] {
-             PacketSpec s = syn_to_forward();
+             PacketSpec s = client_tcp();
              s.tcp_flags = kAck;
              return build(s);
          },
          XNAT_CNT_PASS_TCP_NOT_SYN},
         {"TCP RST without state",
          [] {
-             PacketSpec s = syn_to_forward();
+             PacketSpec s = client_tcp();
              s.tcp_flags = kRst;
              return build(s);
          },
          XNAT_CNT_PASS_TCP_NOT_SYN},
         {"TCP SYN+ACK without state",
          [] {
-             PacketSpec s = syn_to_forward();
+             PacketSpec s = client_tcp();
              s.tcp_flags = kSyn | kAck;
              return build(s);
          },
          XNAT_CNT_PASS_TCP_NOT_SYN},
         {"TCP SYN+FIN",
          [] {
-             PacketSpec s = syn_to_forward();
+             PacketSpec s = client_tcp();
              s.tcp_flags = kSyn | kFin;
              return build(s);
          },

@@ -6,6 +6,7 @@
 #include <catch2/catch.hpp>
 
 #include "bpf_harness.h"
+#include "scenario.h"
 #include "expect.h"
 #include "rule_store.h"
 #include "xnat/config.h"
@@ -23,12 +24,7 @@ Bytes mss_option(uint16_t mss)
 
 PacketSpec syn_to_forward(Bytes options)
 {
-    PacketSpec s;
-    s.saddr = ip("198.51.100.2");
-    s.daddr = ip("203.0.113.1");
-    s.sport = 40000;
-    s.dport = 22012;
-    s.tcp_flags = kSyn;
+    PacketSpec s = client_tcp();
     s.tcp_options = std::move(options);
     return s;
 }

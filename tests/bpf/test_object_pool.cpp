@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "bpf_harness.h"
+#include "scenario.h"
 #include "xnat/counters.h"
 
 using namespace xnat;
@@ -23,29 +24,6 @@ uint32_t map_id(int fd)
     uint32_t len = sizeof(info);
     REQUIRE(bpf_obj_get_info_by_fd(fd, &info, &len) == 0);
     return info.id;
-}
-
-PacketSpec lan_udp()
-{
-    PacketSpec udp;
-    udp.proto = kUdp;
-    udp.saddr = ip("10.0.0.5");
-    udp.daddr = ip("203.0.113.50");
-    udp.sport = 20000;
-    udp.dport = 53;
-    return udp;
-}
-
-PacketSpec wan_syn()
-{
-    PacketSpec syn;
-    syn.proto = kTcp;
-    syn.saddr = ip("198.51.100.2");
-    syn.daddr = ip("203.0.113.1");
-    syn.sport = 40000;
-    syn.dport = 22012;
-    syn.tcp_flags = kSyn;
-    return syn;
 }
 
 } // namespace
@@ -63,8 +41,8 @@ TEST_CASE("object pool: a reused object holds nothing of the fixture before it")
                       {masq("10.0.0.0/24", kWanAddr)}, 777);
         gw.fx.set_rand_state(42);
         gw.fx.advance_clock_s(1000);
-        REQUIRE(gw.from_wan(build(wan_syn())).verdict == kTcRedirect);
-        REQUIRE(gw.from_lan(build(lan_udp())).verdict == kTcRedirect);
+        REQUIRE(gw.from_wan(build(client_tcp())).verdict == kTcRedirect);
+        REQUIRE(gw.from_lan(build(lan_host_to_remote(kUdp))).verdict == kTcRedirect);
         REQUIRE(gw.fx.ct_entries() == 4);
         REQUIRE(gw.fx.snat_mappings() == 1);
         used_ct = map_id(gw.fx.maps().ct);
@@ -79,7 +57,7 @@ TEST_CASE("object pool: a reused object holds nothing of the fixture before it")
         CHECK(gw.fx.counter(i) == 0);
     }
     // The forward is gone with its rule tables: the SYN goes to the kernel untouched.
-    RunResult r = gw.from_wan(build(wan_syn()));
+    RunResult r = gw.from_wan(build(client_tcp()));
     CHECK(r.verdict == kTcOk);
     CHECK(gw.fx.ct_entries() == 0);
 
@@ -87,7 +65,7 @@ TEST_CASE("object pool: a reused object holds nothing of the fixture before it")
     // live flow alone and ends it once its 300 s pass.
     gw.fx.install({}, {masq("10.0.0.0/24", kWanAddr)});
     gw.fx.set_sweep_interval_ms(100);
-    REQUIRE(gw.from_lan(build(lan_udp())).verdict == kTcRedirect);
+    REQUIRE(gw.from_lan(build(lan_host_to_remote(kUdp))).verdict == kTcRedirect);
     std::this_thread::sleep_for(std::chrono::milliseconds(300));
     CHECK(gw.fx.ct_entries() == 2);
     gw.fx.advance_clock_s(303);
