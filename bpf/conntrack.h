@@ -321,7 +321,7 @@ static __always_inline void ct_update_state(struct xnat_ct_entry *orig, const st
 		orig->state = state;
 }
 
-/* Per-packet bookkeeping; non-zero (a drop outcome) for an RST outside its sender's window.
+/* Per-packet bookkeeping: XNAT_CONTINUE, or a drop outcome for an RST outside its sender's window.
  * The original half is at hand for original-direction packets; for
  * replies it is looked up only when the state can change: SYN, FIN, RST, or the first reply.
  * The counts are plain adds: one direction of a flow is handled by one CPU (the NIC hashes a

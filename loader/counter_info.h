@@ -6,7 +6,12 @@
 
 namespace xnat {
 
-enum class CounterKind { redirect = XNAT_KIND_REDIRECT, pass = XNAT_KIND_PASS, drop = XNAT_KIND_DROP, event = XNAT_KIND_EVENT };
+enum class CounterKind {
+    redirect = XNAT_KIND_REDIRECT,
+    pass = XNAT_KIND_PASS,
+    drop = XNAT_KIND_DROP,
+    event = XNAT_KIND_EVENT,
+};
 
 struct CounterInfo {
     const char *name;

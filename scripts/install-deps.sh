@@ -15,7 +15,7 @@ PACKAGES=(
 	qemu-system-x86 busybox-static xz-utils # tests/kernels: other kernels booted in QEMU
 	ppp pppoe wireguard-tools # tests/kernels: the guests' PPPoE and WireGuard suites (pppoe.sh, wireguard.sh)
 	man-db bsdextrautils # tests/man_pages.sh renders the man pages (man, groff, col)
-	dpkg-dev debootstrap # scripts/package.sh (cpack -G DEB, dpkg-shlibdeps); tests/package: the .deb in a clean chroot
+	dpkg-dev file debootstrap # scripts/package.sh (cpack -G DEB runs dpkg-shlibdeps and file); tests/package: the .deb in a clean chroot
 )
 
 # --bench: also what bench/run.py needs (baselines, the plot).

@@ -6,8 +6,10 @@
  * descriptions, and a test checks docs/METRICS.md's reference against it.
  *
  * Kinds: an outcome is a REDIRECT (translated and sent on by the program), a PASS (left to the
- * kernel) or a DROP. An EVENT is counted besides a packet's outcome and is never one. Where a
- * counter sits in the list decides nothing, so a new drop cannot become a pass by mistake.
+ * kernel) or a DROP. An EVENT is counted besides a packet's outcome. One event doubles as a
+ * step's answer: xdp_handoff tells the XDP program that tc must finish the packet, and verdict()
+ * passes it up and counts it as that. Where a counter sits in the list decides nothing, so a new
+ * drop cannot become a pass by mistake.
  */
 #ifndef XNAT_COUNTERS_H
 #define XNAT_COUNTERS_H
