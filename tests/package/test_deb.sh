@@ -32,8 +32,9 @@ log "$(basename "$DEB"): $(du -k "$DEB" | cut -f1) KiB"
 
 if [ ! -f "$BASE" ]; then
 	log "a minbase Debian 12 with debootstrap (once; kept in $CACHE)"
-	mirror=$(sed -n 's/^URIs: //p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -n1)
-	[ -n "$mirror" ] || mirror=$(awk '$1 == "deb" { print $2; exit }' /etc/apt/sources.list 2>/dev/null)
+	# deb822 sources (this machine) or a classic sources.list (a debootstrapped one); either may be absent.
+	mirror=$(sed -n 's/^URIs: //p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -n1 || true)
+	[ -n "$mirror" ] || mirror=$(awk '$1 == "deb" { print $2; exit }' /etc/apt/sources.list 2>/dev/null || true)
 	mkdir -p "$CACHE"
 	debootstrap --variant=minbase bookworm "$ROOT" "${mirror:-http://deb.debian.org/debian}" \
 		>"$CACHE/debootstrap.log" 2>&1 || { tail -n 20 "$CACHE/debootstrap.log"; fail "debootstrap failed"; }
