@@ -7,7 +7,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstring>
+#include <thread>
 
 #include <catch2/catch.hpp>
 
@@ -241,6 +243,16 @@ size_t BpfFixture::ct_entries() const
     if (!n)
         throw std::runtime_error(n.error().message);
     return *n;
+}
+
+size_t BpfFixture::await_ct_entries(size_t want) const
+{
+    size_t n = ct_entries();
+    for (int i = 0; i < 50 && n != want; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        n = ct_entries();
+    }
+    return n;
 }
 
 uint64_t BpfFixture::counter(int index) const

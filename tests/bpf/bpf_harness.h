@@ -71,6 +71,9 @@ class BpfFixture {
 
     std::vector<Connection> conns() const;
     size_t ct_entries() const;
+    // Waits up to 5 s for the sweeper to bring the table to `want` entries; returns how many
+    // there are then (the caller checks).
+    size_t await_ct_entries(size_t want) const;
     size_t snat_mappings() const;
     uint64_t counter(int index) const;
 

@@ -33,12 +33,6 @@ std::deque<Idle> &idle()
     return pool;
 }
 
-bool fresh_objects_wanted()
-{
-    const char *v = std::getenv("XNAT_TEST_FRESH_OBJECTS");
-    return v && *v && std::string(v) != "0";
-}
-
 Skeleton load_object(uint32_t max_connections)
 {
     capture_libbpf_log();
@@ -134,6 +128,12 @@ void reset_map(const bpf_map *m)
 }
 
 } // namespace
+
+bool fresh_objects_wanted()
+{
+    const char *v = std::getenv("XNAT_TEST_FRESH_OBJECTS");
+    return v && *v && std::string(v) != "0";
+}
 
 void reset_object_state(const Skeleton &skel)
 {

@@ -31,6 +31,9 @@ class PooledObject {
     Skeleton skel_;
 };
 
+// XNAT_TEST_FRESH_OBJECTS is set (and not 0): every fixture loads its own object.
+bool fresh_objects_wanted();
+
 // Brings a loaded object's maps back to their state right after load. Throws if a map is of a
 // kind it does not know how to reset, so that a new map cannot leak state between tests.
 void reset_object_state(const Skeleton &skel);

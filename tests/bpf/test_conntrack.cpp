@@ -4,8 +4,6 @@
 
 #include <catch2/catch.hpp>
 
-#include <chrono>
-#include <thread>
 
 #include "bpf_harness.h"
 #include "scenario.h"
@@ -278,9 +276,7 @@ TEST_CASE("conntrack: expiry needs no daemon: the sweeper removes idle flows, bo
     fx.run(Hook::xdp, Side::wan, build(client_tcp(kSyn, 40002)));
     REQUIRE(fx.ct_entries() == 6);
     // Nothing touches the table from here: only the sweeper can end the two SYN_SENT flows.
-    for (int i = 0; i < 50 && fx.ct_entries() != 2; ++i)
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    CHECK(fx.ct_entries() == 2);
+    CHECK(fx.await_ct_entries(2) == 2);
     auto conns = fx.conns();
     REQUIRE(conns.size() == 1);
     CHECK(conns[0].original.state == XNAT_TCP_ESTABLISHED);
@@ -302,9 +298,7 @@ TEST_CASE("conntrack: the sweeper also ends flows under a controlled clock and f
     gw.from_lan(build(udp));
     REQUIRE(gw.fx.snat_mappings() == 1);
     gw.fx.advance_clock_s(303);
-    for (int i = 0; i < 50 && gw.fx.ct_entries() != 0; ++i)
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    CHECK(gw.fx.ct_entries() == 0);
+    CHECK(gw.fx.await_ct_entries(0) == 0);
     CHECK(gw.fx.snat_mappings() == 0);
 }
 

@@ -5,8 +5,6 @@
 #include <catch2/catch.hpp>
 
 #include <chrono>
-#include <cstdlib>
-#include <string>
 #include <thread>
 
 #include "bpf_harness.h"
@@ -30,8 +28,7 @@ uint32_t map_id(int fd)
 
 TEST_CASE("object pool: a reused object holds nothing of the fixture before it")
 {
-    const char *fresh = std::getenv("XNAT_TEST_FRESH_OBJECTS");
-    if (fresh && *fresh && std::string(fresh) != "0") {
+    if (fresh_objects_wanted()) {
         WARN("XNAT_TEST_FRESH_OBJECTS is set: nothing is reused, nothing to check");
         return;
     }
@@ -69,8 +66,6 @@ TEST_CASE("object pool: a reused object holds nothing of the fixture before it")
     std::this_thread::sleep_for(std::chrono::milliseconds(300));
     CHECK(gw.fx.ct_entries() == 2);
     gw.fx.advance_clock_s(303);
-    for (int i = 0; i < 50 && gw.fx.ct_entries() != 0; ++i)
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    CHECK(gw.fx.ct_entries() == 0);
+    CHECK(gw.fx.await_ct_entries(0) == 0);
     CHECK(gw.fx.snat_mappings() == 0);
 }
