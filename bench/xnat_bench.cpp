@@ -26,16 +26,16 @@
 #include <thread>
 #include <vector>
 
-#include "attach.h"
 #include "bench.h"
 #include "bench_fwd.skel.h"
 #include "bench_gen.skel.h"
 #include "bench_sink.skel.h"
 #include "bench_table.skel.h"
-#include "cli.h"
-#include "kernel_error.h"
-#include "result.h"
-#include "unique_fd.h"
+#include "cli/cli.h"
+#include "core/result.h"
+#include "kernel/attach.h"
+#include "kernel/kernel_error.h"
+#include "kernel/unique_fd.h"
 
 namespace {
 

@@ -11,7 +11,7 @@
 #define XNAT_BPF_CONNTRACK_H
 
 #include "host_quota.h"
-#include "maps.h"
+#include "map_defs.h"
 #include "parse.h"
 #include "snat.h"
 

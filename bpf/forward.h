@@ -9,7 +9,7 @@
 #define XNAT_BPF_FORWARD_H
 
 #include "csum.h"
-#include "maps.h"
+#include "map_defs.h"
 #include "parse.h"
 
 #define XNAT_AF_INET 2

@@ -14,7 +14,7 @@
 #ifndef XNAT_BPF_HOST_QUOTA_H
 #define XNAT_BPF_HOST_QUOTA_H
 
-#include "maps.h"
+#include "map_defs.h"
 #include "xnat/hosts.h"
 
 /* Sized by xnat-load to limits.connections: every host with something charged holds a flow. */

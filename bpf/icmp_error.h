@@ -16,7 +16,7 @@
 #define XNAT_BPF_ICMP_ERROR_H
 
 #include "csum.h"
-#include "maps.h"
+#include "map_defs.h"
 #include "nat.h"
 #include "parse.h"
 

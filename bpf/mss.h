@@ -21,7 +21,7 @@
 
 #include "csum.h"
 #include "ctx.h"
-#include "maps.h"
+#include "map_defs.h"
 #include "parse.h"
 
 #define XNAT_TCPOPT_EOL 0

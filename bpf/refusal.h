@@ -19,7 +19,7 @@
 
 #include "csum.h"
 #include "ctx.h"
-#include "maps.h"
+#include "map_defs.h"
 #include "parse.h"
 
 #define XNAT_ICMP_PKT_FILTERED 13

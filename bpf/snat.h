@@ -13,7 +13,7 @@
 #define XNAT_BPF_SNAT_H
 
 #include "host_quota.h"
-#include "maps.h"
+#include "map_defs.h"
 #include "parse.h"
 
 /* Port probes per new mapping: the internal port first, then a run of consecutive ports from a

@@ -11,14 +11,14 @@
 #include "ctx.h"
 #include "flow.h"
 #include "forward.h"
-#include "frag.h"
+#include "fragments.h"
 #include "icmp_error.h"
-#include "maps.h"
+#include "map_defs.h"
 #include "mss.h"
 #include "nat.h"
 #include "parse.h"
 #include "refusal.h"
-#include "sweep.h"
+#include "sweeper.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 

@@ -1,11 +1,12 @@
 #!/bin/bash
-# Each installed program has a man page in man/ (section 8) that renders without a warning and
+# Each installed program has a man page beside its main (section 8: loader/xnat-load.8,
+# xnat-map/xnat-map.8 ...) that renders without a warning and
 # documents every option and subcommand its --help lists, and every option of each
 # subcommand's --help. A page that falls behind its program fails here.
 #   man_pages.sh BUILD_DIR
 set -euo pipefail
 BUILD=$(cd "$1" && pwd)
-MAN_DIR=$(cd "$(dirname "$0")/../man" && pwd)
+SOURCE=$(cd "$(dirname "$0")/.." && pwd)
 PROGRAMS=(xnat-load xnat-map xnat-import xnat-exporter)
 fail() {
 	echo "FAIL: $*" >&2
@@ -24,7 +25,8 @@ subcommands_of() { sed -n '/^Subcommands:/,/^$/p' | sed -n 's/^  \([a-z][a-z0-9-
 
 checked=0
 for prog in "${PROGRAMS[@]}"; do
-	page=$MAN_DIR/$prog.8
+	page=$SOURCE/$prog/$prog.8
+	[ "$prog" = xnat-load ] && page=$SOURCE/loader/$prog.8
 	[ -f "$page" ] || fail "no man page for $prog: $page"
 	# ASCII output, so that \- is a plain hyphen whatever the locale; --warnings passes -ww.
 	err=$(MANWIDTH=100 man --warnings -E ascii -l "$page" 2>&1 >/dev/null) || fail "man -l $page failed: $err"

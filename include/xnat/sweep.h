@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: (GPL-2.0 OR BSD-2-Clause) */
 /*
  * The expiry sweeper's statistics. They sit in the sweeper map's value after the timer that
- * only BPF declares (bpf/sweep.h checks the offset).
+ * only BPF declares (bpf/sweeper.h checks the offset).
  */
 #ifndef XNAT_SWEEP_H
 #define XNAT_SWEEP_H

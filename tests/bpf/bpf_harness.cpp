@@ -18,9 +18,9 @@
 #include <stdexcept>
 #include <string>
 
-#include "kernel_error.h"
-#include "map_io.h"
-#include "rule_store.h"
+#include "kernel/kernel_error.h"
+#include "kernel/map_io.h"
+#include "kernel/rule_store.h"
 #include "xnat/abi.h"
 #include "xnat/maps.h"
 

@@ -7,12 +7,12 @@
 #include <functional>
 #include <vector>
 
-#include "config.h"
-#include "conntrack_table.h"
-#include "instance_maps.h"
+#include "core/nat_config.h"
+#include "kernel/conntrack_table.h"
+#include "kernel/instance_maps.h"
+#include "kernel/skeleton.h"
 #include "object_pool.h"
 #include "packet.h"
-#include "skeleton.h"
 #include "xnat/abi.h"
 #include "xnat/config.h"
 

@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "kernel_error.h"
+#include "kernel/kernel_error.h"
 #include "xnat/maps.h"
 
 namespace xnat::test {

@@ -10,7 +10,7 @@
 
 #include <cstdint>
 
-#include "skeleton.h"
+#include "kernel/skeleton.h"
 
 namespace xnat::test {
 

@@ -8,9 +8,9 @@
 #include <cstring>
 
 #include "bpf_harness.h"
-#include "scenario.h"
 #include "expect.h"
-#include "rule_store.h"
+#include "kernel/rule_store.h"
+#include "scenario.h"
 #include "xnat/counters.h"
 
 using namespace xnat;

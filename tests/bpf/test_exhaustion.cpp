@@ -11,8 +11,8 @@
 #include <thread>
 
 #include "bpf_harness.h"
+#include "kernel/map_io.h"
 #include "scenario.h"
-#include "map_io.h"
 #include "xnat/counters.h"
 #include "xnat/hosts.h"
 

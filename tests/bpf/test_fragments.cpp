@@ -12,7 +12,7 @@
 
 #include "bpf_harness.h"
 #include "expect.h"
-#include "map_io.h"
+#include "kernel/map_io.h"
 #include "xnat/counters.h"
 #include "xnat/frag.h"
 

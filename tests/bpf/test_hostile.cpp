@@ -10,8 +10,8 @@
 #include <functional>
 
 #include "bpf_harness.h"
-#include "scenario.h"
 #include "expect.h"
+#include "scenario.h"
 #include "xnat/counters.h"
 
 using namespace xnat;

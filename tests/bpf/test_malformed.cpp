@@ -6,8 +6,8 @@
 #include <vector>
 
 #include "bpf_harness.h"
-#include "scenario.h"
 #include "expect.h"
+#include "scenario.h"
 #include "xnat/counters.h"
 
 using namespace xnat;

@@ -9,8 +9,8 @@
 
 #include "bpf_harness.h"
 #include "expect.h"
-#include "map_io.h"
-#include "rule_store.h"
+#include "kernel/map_io.h"
+#include "kernel/rule_store.h"
 #include "xnat/abi.h"
 #include "xnat/counters.h"
 

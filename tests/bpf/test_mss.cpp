@@ -6,9 +6,9 @@
 #include <catch2/catch.hpp>
 
 #include "bpf_harness.h"
-#include "scenario.h"
 #include "expect.h"
-#include "rule_store.h"
+#include "kernel/rule_store.h"
+#include "scenario.h"
 #include "xnat/config.h"
 #include "xnat/counters.h"
 

@@ -28,12 +28,12 @@ if(NOT XNAT_FUZZ_WORKS)
 endif()
 
 set(fuzz_flags -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
-    -I${CMAKE_SOURCE_DIR}/loader -I${CMAKE_SOURCE_DIR}/include)
-file(GLOB fuzz_headers CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/loader/*.h ${CMAKE_SOURCE_DIR}/include/xnat/*.h)
+    -I${CMAKE_SOURCE_DIR}/lib -I${CMAKE_SOURCE_DIR}/include)
+file(GLOB fuzz_headers CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/lib/core/*.h ${CMAKE_SOURCE_DIR}/include/xnat/*.h)
 set(fuzz_objects)
 # One object per source, so a change recompiles one file and -j runs them side by side.
-foreach(src tests/fuzz/config_fuzz.cpp loader/config.cpp loader/strict_json.cpp loader/json_fields.cpp
-        loader/net.cpp loader/forward_table.cpp loader/masquerade.cpp)
+foreach(src tests/fuzz/config_fuzz.cpp lib/core/nat_config.cpp lib/core/strict_json.cpp lib/core/json_fields.cpp
+        lib/core/net.cpp lib/core/forward_table.cpp lib/core/masquerade.cpp)
   get_filename_component(stem ${src} NAME_WE)
   set(obj ${CMAKE_CURRENT_BINARY_DIR}/config_fuzz_objs/${stem}.o)
   add_custom_command(OUTPUT ${obj}

@@ -9,8 +9,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "config.h"
-#include "one_line.h"
+#include "core/nat_config.h"
+#include "core/one_line.h"
 
 namespace {
 

@@ -27,7 +27,7 @@
 #include <vector>
 
 #include "bpf_harness.h"
-#include "map_io.h"
+#include "kernel/map_io.h"
 #include "nat_model.h"
 #include "packet.h"
 #include "xnat/counters.h"

@@ -15,8 +15,8 @@
 #include <string>
 #include <vector>
 
-#include "config.h"
-#include "net.h"
+#include "core/nat_config.h"
+#include "core/net.h"
 #include "xnat/config.h"
 #include "xnat/ct.h"
 #include "xnat/frag.h"

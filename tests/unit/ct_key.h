@@ -6,6 +6,7 @@
 
 #include <cstdint>
 
+#include <xnat/config.h>
 #include <xnat/ct.h>
 
 namespace xnat::test {

@@ -10,7 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "config.h"
+#include "core/nat_config.h"
 
 using namespace xnat;
 using Catch::Matchers::StartsWith;

@@ -12,9 +12,9 @@
 #include <string>
 #include <string_view>
 
-#include "config.h"
-#include "one_line.h"
-#include "strict_json.h"
+#include "core/nat_config.h"
+#include "core/one_line.h"
+#include "core/strict_json.h"
 
 using namespace xnat;
 using Catch::Matchers::StartsWith;

@@ -4,7 +4,7 @@
 
 #include <string>
 
-#include "conn_filter.h"
+#include "core/conn_filter.h"
 #include "ct_key.h"
 
 using namespace xnat;

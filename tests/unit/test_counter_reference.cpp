@@ -6,7 +6,7 @@
 #include <sstream>
 #include <string>
 
-#include "counter_info.h"
+#include "core/counter_info.h"
 
 using namespace xnat;
 

@@ -9,8 +9,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "config.h"
-#include "format.h"
+#include "core/format.h"
+#include "core/nat_config.h"
 #include "ct_key.h"
 
 using namespace xnat;

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "forward_table.h"
+#include "core/forward_table.h"
 
 using namespace xnat;
 

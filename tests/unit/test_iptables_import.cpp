@@ -7,8 +7,8 @@
 #include <string_view>
 #include <vector>
 
-#include "config.h"
-#include "iptables_import.h"
+#include "core/nat_config.h"
+#include "import/iptables_import.h"
 
 using namespace xnat;
 

@@ -10,10 +10,10 @@
 
 #include <nlohmann/json.hpp>
 
-#include "config.h"
-#include "format.h"
-#include "masquerade.h"
-#include "net.h"
+#include "core/format.h"
+#include "core/masquerade.h"
+#include "core/nat_config.h"
+#include "core/net.h"
 
 using namespace xnat;
 

@@ -4,7 +4,7 @@
 
 #include <string>
 
-#include "net.h"
+#include "core/net.h"
 
 using namespace xnat;
 

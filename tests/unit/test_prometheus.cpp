@@ -7,7 +7,7 @@
 #include <sstream>
 #include <string>
 
-#include "prometheus.h"
+#include "core/prometheus.h"
 #include "xnat/counters.h"
 #include "xnat/maps.h"
 

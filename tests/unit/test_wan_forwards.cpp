@@ -8,9 +8,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "config.h"
-#include "forward_table.h"
-#include "wan_forwards.h"
+#include "core/forward_table.h"
+#include "core/nat_config.h"
+#include "core/wan_forwards.h"
 
 using namespace xnat;
 
