@@ -117,7 +117,8 @@ static __always_inline int flow_new_lan(void *ctx, const int xdp, const struct x
 		.int_port = p->tuple.sport, /* an echo request's identifier, for ICMP */
 	};
 	__be16 ext_port;
-	int rc, charged = HOST_UNCOUNTED, ended_elsewhere = 0;
+	int rc, ended_elsewhere = 0;
+	enum host_charge_result charged = HOST_UNCOUNTED;
 
 	if (t) {
 		n.to.daddr = t->addr;

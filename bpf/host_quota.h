@@ -25,9 +25,13 @@ struct {
 	__type(value, struct xnat_host);
 } XNAT_MAP_HOSTS SEC(".maps");
 
-#define HOST_REFUSED -1
-#define HOST_UNCOUNTED 0
-#define HOST_CHARGED 1
+/* What host_charge did. Its own small domain, apart from counters and XNAT_CONTINUE, so that a
+ * caller cannot pass one off as the other. */
+enum host_charge_result {
+	HOST_UNCOUNTED, /* no entry could be made or kept: the unit is not charged, nor refused */
+	HOST_CHARGED,
+	HOST_REFUSED, /* the host is at its limit */
+};
 
 static __always_inline __u32 host_held(__u64 use, __u64 unit)
 {
@@ -35,7 +39,7 @@ static __always_inline __u32 host_held(__u64 use, __u64 unit)
 }
 
 /* Charges one unit (XNAT_HOST_FLOW or XNAT_HOST_PORT) to a host; limit 0 means none. */
-static __always_inline int host_charge(__be32 addr, __u64 unit, __u32 limit, __u32 now)
+static __always_inline enum host_charge_result host_charge(__be32 addr, __u64 unit, __u32 limit, __u32 now)
 {
 	struct xnat_host fresh = { .addr = addr, .last_tick = now };
 	struct xnat_host *h = bpf_map_lookup_elem(&XNAT_MAP_HOSTS, &addr);

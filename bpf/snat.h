@@ -158,7 +158,8 @@ static __always_inline int snat_acquire(const struct snat_request *req,
 	__u32 size, start;
 	__be16 *hint;
 	__u16 port, want;
-	int i, charged;
+	enum host_charge_result charged;
+	int i;
 
 	hint = bpf_map_lookup_elem(&XNAT_MAP_EIM, &ek);
 	if (hint) {

@@ -104,15 +104,8 @@ Result<Skeleton> load_programs(const PinDir &pin, const std::string &object_path
         if (int err = bpf_map__reuse_fd(devmap, fd->get()))
             return kernel_error("reuse " + devmap_pin, err);
     }
-    // Two entries per flow; a mapping is always held by a flow, so no more mappings than flows,
-    // and no more hosts with something charged than flows.
-    for (auto [map, entries] : {std::pair{skel->maps.XNAT_MAP_CT, 2 * max_connections},
-                                std::pair{skel->maps.XNAT_MAP_SNAT, max_mappings},
-                                std::pair{skel->maps.XNAT_MAP_EIM, max_mappings},
-                                std::pair{skel->maps.XNAT_MAP_EVICT, max_connections},
-                                std::pair{skel->maps.XNAT_MAP_HOSTS, max_connections}})
-        if (int err = bpf_map__set_max_entries(map, entries))
-            return kernel_error("size the connection tables", err);
+    if (auto sized = size_connection_tables(skel, max_connections, max_mappings); !sized)
+        return sized.error();
     if (int err = xnat_bpf__load(skel.get()))
         return kernel_error("load the BPF programs", err, last_libbpf_warning());
     if (!devmap_pinned)

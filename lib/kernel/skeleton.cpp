@@ -7,6 +7,7 @@
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <utility>
 #include <vector>
 
 #include "kernel/kernel_error.h"
@@ -42,6 +43,18 @@ Result<Skeleton> open_skeleton(const std::string &object_path)
                              std::string(std::strerror(-err)) +
                              (last_libbpf_warning().empty() ? "" : ": " + last_libbpf_warning()) + ")");
     return skel;
+}
+
+Result<void> size_connection_tables(const Skeleton &skel, uint32_t max_connections, uint32_t max_mappings)
+{
+    for (auto [map, entries] : {std::pair{skel->maps.XNAT_MAP_CT, 2 * max_connections},
+                                std::pair{skel->maps.XNAT_MAP_SNAT, max_mappings},
+                                std::pair{skel->maps.XNAT_MAP_EIM, max_mappings},
+                                std::pair{skel->maps.XNAT_MAP_EVICT, max_connections},
+                                std::pair{skel->maps.XNAT_MAP_HOSTS, max_connections}})
+        if (int err = bpf_map__set_max_entries(map, entries))
+            return kernel_error("size the connection tables", err);
+    return {};
 }
 
 Result<void> arm_sweeper(const Skeleton &skel)

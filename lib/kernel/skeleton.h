@@ -21,6 +21,12 @@ using Skeleton = std::unique_ptr<xnat_bpf, SkeletonDeleter>;
 // rebuilt xnat_bpf.bpf.o). The file must define every program and map the loader knows.
 Result<Skeleton> open_skeleton(const std::string &object_path);
 
+// Sizes an opened, not yet loaded object's connection tables for max_connections flows and
+// max_mappings source-NAT mappings (Config::mapping_capacity). Two entries per flow; a mapping
+// is always held by a flow, so no more mappings than flows, and no more hosts with something
+// charged than flows.
+Result<void> size_connection_tables(const Skeleton &skel, uint32_t max_connections, uint32_t max_mappings);
+
 // Starts the loaded object's expiry sweeper (bpf/sweeper.h), once.
 Result<void> arm_sweeper(const Skeleton &skel);
 

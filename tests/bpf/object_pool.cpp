@@ -39,12 +39,8 @@ Skeleton load_object(uint32_t max_connections)
     Skeleton skel(xnat_bpf__open());
     if (!skel)
         throw std::runtime_error("open skeleton");
-    if (bpf_map__set_max_entries(skel->maps.XNAT_MAP_CT, 2 * max_connections) ||
-        bpf_map__set_max_entries(skel->maps.XNAT_MAP_SNAT, max_connections + XNAT_SNAT_HEADROOM) ||
-        bpf_map__set_max_entries(skel->maps.XNAT_MAP_EIM, max_connections + XNAT_SNAT_HEADROOM) ||
-        bpf_map__set_max_entries(skel->maps.XNAT_MAP_EVICT, max_connections) ||
-        bpf_map__set_max_entries(skel->maps.XNAT_MAP_HOSTS, max_connections))
-        throw std::runtime_error("size ct");
+    if (auto sized = size_connection_tables(skel, max_connections, max_connections + XNAT_SNAT_HEADROOM); !sized)
+        throw std::runtime_error(sized.error().message);
     if (int err = xnat_bpf__load(skel.get()))
         throw std::runtime_error("load BPF object: " + std::to_string(err) + " " + last_libbpf_warning());
     return skel;

@@ -23,10 +23,12 @@ tools=0
 for tool in "$BUILD_DIR"/xnat-*; do # every tool built at the top level (the bench tools are elsewhere)
 	[ -f "$tool" ] && [ -x "$tool" ] || continue
 	mode_is "$ROOT/sbin/$(basename "$tool")" 755
-	mode_is "$ROOT/share/man/man8/$(basename "$tool").8" 644
+	mode_is "$ROOT/share/man/man8/$(basename "$tool").8.gz" 644
 	tools=$((tools + 1))
 done
 [ "$tools" -ge 2 ] || fail "only $tools tools built?"
+zcat "$ROOT/share/man/man8/xnat-load.8.gz" | cmp -s - "$(dirname "$0")/../../loader/xnat-load.8" ||
+	fail "the installed xnat-load.8.gz is not loader/xnat-load.8"
 mode_is "$ROOT/sbin/xnat-load" 755
 mode_is "$ROOT/sbin/xnat-map" 755
 mode_is "$ROOT/lib/xnat/xnat.bpf.o" 644

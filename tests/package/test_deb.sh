@@ -61,8 +61,8 @@ done
 
 log "the files are where they belong"
 for f in /usr/sbin/xnat-load /usr/sbin/xnat-map /usr/sbin/xnat-exporter /usr/sbin/xnat-import \
-	/usr/share/man/man8/xnat-load.8 /usr/share/man/man8/xnat-map.8 /usr/share/man/man8/xnat-exporter.8 \
-	/usr/share/man/man8/xnat-import.8 /usr/lib/systemd/system/xnat.service /usr/lib/xnat/xnat.bpf.o \
+	/usr/share/man/man8/xnat-load.8.gz /usr/share/man/man8/xnat-map.8.gz /usr/share/man/man8/xnat-exporter.8.gz \
+	/usr/share/man/man8/xnat-import.8.gz /usr/lib/systemd/system/xnat.service /usr/lib/xnat/xnat.bpf.o \
 	/etc/xnat/xnat.env /etc/xnat/port-forward.json; do
 	[ -f "$ROOT$f" ] || fail "not installed: $f"
 done
