@@ -41,6 +41,22 @@ inline PacketSpec server_tcp(uint8_t flags, uint16_t dport = kClientPort)
     return s;
 }
 
+// A client's packet to the SSH forward as the server receives it.
+inline PacketSpec to_ssh_server(PacketSpec s)
+{
+    s.daddr = ip(kSshServer);
+    s.dport = kSshPort;
+    return s;
+}
+
+// The server's packet as the client receives it: from the forward it spoke to.
+inline PacketSpec from_ssh_forward(PacketSpec s)
+{
+    s.saddr = ip(kForwardAddr);
+    s.sport = kSshForwardPort;
+    return s;
+}
+
 // The client's UDP datagram to the UDP forward.
 inline PacketSpec client_udp(uint16_t dport = kUdpForwardPort, Bytes payload = {1, 2, 3})
 {

@@ -1,5 +1,7 @@
 // Connection tracking: TCP state, timeouts under a controlled clock, expiry by timer, and the
-// guarantee that both halves of a flow live and die together.
+// guarantee that both halves of a flow live and die together. What one packet decides is a table
+// of cases (table_case.h); state machines and clocks stay sequences, since their steps depend on
+// each other.
 #include <arpa/inet.h>
 
 #include <catch2/catch.hpp>
@@ -8,6 +10,7 @@
 #include "bpf_harness.h"
 #include "expect.h"
 #include "scenario.h"
+#include "table_case.h"
 #include "xnat/counters.h"
 
 using namespace xnat;
@@ -31,6 +34,14 @@ void open_connection(BpfFixture &fx, Hook hook)
     REQUIRE(state(fx) == XNAT_TCP_ESTABLISHED);
 }
 
+// The client's packet as `server` receives it, once a new rule sends the forward there.
+PacketSpec with_server(const char *server, PacketSpec s)
+{
+    s.daddr = ip(server);
+    s.dport = kSshPort;
+    return s;
+}
+
 std::vector<PortForward> rules()
 {
     return {fwd("tcp", "203.0.113.1:22012", "10.0.0.12:22"),
@@ -38,7 +49,103 @@ std::vector<PortForward> rules()
             fwd("udp", "203.0.113.1:6000-6009", "10.0.0.20:6000")};
 }
 
+PacketSpec server_rst(uint8_t flags, uint32_t seq)
+{
+    PacketSpec s = server_tcp(flags);
+    s.seq = seq;
+    return s;
+}
+
+// An RST far outside the server's window: open_connection leaves its next sequence number at 1001.
+PacketSpec spoofed_rst()
+{
+    return server_rst(kRst, 1001 + (1u << 20));
+}
+
+void fill_with_assured_flows(Target &t)
+{
+    for (uint16_t port = 1000; port < 1016; ++port) {
+        REQUIRE(t.send(Side::wan, client_tcp(kSyn, port)).verdict == pass_verdict(t.hook));
+        t.send(Side::lan, server_tcp(kSyn | kAck, port));
+        t.send(Side::wan, client_tcp(kAck, port));
+    }
+    CHECK(t.fx.ct_entries() == 32);
+}
+
+std::vector<TableCase> cases()
+{
+    auto opened = [](Target &t) { open_connection(t.fx, t.hook); };
+    TableCase full_refused = {
+        "a table full of assured flows refuses a new flow with a counter, never a lone half", Side::wan,
+        client_tcp(kSyn, 2000), std::nullopt, Verdict::drop, XNAT_CNT_DROP_CT_FULL, {}, 0, 0,
+        fill_with_assured_flows,
+        [](Target &t) {
+            CHECK(t.fx.counter(XNAT_CNT_CT_EARLY_DROP) == 0);
+            CHECK(t.fx.ct_entries() == 32);
+            auto conns = t.fx.conns();
+            CHECK(conns.size() == 16);
+            for (const auto &c : conns)
+                CHECK_FALSE(c.reply_missing);
+        }};
+    full_refused.max_connections = 16;
+    TableCase full_existing = {"existing flows keep working at capacity", Side::wan, client_tcp(kAck, 1005),
+                               to_ssh_server(client_tcp(kAck, 1005)), Verdict::pass, XNAT_CNT_PASS_FIB, {}, 0,
+                               0, fill_with_assured_flows};
+    full_existing.max_connections = 16;
+    return {
+        // The SYN ends the TIME_WAIT flow (counted as expired) and makes a new one in its place.
+        {"a new SYN on a closed tuple starts over with the current rules", Side::wan, client_tcp(kSyn),
+         with_server("10.0.0.13", client_tcp(kSyn)), Verdict::pass, XNAT_CNT_PASS_FIB,
+         {XNAT_CNT_NEW_FLOW, XNAT_CNT_CT_EXPIRED, XNAT_CNT_FLOW_ENDED}, 0, 0,
+         [](Target &t) {
+             open_connection(t.fx, t.hook);
+             t.send(Side::wan, client_tcp(kFin | kAck));
+             t.send(Side::lan, server_tcp(kFin | kAck));
+             REQUIRE(state(t.fx) == XNAT_TCP_TIME_WAIT);
+             t.fx.install({fwd("tcp", "203.0.113.1:22012", "10.0.0.13:22")});
+         },
+         [](Target &t) {
+             CHECK(state(t.fx) == XNAT_TCP_SYN_SENT);
+             CHECK(t.fx.ct_entries() == 2);
+             CHECK(t.fx.counter(XNAT_CNT_NEW_FLOW) == 2);
+         }},
+        // The same client port to two forwards of the same server port: both flows would need the
+        // reply tuple 10.0.0.12:22 -> 198.51.100.2:40000.
+        {"a reply tuple already in use refuses the new flow and leaves no half", Side::wan,
+         client_tcp(kSyn, kClientPort, 22013), std::nullopt, Verdict::drop, XNAT_CNT_DROP_CT_COLLISION, {}, 0, 0,
+         [](Target &t) { t.send(Side::wan, client_tcp(kSyn, kClientPort, 22012)); },
+         [](Target &t) {
+             CHECK(t.fx.ct_entries() == 2);
+             auto conns = t.fx.conns();
+             REQUIRE(conns.size() == 1);
+             CHECK(conns[0].original_key.dport == htons(22012));
+         }},
+        full_refused,
+        full_existing,
+        {"an RST outside its sender's window is dropped and does not close the flow", Side::lan, spoofed_rst(),
+         std::nullopt, Verdict::drop, XNAT_CNT_DROP_TCP_RST_WINDOW, {}, 0, 0, opened,
+         [](Target &t) { CHECK(state(t.fx) == XNAT_TCP_ESTABLISHED); }},
+        {"an RST in its sender's window, after a spoofed one, closes the flow", Side::lan, server_rst(kRst, 1001),
+         from_ssh_forward(server_rst(kRst, 1001)), Verdict::pass, XNAT_CNT_PASS_FIB, {}, 0, 0,
+         [](Target &t) {
+             open_connection(t.fx, t.hook);
+             t.send(Side::lan, spoofed_rst());
+         },
+         [](Target &t) { CHECK(state(t.fx) == XNAT_TCP_CLOSE); }},
+        // The server's port is closed: its refusal is its first packet.
+        {"an RST from a side that has sent nothing yet is believed", Side::lan, server_rst(kRst | kAck, 0),
+         from_ssh_forward(server_rst(kRst | kAck, 0)), Verdict::pass, XNAT_CNT_PASS_FIB, {}, 0, 0,
+         [](Target &t) { t.send(Side::wan, client_tcp(kSyn)); },
+         [](Target &t) { CHECK(state(t.fx) == XNAT_TCP_CLOSE); }},
+    };
+}
+
 } // namespace
+
+TEST_CASE("conntrack: packet in, frame out, counter and connection table, per case")
+{
+    run_cases(cases(), GENERATE(Hook::xdp, Hook::tc), rules());
+}
 
 TEST_CASE("conntrack: TCP handshake and teardown move through conntrack's states")
 {
@@ -201,68 +308,6 @@ TEST_CASE("conntrack: an unreplied UDP flow times out sooner; timeouts are confi
     CHECK(fx.counter(XNAT_CNT_CT_EXPIRED) == 3);
 }
 
-TEST_CASE("conntrack: a new SYN on a closed tuple starts over with the current rules")
-{
-    Hook hook = GENERATE(Hook::xdp, Hook::tc);
-    BpfFixture fx;
-    fx.install(rules());
-    open_connection(fx, hook);
-    fx.run(hook, Side::wan, build(client_tcp(kFin | kAck)));
-    fx.run(hook, Side::lan, build(server_tcp(kFin | kAck)));
-    REQUIRE(state(fx) == XNAT_TCP_TIME_WAIT);
-
-    fx.install({fwd("tcp", "203.0.113.1:22012", "10.0.0.13:22")});
-    RunResult r = fx.run(hook, Side::wan, build(client_tcp(kSyn)));
-    CHECK(fields(r.out).daddr == ip("10.0.0.13"));
-    CHECK(state(fx) == XNAT_TCP_SYN_SENT);
-    CHECK(fx.ct_entries() == 2);
-    CHECK(fx.counter(XNAT_CNT_NEW_FLOW) == 2);
-}
-
-TEST_CASE("conntrack: a reply tuple already in use refuses the new flow and leaves no half")
-{
-    Hook hook = GENERATE(Hook::xdp, Hook::tc);
-    BpfFixture fx;
-    fx.install(rules());
-    // The same client port to two forwards of the same server port: both flows would need
-    // the reply tuple 10.0.0.12:22 -> 198.51.100.2:40000.
-    fx.run(hook, Side::wan, build(client_tcp(kSyn, 40000, 22012)));
-    Bytes second = build(client_tcp(kSyn, 40000, 22013));
-    RunResult r = fx.run(hook, Side::wan, second);
-    CHECK(r.verdict == drop_verdict(hook));
-    CHECK(fx.counter(XNAT_CNT_DROP_CT_COLLISION) == 1);
-    CHECK(fx.ct_entries() == 2);
-    auto conns = fx.conns();
-    REQUIRE(conns.size() == 1);
-    CHECK(conns[0].original_key.dport == htons(22012));
-}
-
-TEST_CASE("conntrack: a table full of assured flows refuses new flows with a counter, never a lone half")
-{
-    Hook hook = GENERATE(Hook::xdp, Hook::tc);
-    BpfFixture fx(16);
-    fx.install(rules());
-    for (uint16_t port = 1000; port < 1016; ++port) {
-        REQUIRE(fx.run(hook, Side::wan, build(client_tcp(kSyn, port))).verdict == pass_verdict(hook));
-        fx.run(hook, Side::lan, build(server_tcp(kSyn | kAck, port)));
-        fx.run(hook, Side::wan, build(client_tcp(kAck, port)));
-    }
-    CHECK(fx.ct_entries() == 32);
-
-    RunResult r = fx.run(hook, Side::wan, build(client_tcp(kSyn, 2000)));
-    CHECK(r.verdict == drop_verdict(hook));
-    CHECK(fx.counter(XNAT_CNT_DROP_CT_FULL) == 1);
-    CHECK(fx.counter(XNAT_CNT_CT_EARLY_DROP) == 0);
-    CHECK(fx.ct_entries() == 32);
-    auto conns = fx.conns();
-    CHECK(conns.size() == 16);
-    for (const auto &c : conns)
-        CHECK_FALSE(c.reply_missing);
-
-    // Existing flows keep working at capacity.
-    CHECK(fields(fx.run(hook, Side::wan, build(client_tcp(kAck, 1005))).out).daddr == ip("10.0.0.12"));
-}
-
 TEST_CASE("conntrack: expiry needs no daemon: the sweeper removes idle flows, both halves")
 {
     BpfFixture fx;
@@ -300,39 +345,6 @@ TEST_CASE("conntrack: the sweeper also ends flows under a controlled clock and f
     gw.fx.advance_clock_s(303);
     CHECK(gw.fx.await_ct_entries(0) == 0);
     CHECK(gw.fx.snat_mappings() == 0);
-}
-
-TEST_CASE("conntrack: an RST outside its sender's window is dropped and does not close the flow")
-{
-    Hook hook = GENERATE(Hook::xdp, Hook::tc);
-    BpfFixture fx;
-    fx.install(rules());
-    open_connection(fx, hook); // the server's next sequence number is 1001
-
-    PacketSpec spoofed = server_tcp(kRst);
-    spoofed.seq = 1001 + (1u << 20);
-    RunResult r = fx.run(hook, Side::lan, build(spoofed));
-    CHECK(r.verdict == drop_verdict(hook));
-    CHECK(state(fx) == XNAT_TCP_ESTABLISHED);
-    CHECK(fx.counter(XNAT_CNT_DROP_TCP_RST_WINDOW) == 1);
-
-    PacketSpec genuine = server_tcp(kRst);
-    genuine.seq = 1001;
-    fx.run(hook, Side::lan, build(genuine));
-    CHECK(state(fx) == XNAT_TCP_CLOSE);
-    CHECK(fx.counter(XNAT_CNT_DROP_TCP_RST_WINDOW) == 1);
-}
-
-TEST_CASE("conntrack: an RST from a side that has sent nothing yet is believed")
-{
-    Hook hook = GENERATE(Hook::xdp, Hook::tc);
-    BpfFixture fx;
-    fx.install(rules());
-    fx.run(hook, Side::wan, build(client_tcp(kSyn)));
-    PacketSpec refused = server_tcp(kRst | kAck); // the server's port is closed
-    refused.seq = 0;
-    fx.run(hook, Side::lan, build(refused));
-    CHECK(state(fx) == XNAT_TCP_CLOSE);
 }
 
 TEST_CASE("conntrack: flows made minus flows ended is what the table holds")
