@@ -43,19 +43,19 @@ CONFIG=$(write_config scale.json <<JSON
   "limits": { "connections": $TABLE } }
 JSON
 )
-xnat_load --mode tc wan0 lan0 "$CONFIG" >/dev/null
+gw_load "$NS_G" "$PIN" --mode tc wan0 lan0 "$CONFIG" >/dev/null
 
 # Source ports 1024-65535 of as many spoofed addresses as N needs.
 sources=$(((CONNS + 64511) / 64512))
-client_mac=$(in_c cat /sys/class/net/eth0/address)
-wan_mac=$(in_g cat /sys/class/net/wan0/address)
+client_mac=$(in_ns "$NS_C" cat /sys/class/net/eth0/address)
+wan_mac=$(in_ns "$NS_G" cat /sys/class/net/wan0/address)
 echo "filling: $CONNS SYNs from $sources sources into a table of $TABLE connections"
-in_c python3 "$E2E_DIR/syn_flood.py" eth0 "$client_mac" "$wan_mac" 198.51.100.100 203.0.113.1 9000 \
+in_ns "$NS_C" python3 "$E2E_DIR/syn_flood.py" eth0 "$client_mac" "$wan_mac" 198.51.100.100 203.0.113.1 9000 \
 	1024 "$CONNS" --sources "$sources" | grep "^sent"
 
 json_field() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
 now() { date +%s.%N; }
-held=$(xnat_map stats --json | json_field "['connections']")
+held=$(gw_map "$NS_G" "$PIN" stats --json | json_field "['connections']")
 entries=$((2 * held))
 echo "table holds $held connections ($entries entries)"
 
@@ -72,19 +72,19 @@ time_it() {
 measure() {
 	local map=$1 name=$2
 	echo "$name ($map)"
-	time_it "conns --json" in_g "$map" --pin-dir "$PIN" conns --json
-	time_it "conns" in_g "$map" --pin-dir "$PIN" conns
-	time_it "stats --json" in_g "$map" --pin-dir "$PIN" stats --json
-	time_it "stats --prometheus (an exporter scrape)" in_g "$map" --pin-dir "$PIN" stats --prometheus
+	time_it "conns --json" in_ns "$NS_G" "$map" --pin-dir "$PIN" conns --json
+	time_it "conns" in_ns "$NS_G" "$map" --pin-dir "$PIN" conns
+	time_it "stats --json" in_ns "$NS_G" "$map" --pin-dir "$PIN" stats --json
+	time_it "stats --prometheus (an exporter scrape)" in_ns "$NS_G" "$map" --pin-dir "$PIN" stats --prometheus
 	# Builds from before the connection count came from the counters have no --per-state: their
 	# plain scrape read the whole table, as --per-state does now.
 	if "$map" stats --help 2>/dev/null | grep -q -- --per-state; then
-		time_it "stats --prometheus --per-state" in_g "$map" --pin-dir "$PIN" stats --prometheus --per-state
+		time_it "stats --prometheus --per-state" in_ns "$NS_G" "$map" --pin-dir "$PIN" stats --prometheus --per-state
 	fi
 }
 
 [ -z "$COMPARE" ] || measure "$(cd "$COMPARE" && pwd)/xnat-map" compare
 measure "$XNAT_MAP" build
-time_it "flush" xnat_map flush
-left=$(xnat_map stats --json | json_field "['connections']")
+time_it "flush" gw_map "$NS_G" "$PIN" flush
+left=$(gw_map "$NS_G" "$PIN" stats --json | json_field "['connections']")
 echo "after flush: $left connections"

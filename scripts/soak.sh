@@ -47,36 +47,36 @@ CONFIG=$(write_config soak.json <<'JSON'
   "limits": { "connections": 65536 } }
 JSON
 )
-xnat_load wan0 lan0 "$CONFIG" | sed 's/^/  /'
+gw_load "$NS_G" "$PIN" wan0 lan0 "$CONFIG" | sed 's/^/  /'
 echo "soak: ${SECONDS_TOTAL}s of mixed traffic through xnat"
 
 secs=$SECONDS_TOTAL
 long_bytes=$((secs * 2000000)) # 2 MB/s per long flow
 # Servers: echo and sink on both sides, UDP receivers on both sides.
-spawn echo_s in_s $PEER tcp-server --port 8000
-spawn sink_s in_s $STREAM tcp-sink --port 8001
-spawn udprecv_s in_s $STREAM udp-seq-recv --port 7000 --timeout $((secs + 60))
-spawn echo_c in_c $PEER tcp-server --port 8100
-spawn sink_c in_c $STREAM tcp-sink --port 8101
-spawn udprecv_c in_c $STREAM udp-seq-recv --port 7100 --timeout $((secs + 60))
+spawn echo_s in_ns "$NS_S" $PEER tcp-server --port 8000
+spawn sink_s in_ns "$NS_S" $STREAM tcp-sink --port 8001
+spawn udprecv_s in_ns "$NS_S" $STREAM udp-seq-recv --port 7000 --timeout $((secs + 60))
+spawn echo_c in_ns "$NS_C" $PEER tcp-server --port 8100
+spawn sink_c in_ns "$NS_C" $STREAM tcp-sink --port 8101
+spawn udprecv_c in_ns "$NS_C" $STREAM udp-seq-recv --port 7100 --timeout $((secs + 60))
 for s in echo_s sink_s udprecv_s echo_c sink_c udprecv_c; do wait_log $s listening; done
 
 # Clients. Short connections stop a little early so the last ones finish inside the time.
 declare -A PID
 start=$(date +%s)
-spawn churn_fwd in_c $STREAM tcp-churn --host 203.0.113.1 --port 8000 --bytes 16384 --pause 0.01 --seconds $((secs - 2)) --seed 11
+spawn churn_fwd in_ns "$NS_C" $STREAM tcp-churn --host 203.0.113.1 --port 8000 --bytes 16384 --pause 0.01 --seconds $((secs - 2)) --seed 11
 PID[churn_fwd]=$LAST_PID
-spawn churn_masq in_s $STREAM tcp-churn --host 198.51.100.2 --port 8100 --bytes 16384 --pause 0.01 --seconds $((secs - 2)) --seed 12
+spawn churn_masq in_ns "$NS_S" $STREAM tcp-churn --host 198.51.100.2 --port 8100 --bytes 16384 --pause 0.01 --seconds $((secs - 2)) --seed 12
 PID[churn_masq]=$LAST_PID
-spawn long_fwd in_c $STREAM tcp-send --host 203.0.113.1 --port 8001 --bytes $long_bytes --seconds $((secs - 2)) --seed 21
+spawn long_fwd in_ns "$NS_C" $STREAM tcp-send --host 203.0.113.1 --port 8001 --bytes $long_bytes --seconds $((secs - 2)) --seed 21
 PID[long_fwd]=$LAST_PID
-spawn long_masq in_s $STREAM tcp-send --host 198.51.100.2 --port 8101 --bytes $long_bytes --seconds $((secs - 2)) --seed 22
+spawn long_masq in_ns "$NS_S" $STREAM tcp-send --host 198.51.100.2 --port 8101 --bytes $long_bytes --seconds $((secs - 2)) --seed 22
 PID[long_masq]=$LAST_PID
-spawn udp_fwd in_c $STREAM udp-seq-send --host 203.0.113.1 --port 7000 --rate 500 --seconds $((secs - 2))
+spawn udp_fwd in_ns "$NS_C" $STREAM udp-seq-send --host 203.0.113.1 --port 7000 --rate 500 --seconds $((secs - 2))
 PID[udp_fwd]=$LAST_PID
-spawn udp_masq in_s $STREAM udp-seq-send --host 198.51.100.2 --port 7100 --rate 500 --seconds $((secs - 2))
+spawn udp_masq in_ns "$NS_S" $STREAM udp-seq-send --host 198.51.100.2 --port 7100 --rate 500 --seconds $((secs - 2))
 PID[udp_masq]=$LAST_PID
-spawn ping in_s ping -q -i 0.2 -c $(((secs - 2) * 5)) -W 2 198.51.100.2
+spawn ping in_ns "$NS_S" ping -q -i 0.2 -c $(((secs - 2) * 5)) -W 2 198.51.100.2
 PID[ping]=$LAST_PID
 
 # The high-water mark: xnat-map stats counts the ct map's entries (two per connection); read
@@ -86,7 +86,7 @@ PID[ping]=$LAST_PID
 high=0
 samples=0
 while [ $(($(date +%s) - start)) -lt "$secs" ]; do
-	n=$(xnat_map stats --json | sed -n 's/.*"connections": *\([0-9]*\).*/\1/p')
+	n=$(gw_map "$NS_G" "$PIN" stats --json | sed -n 's/.*"connections": *\([0-9]*\).*/\1/p')
 	[ -n "$n" ] || { echo "soak: xnat-map stats --json has no connections field" >&2; exit 1; }
 	[ "$n" -gt "$high" ] && high=$n
 	samples=$((samples + 1))
@@ -99,13 +99,13 @@ for name in churn_fwd churn_masq long_fwd long_masq udp_fwd udp_masq ping; do
 done
 for r in udprecv_s udprecv_c; do wait_log $r '"sent"' 100; done
 
-xnat_map stats --json >"$WORK/stats.json"
+gw_map "$NS_G" "$PIN" stats --json >"$WORK/stats.json"
 final=$(sed -n 's/.*"connections": *\([0-9]*\).*/\1/p' "$WORK/stats.json")
 [ "$final" -gt "$high" ] && high=$final
 # The sweeper may end flows while the map is read, which makes a lone half look orphaned for one
 # reading; a real inconsistency persists, so it fails every reading.
 for try in 1 2 3 4 5; do
-	xnat_map conns --json >"$WORK/conns.json"
+	gw_map "$NS_G" "$PIN" conns --json >"$WORK/conns.json"
 	bpftool map dump pinned "$PIN/xnat_ct" -j >"$WORK/ct.json"
 	consistency=$(python3 "$E2E_DIR/ct_check.py" "$WORK/ct.json" "$WORK/conns.json" 2>&1) && break
 	[ "$try" -lt 5 ] || failed+=("table consistency")

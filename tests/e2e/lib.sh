@@ -1,9 +1,6 @@
-# Shared by the end-to-end tests and the demo: a throwaway network of namespaces.
-#
-#   client ns             gateway ns                       server ns
-#   eth0 198.51.100.2 --- wan0 198.51.100.1             
-#                         (203.0.113.1/32, the public address)
-#                         lan0 10.0.0.1 ------------------ eth0 10.0.0.12
+# Shared by the end-to-end tests and the scripts: throwaway networks of namespaces, built from
+# parts (ns_create, veth_link, switch_create, ...), with presets for the common shapes
+# (build_topology, build_seed_topology).
 #
 # Everything lives in namespaces this file creates and removes on exit (trap), with pins on a
 # bpffs mounted under a private temp directory, so a test never touches the host's interfaces.
@@ -20,14 +17,19 @@ PEER="python3 $E2E_DIR/peer.py"
 # The separator keeps one test's names from being a prefix of another's (x123- vs x1234-), so
 # cleanup's prefix match removes only this test's namespaces.
 TAG=x$$-
+WORK=$(mktemp -d /tmp/xnat-e2e.XXXXXX)
+BPFFS=$WORK/bpffs
+BG_PIDS=()
+
+# The three-namespace preset (build_topology); tests of one gateway build their own shapes
+# around its NS_G and PIN too.
 NS_C=${TAG}cli
 NS_G=${TAG}gw
 NS_S=${TAG}srv
-WORK=$(mktemp -d /tmp/xnat-e2e.XXXXXX)
-BPFFS=$WORK/bpffs
 PIN=$BPFFS/xnat
-BG_PIDS=()
-XNAT_INSTANCES=() # further xnat instances ("NS PIN"), loaded with gw_load; unloaded on exit
+# xnat instances ("NS PIN") unloaded on exit: those gw_load loaded, and NS_G's at PIN whoever
+# loaded it (xnat-load --follow-wan, the systemd unit's commands).
+XNAT_INSTANCES=("$NS_G $PIN")
 
 log() { printf '  %s\n' "$*"; }
 fail() {
@@ -40,16 +42,13 @@ fail() {
 cleanup() {
 	local rc=$?
 	set +e
-	# A spawned shell function (in_s ...) runs in a subshell whose child is the real process:
+	# A spawned shell function (in_ns ...) runs in a subshell whose child is the real process:
 	# killing the subshell alone would leave that child running forever.
 	for pid in "${BG_PIDS[@]}"; do
 		pkill -P "$pid" 2>/dev/null
 		kill "$pid" 2>/dev/null
 	done
 	wait 2>/dev/null
-	if ip netns list | grep -q "^$NS_G"; then
-		ip netns exec "$NS_G" "$XNAT_LOAD" --unload --pin-dir "$PIN" >/dev/null 2>&1
-	fi
 	for inst in "${XNAT_INSTANCES[@]}"; do
 		read -r ns pin <<<"$inst"
 		ip netns exec "$ns" "$XNAT_LOAD" --unload --pin-dir "$pin" >/dev/null 2>&1
@@ -60,19 +59,6 @@ cleanup() {
 	exit $rc
 }
 trap cleanup EXIT INT TERM
-
-in_c() { ip netns exec "$NS_C" "$@"; }
-in_g() { ip netns exec "$NS_G" "$@"; }
-in_s() { ip netns exec "$NS_S" "$@"; }
-
-xnat_load() { in_g "$XNAT_LOAD" --pin-dir "$PIN" "$@"; }
-xnat_map() { in_g "$XNAT_MAP" --pin-dir "$PIN" "$@"; }
-
-# A bpffs every process of the test sees: `ip netns exec` remounts /sys, hiding /sys/fs/bpf.
-mount_bpffs() {
-	mkdir -p "$BPFFS"
-	mount -t bpf bpf "$BPFFS"
-}
 
 # Runs a command in the background, remembering it for cleanup; output to $WORK/NAME.log.
 # Its pid is left in LAST_PID.
@@ -91,6 +77,27 @@ reap() {
 		cat "$WORK/$name.log" >&2
 		fail "$name failed"
 	fi
+}
+
+# serve NAME NS tcp|udp PORT [NAME NS tcp|udp PORT]...: peer servers, each spawned as NAME;
+# returns once every one listens.
+serve() {
+	local names=() name
+	while [ $# -gt 0 ]; do
+		spawn "$1" in_ns "$2" $PEER "$3-server" --port "$4"
+		names+=("$1")
+		shift 4
+	done
+	for name in "${names[@]}"; do wait_log "$name" listening; done
+}
+
+# expect_watcher_exit PID CODE SECONDS WHY: the spawned xnat-load --follow-wan PID must end within
+# SECONDS with status CODE; WHY (what ended it) for the messages.
+expect_watcher_exit() {
+	local pid=$1 code=$2 seconds=$3 why=$4 rc=0
+	timeout "$seconds" tail --pid="$pid" -f /dev/null || fail "the watcher still runs after $why"
+	wait "$pid" || rc=$?
+	[ "$rc" -eq "$code" ] || fail "watcher exited $rc after $why, expected $code"
 }
 
 # expect_fail CODE PATTERN CMD...: CMD must exit with CODE and print PATTERN on stderr.
@@ -115,50 +122,6 @@ wait_log() {
 	fail "$name never logged '$pattern'"
 }
 
-# veth pair between two namespaces.
-link_ns() {
-	local ns_a=$1 if_a=$2 ns_b=$3 if_b=$4
-	ip link add "$if_a" netns "$ns_a" type veth peer name "$if_b" netns "$ns_b"
-	ip -n "$ns_a" link set "$if_a" up
-	ip -n "$ns_b" link set "$if_b" up
-}
-
-# TX checksum offload on the hosts' ends: "on" (veth's default: local packets leave with only
-# the pseudo-header sum) or "off" (full checksums in every packet).
-set_offload() {
-	local state=$1
-	in_c ethtool -K eth0 tx "$state" >/dev/null
-	in_s ethtool -K eth0 tx "$state" >/dev/null
-}
-
-build_topology() {
-	mount_bpffs
-	for ns in "$NS_C" "$NS_G" "$NS_S"; do
-		ip netns add "$ns"
-		ip -n "$ns" link set lo up
-	done
-	link_ns "$NS_G" wan0 "$NS_C" eth0
-	link_ns "$NS_G" lan0 "$NS_S" eth0
-	ip -n "$NS_C" addr add 198.51.100.2/24 dev eth0
-	ip -n "$NS_C" route add 203.0.113.0/24 via 198.51.100.1
-	ip -n "$NS_G" addr add 198.51.100.1/24 dev wan0
-	ip -n "$NS_G" addr add 203.0.113.1/32 dev wan0
-	ip -n "$NS_G" addr add 10.0.0.1/24 dev lan0
-	in_g sysctl -qw net.ipv4.ip_forward=1
-	ip -n "$NS_S" addr add 10.0.0.12/24 dev eth0
-	ip -n "$NS_S" route add default via 10.0.0.1
-	# XDP frames redirected into a veth are delivered only if the peer runs XDP or GRO.
-	in_c ethtool -K eth0 gro on >/dev/null
-	in_s ethtool -K eth0 gro on >/dev/null
-}
-
-# The gateway must do its job with xnat alone.
-assert_no_netfilter_rules() {
-	local rules
-	rules=$(in_g sh -c 'iptables-save 2>/dev/null | grep -E "^-A" ; nft list ruleset 2>/dev/null | grep -E "dnat|snat|masquerade"' || true)
-	[ -z "$rules" ] || fail "gateway namespace has netfilter rules: $rules"
-}
-
 # write_config NAME <<EOF ... EOF: a config file under the test's directory; prints its path.
 write_config() {
 	local path=$WORK/$1
@@ -171,27 +134,35 @@ client_port() {
 	sed -n 's/.*local=[0-9.]*:\([0-9]*\).*/\1/p' "$WORK/$1.log" | head -n1
 }
 
-counter() {
-	xnat_map stats --json | python3 -c "import json,sys; print(json.load(sys.stdin)['counters']['$1'])"
+# hold_tcp NAME TRIES NS TCP_CLIENT_ARGS...: a peer tcp-client, spawned as NAME in NS, that holds
+# its connection open (--hold FILE among the arguments: until FILE exists); returns once it
+# holds, having waited up to TRIES tenths of a second. Its pid is left in LAST_PID, its local
+# port in HELD_PORT.
+hold_tcp() {
+	local name=$1 tries=$2 ns=$3
+	shift 3
+	spawn "$name" in_ns "$ns" $PEER tcp-client "$@"
+	wait_log "$name" "^holding" "$tries"
+	HELD_PORT=$(client_port "$name")
 }
 
-# The number of connections, counted without and with a walk of the table, which must agree
-# while no flow is being made or ended. Without a walk (O(1)): `stats --json` and the
-# `xnat_connections_tracked` series of `stats --prometheus` (the exporter's scrape), both
-# new_flow - flow_ended from the counters (every flow counted once made and once ended,
-# whichever path ends it: sweeper, lookup, early drop, flush). With a walk: the flows
-# `conns --json` lists, the per-state series of `stats --prometheus --per-state` summed, and the
-# table's entries that scrape counts (two a flow). Leaves the count in CONN_COUNT (not printed:
-# a failure inside $(...) would not end the test).
+# assert_conn_count NS PIN LABEL: the number of connections of that instance, counted without
+# and with a walk of the table, which must agree while no flow is being made or ended. Without a
+# walk (O(1)): `stats --json` and the `xnat_connections_tracked` series of `stats --prometheus`
+# (the exporter's scrape), both new_flow - flow_ended from the counters (every flow counted once
+# made and once ended, whichever path ends it: sweeper, lookup, early drop, flush). With a walk:
+# the flows `conns --json` lists, the per-state series of `stats --prometheus --per-state`
+# summed, and the table's entries that scrape counts (two a flow). Leaves the count in
+# CONN_COUNT (not printed: a failure inside $(...) would not end the test).
 assert_conn_count() {
-	local label=$1 stats created ended listed tracked per_state entries
-	read -r stats created ended < <(xnat_map stats --json | python3 -c '
+	local ns=$1 pin=$2 label=$3 stats created ended listed tracked per_state entries
+	read -r stats created ended < <(gw_map "$ns" "$pin" stats --json | python3 -c '
 import json, sys
 s = json.load(sys.stdin)
 print(s["connections"], s["counters"]["new_flow"], s["counters"]["flow_ended"])')
-	listed=$(xnat_map conns --json | python3 -c "import json,sys; print(len(json.load(sys.stdin)))")
-	tracked=$(xnat_map stats --prometheus | awk '$1 == "xnat_connections_tracked" { print $2 }')
-	read -r per_state entries < <(xnat_map stats --prometheus --per-state | awk '
+	listed=$(gw_map "$ns" "$pin" conns --json | python3 -c "import json,sys; print(len(json.load(sys.stdin)))")
+	tracked=$(gw_map "$ns" "$pin" stats --prometheus | awk '$1 == "xnat_connections_tracked" { print $2 }')
+	read -r per_state entries < <(gw_map "$ns" "$pin" stats --prometheus --per-state | awk '
 		index($1, "xnat_connections{") == 1 { n += $2 }
 		$1 == "xnat_table_entries{table=\"xnat_ct\"}" { e = $2 }
 		END { print n + 0, e + 0 }')
@@ -206,8 +177,8 @@ print(s["connections"], s["counters"]["new_flow"], s["counters"]["flow_ended"])'
 }
 
 # ---------------------------------------------------------------------------------------------
-# Bigger topologies, built from parts: any number of namespaces (named $TAG..., so cleanup
-# removes them), veth links, a bridge as a LAN switch, and several xnat instances.
+# The parts: any number of namespaces (named $TAG..., so cleanup removes them), veth links, a
+# bridge as a LAN switch, and any number of xnat instances.
 
 in_ns() {
 	local ns=$1
@@ -215,9 +186,12 @@ in_ns() {
 	ip netns exec "$ns" "$@"
 }
 
-# A bpffs for the pins, mounted once however many builders ask for it.
+# A bpffs for the pins, which every process of the test sees (`ip netns exec` remounts /sys,
+# hiding /sys/fs/bpf); mounted once however many builders ask for it.
 ensure_bpffs() {
-	mountpoint -q "$BPFFS" 2>/dev/null || mount_bpffs
+	mountpoint -q "$BPFFS" 2>/dev/null && return 0
+	mkdir -p "$BPFFS"
+	mount -t bpf bpf "$BPFFS"
 }
 
 # ns_create NS...: fresh namespaces with loopback up.
@@ -239,7 +213,9 @@ ns_forwarding() {
 # both ends at MTU when given.
 veth_link() {
 	local ns_a=$1 if_a=$2 addr_a=$3 ns_b=$4 if_b=$5 addr_b=$6 mtu=${7:-}
-	link_ns "$ns_a" "$if_a" "$ns_b" "$if_b"
+	ip link add "$if_a" netns "$ns_a" type veth peer name "$if_b" netns "$ns_b"
+	ip -n "$ns_a" link set "$if_a" up
+	ip -n "$ns_b" link set "$if_b" up
 	if [ -n "$mtu" ]; then
 		ip -n "$ns_a" link set "$if_a" mtu "$mtu"
 		ip -n "$ns_b" link set "$if_b" mtu "$mtu"
@@ -274,7 +250,8 @@ lan_host() {
 	ip -n "$ns" route add default via "$gw"
 }
 
-# offload_in STATE NS:IF...: TX checksum offload on the named interfaces (see set_offload).
+# offload_in STATE NS:IF...: TX checksum offload on the named interfaces: "on" (veth's default:
+# local packets leave with only the pseudo-header sum) or "off" (full checksums in every packet).
 offload_in() {
 	local state=$1 spec
 	shift
@@ -297,6 +274,21 @@ gw_load() {
 	in_ns "$ns" "$XNAT_LOAD" --pin-dir "$pin" "$@"
 }
 
+# load_in_mode NS PIN MODE CONFIG SIDE...: xnat-load --mode MODE wan0 lan0 CONFIG in gateway NS,
+# whose report must say each SIDE (wan, lan) runs MODE, or tc for auto (veth: locally made
+# traffic needs the tc path). The report is left in LOADED.
+load_in_mode() {
+	local ns=$1 pin=$2 mode=$3 config=$4 want=$3 side
+	shift 4
+	[ "$mode" = auto ] && want=tc
+	# Not in $(...): gw_load must remember the instance in this shell, for cleanup.
+	gw_load "$ns" "$pin" --mode "$mode" wan0 lan0 "$config" >"$WORK/loaded"
+	LOADED=$(cat "$WORK/loaded")
+	for side; do
+		grep -q "^$side ${side}0: $want (" <<<"$LOADED" || fail "$side mode is not $want: $LOADED"
+	done
+}
+
 # gw_map NS PIN XNAT_MAP_ARGS...: xnat-map on that gateway's instance.
 gw_map() {
 	local ns=$1 pin=$2
@@ -317,7 +309,7 @@ gw_report() {
 	gw_map "$1" "$2" stats 2>&1 | awk '$2 != 0' | sed 's/^/      /' >&2 || true
 }
 
-# assert_no_netfilter_rules_in NS...: like assert_no_netfilter_rules, for any gateway.
+# assert_no_netfilter_rules_in NS...: the gateways must do their job with xnat alone.
 assert_no_netfilter_rules_in() {
 	local ns rules
 	for ns; do
@@ -348,6 +340,33 @@ conn_line() {
 		}
 	done < <(gw_map "$ns" "$pin" conns)
 	return 1
+}
+
+# ---------------------------------------------------------------------------------------------
+# The three-namespace preset:
+#
+#   client ns             gateway ns                       server ns
+#   eth0 198.51.100.2 --- wan0 198.51.100.1
+#                         (203.0.113.1/32, the public address)
+#                         lan0 10.0.0.1 ------------------ eth0 10.0.0.12
+#
+# The gateway's instance, if the test loads one, is at PIN.
+build_topology() {
+	build_preset_namespaces
+	veth_link "$NS_G" wan0 198.51.100.1/24 "$NS_C" eth0 198.51.100.2/24
+	veth_link "$NS_G" lan0 10.0.0.1/24 "$NS_S" eth0 10.0.0.12/24
+	ip -n "$NS_G" addr add 203.0.113.1/32 dev wan0
+	ip -n "$NS_C" route add 203.0.113.0/24 via 198.51.100.1
+	ip -n "$NS_S" route add default via 10.0.0.1
+	# XDP frames redirected into a veth are delivered only if the peer runs XDP or GRO.
+	gro_on "$NS_C:eth0" "$NS_S:eth0"
+}
+
+# The preset's namespaces, not linked yet: for tests that join them their own way (a tun, VLANs).
+build_preset_namespaces() {
+	ensure_bpffs
+	ns_create "$NS_C" "$NS_G" "$NS_S"
+	ns_forwarding "$NS_G"
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -415,40 +434,62 @@ resolve_neighbour() {
 	done
 }
 
-# The gateway's everyday work on one topology, through whatever interfaces the test built:
-# internet host 198.51.100.2 in NS_C, LAN server 10.0.0.12 in NS_S, gateway WAN address
-# 198.51.100.1, forwards 203.0.113.1:8080 -> :7000 (tcp) and 203.0.113.1:5353 -> :7001 (udp),
-# masquerade of 10.0.0.0/24. Starts the servers (tcpsrv, udpsrv in NS_S; itcp, iudp in NS_C,
-# left running for the test), then checks TCP and UDP through the forwards (the server sees the
-# client's own address), TCP, UDP and ping through masquerade (seen from the WAN address), both
-# TCP flows in `xnat-map conns`, and the connection counts. LABEL names the link in messages.
+# fwd_masq_config NAME FROM SERVER [MASQ_MEMBERS]: writes the config check_forward_and_masquerade
+# expects and prints its path: forwards FROM:8080 -> SERVER:7000 (tcp) and FROM:5353 ->
+# SERVER:7001 (udp), masquerade of 10.0.0.0/24 (MASQ_MEMBERS: more JSON members for it).
+fwd_masq_config() {
+	local name=$1 from=$2 server=$3 more=${4:+, $4}
+	write_config "$name" <<JSON
+{ "port_forwards": [ { "proto": "tcp", "from": "$from:8080", "to": "$server:7000" },
+                     { "proto": "udp", "from": "$from:5353", "to": "$server:7001" } ],
+  "masquerade": [ { "source": "10.0.0.0/24"$more } ] }
+JSON
+}
+
+# through TAG WHAT NS HOST TCP_PORT UDP_PORT SERVER SEEN: from NS, 200000 bytes of TCP to
+# HOST:TCP_PORT and 5 UDP datagrams to HOST:UDP_PORT must get through, and the TCP server spawned
+# as SERVER must have seen the connection come from SEEN. WHAT says how in messages ("TCP WHAT");
+# TAG names the clients' logs.
+through() {
+	local tag=$1 what=$2 ns=$3 host=$4 tcp_port=$5 udp_port=$6 server=$7 seen=$8
+	in_ns "$ns" $PEER tcp-client --host "$host" --port "$tcp_port" --bytes 200000 >"$WORK/$tag-tcp.log" 2>&1 ||
+		fail "TCP $what: $(cat "$WORK/$tag-tcp.log")"
+	[ "$(last_peer "$server" | cut -d' ' -f1)" = "$seen" ] || fail "$server saw '$(last_peer "$server")', not $seen"
+	in_ns "$ns" $PEER udp-client --host "$host" --port "$udp_port" --count 5 >"$WORK/$tag-udp.log" 2>&1 ||
+		fail "UDP $what: $(cat "$WORK/$tag-udp.log")"
+}
+
+# assert_fwd_and_masq_conns NS PIN CLIENT PUBLIC SERVER WAN: conns lists the TCP forward (CLIENT
+# to PUBLIC:8080, on to SERVER:7000) and the masqueraded TCP flow (SERVER to CLIENT:7100,
+# leaving from WAN), the two of check_forward_and_masquerade's layout.
+assert_fwd_and_masq_conns() {
+	local ns=$1 pin=$2 client=$3 public=$4 server=$5 wan=$6
+	conn_line "$ns" "$pin" "src=$client dst=$public" "dport=8080 src=$server dst=$client sport=7000" >/dev/null ||
+		fail "no connection line for the TCP forward to $public:8080"
+	conn_line "$ns" "$pin" "src=$server dst=$client" "dport=7100 src=$client dst=$wan sport=7100" >/dev/null ||
+		fail "no connection line for the masqueraded TCP flow from $wan"
+}
+
+# The gateway's everyday work on the preset's addresses, through whatever interfaces the test
+# built: internet host 198.51.100.2 in NS_C, LAN server 10.0.0.12 in NS_S, gateway NS_G (its
+# instance at PIN) with WAN address 198.51.100.1, forwards 203.0.113.1:8080 -> :7000 (tcp) and
+# 203.0.113.1:5353 -> :7001 (udp), masquerade of 10.0.0.0/24. Starts the servers (tcpsrv, udpsrv
+# in NS_S; itcp, iudp in NS_C, left running for the test), then checks TCP and UDP through the
+# forwards (the server sees the client's own address), TCP, UDP and ping through masquerade
+# (seen from the WAN address), both TCP flows in `xnat-map conns`, and the connection counts.
+# LABEL names the link in messages.
 check_forward_and_masquerade() {
-	local label=$1 s
-	spawn tcpsrv in_s $PEER tcp-server --port 7000
-	spawn udpsrv in_s $PEER udp-server --port 7001
-	spawn itcp in_c $PEER tcp-server --port 7100
-	spawn iudp in_c $PEER udp-server --port 7101
-	for s in tcpsrv udpsrv itcp iudp; do wait_log $s listening; done
+	local label=$1
+	serve tcpsrv "$NS_S" tcp 7000 udpsrv "$NS_S" udp 7001 itcp "$NS_C" tcp 7100 iudp "$NS_C" udp 7101
 
 	log "port forward over $label: TCP and UDP, the server sees the client's own address"
-	in_c $PEER tcp-client --host 203.0.113.1 --port 8080 --bytes 200000 >"$WORK/fwd-tcp.log" 2>&1 ||
-		fail "TCP through the forward: $(cat "$WORK/fwd-tcp.log")"
-	[ "$(last_peer tcpsrv | cut -d' ' -f1)" = 198.51.100.2 ] || fail "server saw '$(last_peer tcpsrv)', not 198.51.100.2"
-	in_c $PEER udp-client --host 203.0.113.1 --port 5353 --count 5 >"$WORK/fwd-udp.log" 2>&1 ||
-		fail "UDP through the forward: $(cat "$WORK/fwd-udp.log")"
+	through fwd "through the forward" "$NS_C" 203.0.113.1 8080 5353 tcpsrv 198.51.100.2
 
 	log "masquerade over $label: TCP, UDP and ping leave from the WAN address"
-	in_s $PEER tcp-client --host 198.51.100.2 --port 7100 --bytes 200000 >"$WORK/masq-tcp.log" 2>&1 ||
-		fail "TCP masqueraded: $(cat "$WORK/masq-tcp.log")"
-	[ "$(last_peer itcp | cut -d' ' -f1)" = 198.51.100.1 ] || fail "internet host saw '$(last_peer itcp)'"
-	in_s $PEER udp-client --host 198.51.100.2 --port 7101 --count 5 >"$WORK/masq-udp.log" 2>&1 ||
-		fail "UDP masqueraded: $(cat "$WORK/masq-udp.log")"
-	in_s ping -c 2 -W 2 198.51.100.2 >/dev/null || fail "ping from the LAN to the internet over $label"
+	through masq masqueraded "$NS_S" 198.51.100.2 7100 7101 itcp 198.51.100.1
+	in_ns "$NS_S" ping -c 2 -W 2 198.51.100.2 >/dev/null || fail "ping from the LAN to the internet over $label"
 
 	log "xnat-map conns lists the flows with their tuples"
-	conn_line "$NS_G" "$PIN" "src=198.51.100.2 dst=203.0.113.1" "dport=8080 src=10.0.0.12 dst=198.51.100.2 sport=7000" >/dev/null ||
-		fail "no connection line for the TCP forward"
-	conn_line "$NS_G" "$PIN" "src=10.0.0.12 dst=198.51.100.2" "dport=7100 src=198.51.100.2 dst=198.51.100.1 sport=7100" >/dev/null ||
-		fail "no connection line for the masqueraded TCP flow"
-	assert_conn_count "after the flows over $label"
+	assert_fwd_and_masq_conns "$NS_G" "$PIN" 198.51.100.2 203.0.113.1 10.0.0.12 198.51.100.1
+	assert_conn_count "$NS_G" "$PIN" "after the flows over $label"
 }

@@ -128,12 +128,7 @@ dial() {
 	fail "ppp0 did not come up with $want (has '$got')"
 }
 
-CFG=$(write_config pppoe.json <<JSON
-{ "port_forwards": [ { "proto": "tcp", "from": "wan:8080", "to": "$SRV:7000" },
-                     { "proto": "udp", "from": "wan:5353", "to": "$SRV:7001" } ],
-  "masquerade": [ { "source": "10.0.0.0/24" } ] }
-JSON
-)
+CFG=$(fwd_masq_config pppoe.json wan $SRV)
 
 log "pppd dials the ISP over wan0: ppp0 comes up with $FIRST, MTU 1492"
 isp_start $FIRST
@@ -144,55 +139,47 @@ ip -n "$NS_G" -d link show dev ppp0 | grep -q "link/ppp" || fail "ppp0 is not a 
 
 log "--mode xdp on ppp0 is refused and loads nothing"
 expect_fail 2 "--mode xdp: WAN_IF ppp0 (link type ppp) carries bare IP packets" \
-	xnat_load --mode xdp ppp0 lan0 "$CFG"
+	gw_load "$NS_G" "$PIN" --mode xdp ppp0 lan0 "$CFG"
 [ ! -e "$PIN/xnat_config" ] || fail "a refused load left pins behind"
 
 log "xnat-load --follow-wan ppp0 (mode auto): tc, the wan: forwards on $FIRST"
-XNAT_INSTANCES+=("$NS_G $PIN")
 spawn follow ip netns exec "$NS_G" "$XNAT_LOAD" --pin-dir "$PIN" --follow-wan ppp0 lan0 "$CFG"
 WATCHER=$LAST_PID
 wait_log follow "^following ppp0: address $FIRST, " 300
 grep -q "ppp0.*tc.*bare IP" "$WORK/follow.log" || fail "load report does not say tc for ppp0: $(cat "$WORK/follow.log")"
-list=$(xnat_map list)
+list=$(gw_map "$NS_G" "$PIN" list)
 grep -q "tcp wan:8080 ($FIRST) -> $SRV:7000 on wan" <<<"$list" || fail "xnat-map list: $list"
 grep -q "masquerade 10.0.0.0/24 -> $FIRST (WAN address)" <<<"$list" || fail "xnat-map list: $list"
-assert_no_netfilter_rules
+assert_no_netfilter_rules_in "$NS_G"
 
-spawn tcpsrv in_s $PEER tcp-server --port 7000
-spawn udpsrv in_s $PEER udp-server --port 7001
-spawn itcp in_c $PEER tcp-server --port 7100
-spawn iudp in_c $PEER udp-server --port 7101
-for s in tcpsrv udpsrv itcp iudp; do wait_log $s listening; done
+serve tcpsrv "$NS_S" tcp 7000 udpsrv "$NS_S" udp 7001 itcp "$NS_C" tcp 7100 iudp "$NS_C" udp 7101
 
 # over_ppp ADDRESS: forwards and masquerade through the session whose address ADDRESS is.
 over_ppp() {
 	local pub=$1 n
 	log "port forward to $pub over PPPoE: TCP and UDP, the server sees the client's own address"
-	in_c $PEER tcp-client --host "$pub" --port 8080 --bytes 200000 --timeout 20 >"$WORK/fwd-tcp.log" 2>&1 ||
+	in_ns "$NS_C" $PEER tcp-client --host "$pub" --port 8080 --bytes 200000 --timeout 20 >"$WORK/fwd-tcp.log" 2>&1 ||
 		fail "TCP through wan:8080 on $pub: $(cat "$WORK/fwd-tcp.log")"
 	[ "$(last_peer tcpsrv | cut -d' ' -f1)" = $INET ] || fail "server saw '$(last_peer tcpsrv)', not $INET"
 	n=$(grep -c "^datagram from $INET " "$WORK/udpsrv.log" || true)
-	in_c $PEER udp-client --host "$pub" --port 5353 --count 5 >"$WORK/fwd-udp.log" 2>&1 ||
+	in_ns "$NS_C" $PEER udp-client --host "$pub" --port 5353 --count 5 >"$WORK/fwd-udp.log" 2>&1 ||
 		fail "UDP through wan:5353 on $pub: $(cat "$WORK/fwd-udp.log")"
 	[ "$(grep -c "^datagram from $INET " "$WORK/udpsrv.log")" -gt "$n" ] || fail "UDP server never saw $INET"
 
 	log "masquerade over PPPoE: TCP, UDP and ping leave from $pub"
-	in_s $PEER tcp-client --host $INET --port 7100 --bytes 200000 --timeout 20 >"$WORK/masq-tcp.log" 2>&1 ||
+	in_ns "$NS_S" $PEER tcp-client --host $INET --port 7100 --bytes 200000 --timeout 20 >"$WORK/masq-tcp.log" 2>&1 ||
 		fail "TCP masqueraded: $(cat "$WORK/masq-tcp.log")"
 	[ "$(last_peer itcp | cut -d' ' -f1)" = "$pub" ] || fail "internet host saw '$(last_peer itcp)', not $pub"
 	n=$(grep -c "^datagram from $pub " "$WORK/iudp.log" || true)
-	in_s $PEER udp-client --host $INET --port 7101 --count 5 >"$WORK/masq-udp.log" 2>&1 ||
+	in_ns "$NS_S" $PEER udp-client --host $INET --port 7101 --count 5 >"$WORK/masq-udp.log" 2>&1 ||
 		fail "UDP masqueraded: $(cat "$WORK/masq-udp.log")"
 	[ "$(grep -c "^datagram from $pub " "$WORK/iudp.log")" -gt "$n" ] || fail "internet UDP server never saw $pub"
-	in_s ping -c 2 -W 2 $INET >/dev/null || fail "ping from the LAN to the internet over PPPoE"
+	in_ns "$NS_S" ping -c 2 -W 2 $INET >/dev/null || fail "ping from the LAN to the internet over PPPoE"
 
 	log "xnat-map conns lists both TCP flows on $pub"
-	conn_line "$NS_G" "$PIN" "src=$INET dst=$pub" "dport=8080 src=$SRV dst=$INET sport=7000" >/dev/null ||
-		fail "no connection line for the TCP forward on $pub"
-	conn_line "$NS_G" "$PIN" "src=$SRV dst=$INET" "dport=7100 src=$INET dst=$pub sport=7100" >/dev/null ||
-		fail "no connection line for the masqueraded TCP flow"
-	assert_conn_count "after the flows over PPPoE on $pub"
-	[ "$(counter pass_malformed)" -eq 0 ] || fail "pass_malformed is $(counter pass_malformed)"
+	assert_fwd_and_masq_conns "$NS_G" "$PIN" $INET "$pub" $SRV "$pub"
+	assert_conn_count "$NS_G" "$PIN" "after the flows over PPPoE on $pub"
+	[ "$(gw_counter "$NS_G" "$PIN" pass_malformed)" -eq 0 ] || fail "pass_malformed is $(gw_counter "$NS_G" "$PIN" pass_malformed)"
 }
 over_ppp $FIRST
 
@@ -200,11 +187,11 @@ over_ppp $FIRST
 # anywhere (pppoe-server runs without -m): 1460-byte segments meet the 1492 link in both
 # directions, so the transfers complete only if path-MTU discovery works across the NAT.
 log "1 MB each way across the 1492 link, no MSS clamping: masquerade and the forward"
-in_s $PEER tcp-client --host $INET --port 7100 --bytes 1000000 --timeout 60 --report-mtu >"$WORK/bulk-masq.log" 2>&1 ||
+in_ns "$NS_S" $PEER tcp-client --host $INET --port 7100 --bytes 1000000 --timeout 60 --report-mtu >"$WORK/bulk-masq.log" 2>&1 ||
 	fail "1 MB through masquerade over ppp0: $(cat "$WORK/bulk-masq.log")"
 log "LAN host: $(tr '\n' ' ' <"$WORK/bulk-masq.log")"
 grep -q "^mtu 1492$" "$WORK/bulk-masq.log" || fail "the LAN host did not learn path MTU 1492: $(cat "$WORK/bulk-masq.log")"
-in_c $PEER tcp-client --host $FIRST --port 8080 --bytes 1000000 --timeout 60 --report-mtu >"$WORK/bulk-fwd.log" 2>&1 ||
+in_ns "$NS_C" $PEER tcp-client --host $FIRST --port 8080 --bytes 1000000 --timeout 60 --report-mtu >"$WORK/bulk-fwd.log" 2>&1 ||
 	fail "1 MB through wan:8080 over ppp0: $(cat "$WORK/bulk-fwd.log")"
 log "internet client: $(tr '\n' ' ' <"$WORK/bulk-fwd.log")"
 
@@ -213,35 +200,32 @@ log "internet client: $(tr '\n' ' ' <"$WORK/bulk-fwd.log")"
 # own at 1492 (a 1500-byte fragment without DF it would lose: docs/LIMITS.md). Every piece must
 # find its first fragment's translation.
 log "fragments over PPPoE: 4000-byte UDP through wan:5353 and the masquerade, ping -s 4000"
-tracked=$(counter frag_tracked)
-in_c $PEER udp-client --host $FIRST --port 5353 --bytes 4000 --count 5 --timeout 5 >"$WORK/frag-fwd.log" 2>&1 ||
+tracked=$(gw_counter "$NS_G" "$PIN" frag_tracked)
+in_ns "$NS_C" $PEER udp-client --host $FIRST --port 5353 --bytes 4000 --count 5 --timeout 5 >"$WORK/frag-fwd.log" 2>&1 ||
 	fail "4000-byte datagrams through wan:5353 did not come back whole: $(cat "$WORK/frag-fwd.log")"
 n=$(grep -c "^datagram from $FIRST " "$WORK/iudp.log" || true)
-in_s $PEER udp-client --host $INET --port 7101 --bytes 4000 --count 5 --timeout 5 >"$WORK/frag-masq.log" 2>&1 ||
+in_ns "$NS_S" $PEER udp-client --host $INET --port 7101 --bytes 4000 --count 5 --timeout 5 >"$WORK/frag-masq.log" 2>&1 ||
 	fail "4000-byte datagrams through the masquerade did not come back whole: $(cat "$WORK/frag-masq.log")"
 [ "$(grep -c "^datagram from $FIRST " "$WORK/iudp.log")" -gt "$n" ] ||
 	fail "the internet host did not see the 4000-byte datagrams come from $FIRST"
-in_s ping -c 3 -i 0.2 -W 2 -s 4000 -M dont $INET >"$WORK/frag-ping.log" 2>&1 ||
+in_ns "$NS_S" ping -c 3 -i 0.2 -W 2 -s 4000 -M dont $INET >"$WORK/frag-ping.log" 2>&1 ||
 	fail "ping -s 4000 over PPPoE: $(cat "$WORK/frag-ping.log")"
 grep -q "4008 bytes from $INET" "$WORK/frag-ping.log" || fail "no 4008-byte echo reply: $(cat "$WORK/frag-ping.log")"
 # 5 + 5 datagrams and 3 pings, each there and back: 26 first fragments.
-tracked=$(($(counter frag_tracked) - tracked))
-log "frag_tracked +$tracked, drop_frag_no_first $(counter drop_frag_no_first)"
+tracked=$(($(gw_counter "$NS_G" "$PIN" frag_tracked) - tracked))
+log "frag_tracked +$tracked, drop_frag_no_first $(gw_counter "$NS_G" "$PIN" drop_frag_no_first)"
 [ "$tracked" -ge 26 ] || fail "only $tracked first fragments were tracked, expected 26"
-[ "$(counter drop_frag_no_first)" -eq 0 ] || fail "later fragments were dropped without their first"
+[ "$(gw_counter "$NS_G" "$PIN" drop_frag_no_first)" -eq 0 ] || fail "later fragments were dropped without their first"
 
 log "redial: pppd ends, ppp0 is deleted, the watcher exits 3"
 ppp0_index=$(ip -n "$NS_G" -o link show dev ppp0 | cut -d: -f1)
 kill -TERM "$DIAL_PID"
 wait "$DIAL_PID" || true
-rc=0
-timeout 20 tail --pid="$WATCHER" -f /dev/null || fail "the watcher still runs after ppp0 went away"
-wait "$WATCHER" || rc=$?
-[ "$rc" -eq 3 ] || fail "watcher exited $rc when ppp0 was deleted, expected 3"
+expect_watcher_exit "$WATCHER" 3 20 "ppp0 went away"
 grep -q "^the WAN interface ppp0 (ifindex $ppp0_index) is gone" "$WORK/follow.log" ||
 	fail "no gone line: $(cat "$WORK/follow.log")"
 # The unit's ExecStopPost on exit 3: the programs went with ppp0, the pins are left.
-xnat_load --unload >/dev/null || fail "unload after the redial"
+gw_load "$NS_G" "$PIN" --unload >/dev/null || fail "unload after the redial"
 
 log "the ISP hands out $SECOND this time; pppd dials again"
 isp_stop
@@ -253,27 +237,25 @@ spawn follow2 ip netns exec "$NS_G" "$XNAT_LOAD" --pin-dir "$PIN" --follow-wan p
 WATCHER=$LAST_PID
 wait_log follow2 "^following ppp0: address $SECOND, " 300
 log "$(grep "^following" "$WORK/follow2.log")"
-list=$(xnat_map list)
+list=$(gw_map "$NS_G" "$PIN" list)
 grep -q "tcp wan:8080 ($SECOND) -> $SRV:7000 on wan" <<<"$list" || fail "xnat-map list after the redial: $list"
 grep -q "udp wan:5353 ($SECOND) -> $SRV:7001 on wan" <<<"$list" || fail "xnat-map list after the redial: $list"
 grep -q "masquerade 10.0.0.0/24 -> $SECOND (WAN address)" <<<"$list" || fail "xnat-map list after the redial: $list"
-if xnat_map conns | grep -q "$FIRST"; then fail "flows of $FIRST survived the redial: $(xnat_map conns)"; fi
+if gw_map "$NS_G" "$PIN" conns | grep -q "$FIRST"; then fail "flows of $FIRST survived the redial: $(gw_map "$NS_G" "$PIN" conns)"; fi
 
 over_ppp $SECOND
 
 log "SIGTERM: the watcher stops, xnat stays loaded"
 kill -TERM "$WATCHER"
-rc=0
-wait "$WATCHER" || rc=$?
-[ "$rc" -eq 0 ] || fail "watcher exited $rc on SIGTERM"
-in_c $PEER tcp-client --host $SECOND --port 8080 --timeout 20 >/dev/null || fail "wan:8080 after the watcher stopped"
+expect_watcher_exit "$WATCHER" 0 60 SIGTERM
+in_ns "$NS_C" $PEER tcp-client --host $SECOND --port 8080 --timeout 20 >/dev/null || fail "wan:8080 after the watcher stopped"
 
 # pppd's demand mode keeps ppp0 between sessions (dialling when traffic comes), so at a redial
 # the address changes on the same interface and the watcher moves the rules in place.
 log "pppd with demand persist: a redial to $THIRD keeps ppp0, the watcher moves the rules in place"
 kill -TERM "$DIAL_PID"
 wait "$DIAL_PID" || true
-xnat_load --unload >/dev/null || fail "unload before the demand-mode session"
+gw_load "$NS_G" "$PIN" --unload >/dev/null || fail "unload before the demand-mode session"
 isp_stop
 isp_start $SECOND
 # The expected address as the demand-mode placeholder, taken over by whatever the ISP hands out.
@@ -294,7 +276,7 @@ wait_log follow3 "^following ppp0: address $SECOND, " 300
 # up_with ADDRESS: traffic until the session is up with ADDRESS (the first packets only dial).
 up_with() {
 	for _ in $(seq 30); do
-		in_g ping -c 1 -W 2 $ISP_PPP >/dev/null 2>&1 &&
+		in_ns "$NS_G" ping -c 1 -W 2 $ISP_PPP >/dev/null 2>&1 &&
 			ip -n "$NS_G" -4 -o addr show dev ppp0 | grep -q "inet $1 peer" && return 0
 		sleep 1
 	done
@@ -302,8 +284,8 @@ up_with() {
 	fail "the demand-mode session did not come up with $1"
 }
 up_with $SECOND
-in_c $PEER tcp-client --host $SECOND --port 8080 --timeout 20 >/dev/null || fail "wan:8080 on $SECOND over the demand-mode session"
-spawn held in_s $PEER tcp-client --host $INET --port 7100 --timeout 60 --hold "$WORK/release"
+in_ns "$NS_C" $PEER tcp-client --host $SECOND --port 8080 --timeout 20 >/dev/null || fail "wan:8080 on $SECOND over the demand-mode session"
+spawn held in_ns "$NS_S" $PEER tcp-client --host $INET --port 7100 --timeout 60 --hold "$WORK/release"
 wait_log held "^holding" 300
 conn_line "$NS_G" "$PIN" "tcp ESTABLISHED src=$SRV dst=$INET" "dst=$SECOND" >/dev/null || fail "no held flow of $SECOND"
 
@@ -315,8 +297,8 @@ wait_log follow3 "^ppp0: address $SECOND -> $THIRD; 1 masquerade rule and 2 port
 log "$(grep -- "-> $THIRD" "$WORK/follow3.log")"
 [ "$(ip -n "$NS_G" -o link show dev ppp0 | cut -d: -f1)" = "$ppp0_index" ] || fail "ppp0 was recreated"
 kill -0 "$WATCHER" 2>/dev/null || fail "the watcher exited although ppp0 stayed: $(cat "$WORK/follow3.log")"
-if xnat_map conns | grep -q "$SECOND "; then fail "flows of $SECOND survived the move: $(xnat_map conns)"; fi
-list=$(xnat_map list)
+if gw_map "$NS_G" "$PIN" conns | grep -q "$SECOND "; then fail "flows of $SECOND survived the move: $(gw_map "$NS_G" "$PIN" conns)"; fi
+list=$(gw_map "$NS_G" "$PIN" list)
 grep -q "tcp wan:8080 ($THIRD) -> $SRV:7000 on wan" <<<"$list" || fail "xnat-map list after the move: $list"
 grep -q "masquerade 10.0.0.0/24 -> $THIRD (WAN address)" <<<"$list" || fail "xnat-map list after the move: $list"
 touch "$WORK/release"
@@ -330,21 +312,21 @@ kill -TERM "$WATCHER"
 wait "$WATCHER" || true
 in_ns "$NS_I" iptables -A OUTPUT -p icmp --icmp-type fragmentation-needed -j DROP
 for ns in "$NS_C" "$NS_S"; do ip -n "$ns" route flush cache; done
-xnat_load ppp0 lan0 "$CFG" >/dev/null || fail "load on ppp0 without clamping"
-in_s $PEER tcp-client --host $INET --port 7100 --bytes 1000000 --timeout 10 >"$WORK/hole.log" 2>&1 &&
+gw_load "$NS_G" "$PIN" ppp0 lan0 "$CFG" >/dev/null || fail "load on ppp0 without clamping"
+in_ns "$NS_S" $PEER tcp-client --host $INET --port 7100 --bytes 1000000 --timeout 10 >"$WORK/hole.log" 2>&1 &&
 	fail "1 MB crossed the black hole without clamping: the test proves nothing"
 
 log "with mss_clamp pmtu (1492 - 40 = 1452), 1 MB each way with DF completes: masquerade and wan:8080"
 CLAMP=$(write_config clamp.json < <(sed 's/^{/{ "mss_clamp": "pmtu",/' "$CFG"))
 for ns in "$NS_C" "$NS_S"; do ip -n "$ns" route flush cache; done
-xnat_load ppp0 lan0 "$CLAMP" >/dev/null || fail "load on ppp0 with mss_clamp"
-in_s $PEER tcp-client --host $INET --port 7100 --bytes 1000000 --timeout 60 >"$WORK/clamp-masq.log" 2>&1 ||
+gw_load "$NS_G" "$PIN" ppp0 lan0 "$CLAMP" >/dev/null || fail "load on ppp0 with mss_clamp"
+in_ns "$NS_S" $PEER tcp-client --host $INET --port 7100 --bytes 1000000 --timeout 60 >"$WORK/clamp-masq.log" 2>&1 ||
 	fail "1 MB through masquerade with clamping: $(cat "$WORK/clamp-masq.log")"
-[ "$(counter mss_clamped)" -ge 1 ] || fail "no SYN was clamped"
-clamped=$(counter mss_clamped)
-in_c $PEER tcp-client --host $THIRD --port 8080 --bytes 1000000 --timeout 60 >"$WORK/clamp-fwd.log" 2>&1 ||
+[ "$(gw_counter "$NS_G" "$PIN" mss_clamped)" -ge 1 ] || fail "no SYN was clamped"
+clamped=$(gw_counter "$NS_G" "$PIN" mss_clamped)
+in_ns "$NS_C" $PEER tcp-client --host $THIRD --port 8080 --bytes 1000000 --timeout 60 >"$WORK/clamp-fwd.log" 2>&1 ||
 	fail "1 MB through wan:8080 with clamping: $(cat "$WORK/clamp-fwd.log")"
-[ "$(counter mss_clamped)" -gt "$clamped" ] || fail "the forwarded flow's SYN was not clamped"
-log "mss_clamped $(counter mss_clamped)"
-assert_no_netfilter_rules
+[ "$(gw_counter "$NS_G" "$PIN" mss_clamped)" -gt "$clamped" ] || fail "the forwarded flow's SYN was not clamped"
+log "mss_clamped $(gw_counter "$NS_G" "$PIN" mss_clamped)"
+assert_no_netfilter_rules_in "$NS_G"
 log "PASS pppoe"

@@ -27,7 +27,7 @@ nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }
 
 log "--check never touches the kernel: as nobody, in a namespace with no bpffs at all"
 ns_create "$NS_G"
-in_g unshare --mount sh -c 'umount -l /sys/fs/bpf 2>/dev/null; ! mountpoint -q /sys/fs/bpf &&
+in_ns "$NS_G" unshare --mount sh -c 'umount -l /sys/fs/bpf 2>/dev/null; ! mountpoint -q /sys/fs/bpf &&
 	exec setpriv --reuid=65534 --regid=65534 --clear-groups "$0" --check "$1"' "$XNAT_LOAD" "$GOOD" >"$WORK/check.out" 2>&1 ||
 	fail "--check as nobody without a bpffs: $(cat "$WORK/check.out")"
 [ "$(cat "$WORK/check.out")" = "$GOOD: ok (1 port forwards)" ] || fail "--check said: $(cat "$WORK/check.out")"
@@ -45,13 +45,13 @@ exits 2 "$XNAT_LOAD" --bogus
 exits 2 "$XNAT_LOAD" wan0
 exits 2 "$XNAT_LOAD" --follow-wan --unload
 exits 2 "$XNAT_LOAD" --mode fast wan0 lan0 "$GOOD"
-exits 2 in_g "$XNAT_LOAD" --pin-dir /sys/fs/bpf/x wan0 lan0 "$GOOD" # no such interfaces
+exits 2 in_ns "$NS_G" "$XNAT_LOAD" --pin-dir /sys/fs/bpf/x wan0 lan0 "$GOOD" # no such interfaces
 exits 2 "$XNAT_MAP"
 exits 2 "$XNAT_MAP" add tcp 203.0.113.1:99999 10.0.0.12:22
 exits 2 "$XNAT_MAP" conns --bogus
 
 log "exit 1: the kernel or the system refused"
-mount_bpffs
+ensure_bpffs
 exits 1 "$XNAT_MAP" --pin-dir "$PIN" conns # no instance
 exits 1 "$XNAT_LOAD" --unload --pin-dir "$PIN"
 exits 1 nobody "$XNAT_MAP" --pin-dir "$PIN" stats

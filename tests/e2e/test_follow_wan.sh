@@ -97,9 +97,7 @@ conn_line "$NS_G" "$PIN" "src=10.0.0.12" "sport=5002" "dst=$NEW" >/dev/null || f
 
 log "SIGTERM: the watcher stops cleanly, xnat stays loaded"
 kill -TERM "$WATCHER"
-rc=0
-wait "$WATCHER" || rc=$?
-[ "$rc" -eq 0 ] || fail "watcher exited $rc on SIGTERM"
+expect_watcher_exit "$WATCHER" 0 60 SIGTERM
 grep -q "^stopping; xnat stays loaded" "$WORK/follow.log" || fail "no stop line"
 gw_map "$NS_G" "$PIN" conns | grep -q "dst=$NEW " || fail "instance not usable after the watcher stopped"
 tcp_to_server >/dev/null || fail "TCP after the watcher stopped"
@@ -126,10 +124,7 @@ gw_map "$NS_G" "$PIN" list | grep -q "masquerade 10.0.0.0/24 -> $THIRD (WAN addr
 log "the WAN interface is deleted (PPPoE redial): the watcher exits 3 and says why"
 wan_ifindex=$(ip -n "$NS_G" -o link show dev wan0 | cut -d: -f1)
 ip -n "$NS_G" link del wan0
-rc=0
-timeout 10 tail --pid="$WATCHER" -f /dev/null || fail "the watcher still runs after wan0 was deleted"
-wait "$WATCHER" || rc=$?
-[ "$rc" -eq 3 ] || fail "watcher exited $rc when wan0 was deleted, expected 3"
+expect_watcher_exit "$WATCHER" 3 10 "wan0 was deleted"
 grep -q "^the WAN interface wan0 (ifindex $wan_ifindex) is gone (deleted, or a PPPoE link redialled); exiting with status 3" "$WORK/follow2.log" ||
 	fail "no gone line: $(cat "$WORK/follow2.log")"
 grep -q "^xnat-load: the WAN interface is gone; run xnat-load again on the new one$" "$WORK/follow2.log" ||

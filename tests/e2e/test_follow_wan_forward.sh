@@ -43,10 +43,7 @@ grep -q '"from": "wan:8080", "to": "10.0.0.12:80"' "$WORK/fwd.json" || fail "no 
 "$XNAT_LOAD" --check "$WORK/fwd.json" >/dev/null || fail "xnat-load --check refuses the imported config"
 CFG=$WORK/fwd.json
 
-spawn websrv in_ns "$NS_A12" $PEER tcp-server --port 80
-spawn masqsrv in_ns "$NS_C" $PEER tcp-server --port 7000
-wait_log websrv listening
-wait_log masqsrv listening
+serve websrv "$NS_A12" tcp 80 masqsrv "$NS_C" tcp 7000
 accepts() { grep -c "^accepted " "$WORK/websrv.log" || true; }
 inet_to() { in_ns "$NS_C" $PEER tcp-client --host "$1" --port "$2" --timeout 5 --bytes 2000 >/dev/null; }
 lan_to() { in_ns "$NS_A13" $PEER tcp-client --host "$1" --port "$2" --timeout 5 --bytes 2000 >/dev/null; }
@@ -129,9 +126,7 @@ if inet_to $NEW 9090 2>/dev/null; then fail "$NEW:9090 still forwards after del"
 log "SIGTERM: the watcher stops, xnat stays loaded"
 touch "$WORK/release"
 kill -TERM "$WATCHER"
-rc=0
-wait "$WATCHER" || rc=$?
-[ "$rc" -eq 0 ] || fail "watcher exited $rc on SIGTERM"
+expect_watcher_exit "$WATCHER" 0 60 SIGTERM
 inet_to $NEW 8080 || fail "internet client -> $NEW:8080 after the watcher stopped"
 assert_no_netfilter_rules_in "$NS_GA"
 log "PASS follow wan forward"

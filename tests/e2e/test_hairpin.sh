@@ -29,26 +29,19 @@ JSON
 )
 on_fail() { [ -e "$PIN_A" ] && gw_report "$NS_GA" "$PIN_A"; }
 
-spawn tcpsrv in_ns "$NS_A12" $PEER tcp-server --port 22
-spawn udpsrv in_ns "$NS_A12" $PEER udp-server --port 6000
-wait_log tcpsrv listening
-wait_log udpsrv listening
+serve tcpsrv "$NS_A12" tcp 22 udpsrv "$NS_A12" udp 6000
 
 run_variant() {
-	local mode=$1 offload=$2 v=$3 out want cport peer line
+	local mode=$1 offload=$2 v=$3 out cport peer line
 	log "== --mode $mode, tx checksum offload $offload"
 	offload_in "$offload" "$NS_A12:eth0" "$NS_A13:eth0" "$NS_C:eth0" "$NS_SWA:pgw"
-	out=$(gw_load "$NS_GA" "$PIN_A" --mode "$mode" wan0 lan0 "$CONFIG")
-	want=$mode
-	[ "$mode" = auto ] && want=tc
-	grep -q "^lan lan0: $want (" <<<"$out" || fail "LAN mode is not $want: $out"
+	load_in_mode "$NS_GA" "$PIN_A" "$mode" "$CONFIG" lan
 	gw_map "$NS_GA" "$PIN_A" flush >/dev/null
 
 	log "TCP: 10.0.0.13 -> $PUB:22012 reaches 10.0.0.12:22, which sees $PUB"
-	spawn hold in_ns "$NS_A13" $PEER tcp-client --host $PUB --port 22012 --bytes 300000 --hold "$WORK/release$v"
+	hold_tcp hold 100 "$NS_A13" --host $PUB --port 22012 --bytes 300000 --hold "$WORK/release$v"
 	local hold_pid=$LAST_PID
-	wait_log hold "^holding" 100
-	cport=$(client_port hold)
+	cport=$HELD_PORT
 	peer=$(last_peer tcpsrv)
 	[ "${peer% *}" = $PUB ] || fail "server saw '$peer', expected $PUB (hairpin source NAT)"
 	line=$(conn_line "$NS_GA" "$PIN_A" "tcp ESTABLISHED src=10.0.0.13 dst=$PUB sport=$cport dport=22012 src=10.0.0.12 dst=$PUB sport=22 dport=${peer#* } timeout=") ||
@@ -67,7 +60,7 @@ run_variant() {
 		fail "no UDP hairpin connection line"
 
 	log "the forward still works from the internet, with the client's own address"
-	spawn inet in_c $PEER tcp-client --host $PUB --port 22012
+	spawn inet in_ns "$NS_C" $PEER tcp-client --host $PUB --port 22012
 	reap inet "$LAST_PID"
 	[ "$(last_peer tcpsrv)" = "198.51.100.2 $(client_port inet)" ] ||
 		fail "server saw '$(last_peer tcpsrv)' for the internet client"

@@ -41,46 +41,46 @@ CONFIG2=$(write_config two.json <<JSON
     { "proto": "tcp", "from": "203.0.113.1:2222", "to": "10.0.0.12:22" } ] }
 JSON
 )
-xnat_load --mode tc wan0 lan0 "$CONFIG1" >/dev/null
+gw_load "$NS_G" "$PIN" --mode tc wan0 lan0 "$CONFIG1" >/dev/null
 on_fail() { gw_report "$NS_G" "$PIN"; tail -n 5 "$WORK"/*.log; }
 
-spawn iperfsrv in_s iperf3 -s -1 -p 5201
-spawn udprecv in_s $STREAM udp-seq-recv --port 7000 --timeout 120
-spawn tag in_s $STREAM udp-tag --port 7100 --count 10
-spawn tag2 in_s $STREAM udp-tag --port 7200 --count 10
+spawn iperfsrv in_ns "$NS_S" iperf3 -s -1 -p 5201
+spawn udprecv in_ns "$NS_S" $STREAM udp-seq-recv --port 7000 --timeout 120
+spawn tag in_ns "$NS_S" $STREAM udp-tag --port 7100 --count 10
+spawn tag2 in_ns "$NS_S" $STREAM udp-tag --port 7200 --count 10
 wait_log udprecv listening
 wait_log tag listening
 wait_log tag2 listening
 sleep 0.5 # iperf3 -s prints nothing until a client comes
 # A rate cap leaves CPU for the UDP stream on this 2-core machine: the point is continuity.
-spawn iperf in_c iperf3 -c 203.0.113.1 -p 5201 -t "$IPERF_SECS" -b 1G -J
+spawn iperf in_ns "$NS_C" iperf3 -c 203.0.113.1 -p 5201 -t "$IPERF_SECS" -b 1G -J
 iperf_pid=$LAST_PID
-spawn udpsend in_c $STREAM udp-seq-send --host 203.0.113.1 --port 7000 --rate 2000 --seconds 0 --stop "$WORK/stop"
+spawn udpsend in_ns "$NS_C" $STREAM udp-seq-send --host 203.0.113.1 --port 7000 --rate 2000 --seconds 0 --stop "$WORK/stop"
 udp_pid=$LAST_PID
 wait_log udpsend sending
 sleep 2
 
 # Probe i leaves from port 20000+i (below the ephemeral range): always a new flow, so it is
 # translated by the rule in force, never by an older connection.
-spawn reprobe in_c $STREAM udp-probe --host 203.0.113.1 --port 4000 --count 10 --backend 7100 \
+spawn reprobe in_ns "$NS_C" $STREAM udp-probe --host 203.0.113.1 --port 4000 --count 10 --backend 7100 \
 	--new-backend 7200 --sport 20000 --probe-timeout 1 --pause 0.002 --stop "$WORK/stop_reprobe"
 reprobe_pid=$LAST_PID
 sleep 1
 
 log "(a) reload with a changed config: the range rule moves to backends 7200-7209, one rule more"
-out=$(xnat_load --mode tc wan0 lan0 "$CONFIG2")
+out=$(gw_load "$NS_G" "$PIN" --mode tc wan0 lan0 "$CONFIG2")
 grep -qF "reloaded $PIN: 4 rules" <<<"$out" || fail "reload said: $out"
 sleep 1.5
 
 log "(b) replace the programs with another build of the object"
 prog_before=$(tc -n "$NS_G" filter show dev wan0 ingress | grep -o 'id [0-9]*')
-out=$(xnat_load --mode tc --object "$WORK/rebuilt.bpf.o" wan0 lan0 "$CONFIG2")
+out=$(gw_load "$NS_G" "$PIN" --mode tc --object "$WORK/rebuilt.bpf.o" wan0 lan0 "$CONFIG2")
 grep -qF "reloaded $PIN: 4 rules" <<<"$out" || fail "reload with --object said: $out"
 prog_after=$(tc -n "$NS_G" filter show dev wan0 ingress | grep -o 'id [0-9]*')
 [ -n "$prog_after" ] && [ "$prog_before" != "$prog_after" ] || fail "the programs were not replaced ($prog_after)"
 log "wan0 ingress program $prog_before -> $prog_after ($(stat -c %s "$WORK/rebuilt.bpf.o") bytes, tag hitless-$$)"
-expect_fail 2 "--object: cannot read $WORK/none.bpf.o" xnat_load --object "$WORK/none.bpf.o" wan0 lan0 "$CONFIG2"
-expect_fail 2 "is not an xnat BPF object" xnat_load --object "$BUILD_DIR/bench_gen.bpf.o" wan0 lan0 "$CONFIG2"
+expect_fail 2 "--object: cannot read $WORK/none.bpf.o" gw_load "$NS_G" "$PIN" --object "$WORK/none.bpf.o" wan0 lan0 "$CONFIG2"
+expect_fail 2 "is not an xnat BPF object" gw_load "$NS_G" "$PIN" --object "$BUILD_DIR/bench_gen.bpf.o" wan0 lan0 "$CONFIG2"
 sleep 1
 
 touch "$WORK/stop_reprobe"
@@ -90,9 +90,9 @@ python3 -c "import json,sys; r=json.load(open(sys.argv[1])); sys.exit(not (r['ol
 	"$WORK/reprobe.log" || fail "the reload probe did not see the old, then the new backends: $(cat "$WORK/reprobe.log")"
 
 log "(c) 100 add/del cycles of a UDP range rule, probed by new flows and by list"
-spawn probe in_c $STREAM udp-probe --host 203.0.113.1 --port 3000 --count 10 --backend 7100 --pause 0.005 --stop "$WORK/stop_probe"
+spawn probe in_ns "$NS_C" $STREAM udp-probe --host 203.0.113.1 --port 3000 --count 10 --backend 7100 --pause 0.005 --stop "$WORK/stop_probe"
 probe_pid=$LAST_PID
-base_list=$(xnat_map list --json)
+base_list=$(gw_map "$NS_G" "$PIN" list --json)
 # The list with the rule added, checked once in full; later cycles compare text (no python per
 # cycle, so the cycles stay cheap and all of them run while the streams do).
 with_ok=
@@ -107,14 +107,14 @@ PY
 }
 cycles_start=$(date +%s%N)
 for i in $(seq 100); do
-	xnat_map add udp 203.0.113.1:3000-3009 10.0.0.12:7100 >/dev/null
-	with=$(xnat_map list --json)
+	gw_map "$NS_G" "$PIN" add udp 203.0.113.1:3000-3009 10.0.0.12:7100 >/dev/null
+	with=$(gw_map "$NS_G" "$PIN" list --json)
 	if [ "$with" != "$with_ok" ]; then
 		check_with "$with" || fail "cycle $i: rule half-applied: $with"
 		with_ok=$with
 	fi
-	xnat_map del udp 203.0.113.1:3000-3009 >/dev/null
-	now=$(xnat_map list --json)
+	gw_map "$NS_G" "$PIN" del udp 203.0.113.1:3000-3009 >/dev/null
+	now=$(gw_map "$NS_G" "$PIN" list --json)
 	[ "$now" = "$base_list" ] || fail "cycle $i: del left $now"
 done
 cycles_ms=$((($(date +%s%N) - cycles_start) / 1000000))
@@ -148,5 +148,5 @@ recv=$(grep '"sent"' "$WORK/udprecv.log")
 log "udp: $recv"
 python3 -c "import json,sys; r=json.loads(sys.argv[1]); sys.exit(r['lost'] or r['reordered'] or r['duplicated'] or r['sent'] < 10000)" \
 	"$recv" || fail "the UDP stream was disturbed: $recv"
-assert_no_netfilter_rules
+assert_no_netfilter_rules_in "$NS_G"
 log "PASS hitless"

@@ -50,10 +50,10 @@ CONFIG=$(write_config quota.json <<JSON
 JSON
 )
 
-spawn tcpsrv in_c $PEER tcp-server --port 7000
-spawn udpsrv in_c $PEER udp-server --port 7001
+spawn tcpsrv in_ns "$NS_C" $PEER tcp-server --port 7000
+spawn udpsrv in_ns "$NS_C" $PEER udp-server --port 7001
 # 30 echo servers, 7100-7129: the destinations of one source port's many flows.
-spawn udptag in_c python3 "$E2E_DIR/stream.py" udp-tag --port 7100 --count 30
+spawn udptag in_ns "$NS_C" python3 "$E2E_DIR/stream.py" udp-tag --port 7100 --count 30
 wait_log tcpsrv listening
 wait_log udpsrv listening
 wait_log udptag listening
@@ -61,10 +61,10 @@ wait_log udptag listening
 # Counter deltas since the last snapshot: snap, then expect_deltas NAME=N...: the counters named
 # rose by exactly that much, and the others of COUNTERS stayed put.
 COUNTERS="drop_host_ports drop_host_connections refusal_icmp_sent refusal_icmp_limited drop_ct_full drop_ports_exhausted"
-snap() { xnat_map stats --json >"$WORK/snap.json"; }
+snap() { gw_map "$NS_G" "$PIN" stats --json >"$WORK/snap.json"; }
 expect_deltas() {
 	local problems
-	xnat_map stats --json >"$WORK/now.json"
+	gw_map "$NS_G" "$PIN" stats --json >"$WORK/now.json"
 	problems=$(python3 - "$WORK/snap.json" "$WORK/now.json" "$COUNTERS" "$@" <<'PY'
 import json, sys
 before, now = (json.load(open(f))["counters"] for f in sys.argv[1:3])
@@ -78,13 +78,13 @@ PY
 }
 
 # The flows of a LAN host in the table.
-host_flows() { xnat_map conns | grep -c -- " src=$1 dst=" || true; }
+host_flows() { gw_map "$NS_G" "$PIN" conns | grep -c -- " src=$1 dst=" || true; }
 
 # expect_hosts ADDR CONNECTIONS PORTS: xnat-map hosts shows ADDR holding that much, against the
 # configured quotas.
 expect_hosts() {
 	local got
-	got=$(xnat_map hosts --json | python3 -c "
+	got=$(gw_map "$NS_G" "$PIN" hosts --json | python3 -c "
 import json, sys
 j = json.load(sys.stdin)
 h = [h for h in j['hosts'] if h['host'] == '$1']
@@ -118,15 +118,12 @@ refused_fast() {
 }
 
 run_variant() {
-	local mode=$1 offload=$2 v=$3 out want sum flows ports base line
+	local mode=$1 offload=$2 v=$3 sum flows ports base line
 
 	log "== --mode $mode, tx checksum offload $offload"
 	offload_in "$offload" "$NS_H12:eth0" "$NS_H13:eth0" "$NS_C:eth0" "$NS_SW:pgw"
-	out=$(xnat_load --mode "$mode" wan0 lan0 "$CONFIG")
-	want=$mode
-	[ "$mode" = auto ] && want=tc
-	grep -q "^lan lan0: $want (" <<<"$out" || fail "LAN mode is not $want: $out"
-	xnat_map flush >/dev/null
+	load_in_mode "$NS_G" "$PIN" "$mode" "$CONFIG" lan
+	gw_map "$NS_G" "$PIN" flush >/dev/null
 
 	log "port quota: 15 UDP flows from 15 source ports of 10.0.0.12, $HOST_PORTS allowed"
 	base=$((20000 + 1000 * v))
@@ -170,7 +167,7 @@ run_variant() {
 	log "10.0.0.13: $sum"
 	[ "$sum" = "flows 5 answered 5 refused 0 unanswered 0" ] || fail "10.0.0.13's flows failed: $sum"
 	for i in $(seq 0 4); do
-		ports=$(xnat_map conns | sed -n "s/^udp [A-Z]* src=10.0.0.13 dst=$INET sport=$((base + i)) dport=7001 src=$INET dst=$WAN sport=7001 dport=\([0-9]*\) .*/\1/p")
+		ports=$(gw_map "$NS_G" "$PIN" conns | sed -n "s/^udp [A-Z]* src=10.0.0.13 dst=$INET sport=$((base + i)) dport=7001 src=$INET dst=$WAN sport=7001 dport=\([0-9]*\) .*/\1/p")
 		[ -n "$ports" ] || fail "no masqueraded flow for 10.0.0.13:$((base + i))"
 		grep -q "^datagram from $WAN $ports$" "$WORK/udpsrv.log" ||
 			fail "the internet host did not see 10.0.0.13:$((base + i)) as $WAN:$ports"
@@ -181,13 +178,13 @@ run_variant() {
 	expect_deltas
 
 	log "a flush gives 10.0.0.12 its quota back"
-	xnat_map flush >/dev/null
+	gw_map "$NS_G" "$PIN" flush >/dev/null
 	snap
 	sum=$(udp_flows "$NS_H12" again$v --port 7001 --sport $((base + 500)) --count $HOST_PORTS)
 	[ "$sum" = "flows $HOST_PORTS answered $HOST_PORTS refused 0 unanswered 0" ] ||
 		fail "after the flush, 10.0.0.12 did not get $HOST_PORTS ports: $sum"
 	expect_deltas
-	xnat_map flush >/dev/null
+	gw_map "$NS_G" "$PIN" flush >/dev/null
 
 	log "connection quota: one source port of 10.0.0.12 to 25 destinations (one mapping), $HOST_CONNS flows allowed"
 	snap
@@ -201,7 +198,7 @@ run_variant() {
 			fail "flow $i was not refused with ICMP 3/13: $(grep "^flow $i " "$WORK/conns$v.log")"
 	done
 	flows=$(host_flows 10.0.0.12)
-	ports=$(xnat_map conns | sed -n "s/^udp [A-Z]* src=10.0.0.12 dst=$INET sport=$((base + 600)) dport=[0-9]* src=$INET dst=$WAN sport=[0-9]* dport=\([0-9]*\) .*/\1/p" | sort -u)
+	ports=$(gw_map "$NS_G" "$PIN" conns | sed -n "s/^udp [A-Z]* src=10.0.0.12 dst=$INET sport=$((base + 600)) dport=[0-9]* src=$INET dst=$WAN sport=[0-9]* dport=\([0-9]*\) .*/\1/p" | sort -u)
 	log "conns: 10.0.0.12 holds $flows flows on external port(s) $(echo $ports)"
 	[ "$flows" -eq $HOST_CONNS ] || fail "conns shows $flows flows of 10.0.0.12, expected $HOST_CONNS"
 	[ "$(wc -w <<<"$ports")" -eq 1 ] || fail "the flows of one source port use external ports '$(echo $ports)', expected one"
@@ -214,12 +211,12 @@ run_variant() {
 	sum=$(udp_flows "$NS_H13" other2$v --port 7001 --sport $((base + 600)) --count 3)
 	[ "$sum" = "flows 3 answered 3 refused 0 unanswered 0" ] || fail "10.0.0.13's flows failed: $sum"
 	expect_deltas drop_host_connections=1 refusal_icmp_sent=1
-	log "refusal_icmp_sent $(counter refusal_icmp_sent), refusal_icmp_limited $(counter refusal_icmp_limited)"
+	log "refusal_icmp_sent $(gw_counter "$NS_G" "$PIN" refusal_icmp_sent), refusal_icmp_limited $(gw_counter "$NS_G" "$PIN" refusal_icmp_limited)"
 }
 
 run_variant auto on 1
 run_variant auto off 2
 run_variant xdp off 3
 
-assert_no_netfilter_rules
+assert_no_netfilter_rules_in "$NS_G"
 log "PASS host quota"

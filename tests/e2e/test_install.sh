@@ -125,7 +125,7 @@ run_unit() { # KEY [in the background as NAME]
 	mapfile -d '' words < <(unit_command "$key")
 	[ "${#words[@]}" -gt 0 ] || fail "cannot parse $key"
 	log "$key: ${words[*]}" >&2
-	in_g "${words[@]}"
+	in_ns "$NS_G" "${words[@]}"
 }
 
 # systemd's notify socket, played by a datagram socket that logs what it receives.
@@ -148,9 +148,8 @@ wait_log notify "^READY=1$" 600
 wait_log start "^following wan0: address 198.51.100.1, 1 masquerade rule$"
 grep -q "^loaded 1 rule, 1 masquerade; pinned at $PIN$" "$WORK/start.log" || fail "ExecStart did not load: $(cat "$WORK/start.log")"
 
-spawn tcpsrv in_s $PEER tcp-server --port 7000
-wait_log tcpsrv listening
-spawn held in_c $PEER tcp-client --host 203.0.113.1 --port 8022 --timeout 20 --hold "$WORK/release"
+serve tcpsrv "$NS_S" tcp 7000
+spawn held in_ns "$NS_C" $PEER tcp-client --host 203.0.113.1 --port 8022 --timeout 20 --hold "$WORK/release"
 HELD=$LAST_PID
 wait_log held "^holding"
 
@@ -165,9 +164,9 @@ grep -q "ok tcp after hold" "$WORK/held.log" || fail "the connection did not sur
 stop_post() { EXIT_CODE=$1 EXIT_STATUS=$2 run_unit ExecStopPost; }
 stop_post killed SEGV >"$WORK/crash.log" 2>&1 || fail "ExecStopPost after a crash failed: $(cat "$WORK/crash.log")"
 grep -q "^xnat stays loaded (the watcher ended: killed SEGV)$" "$WORK/crash.log" || fail "ExecStopPost after a crash: $(cat "$WORK/crash.log")"
-in_g "$XNAT_MAP" --pin-dir "$PIN" list >/dev/null || fail "ExecStopPost unloaded xnat after a crash"
+in_ns "$NS_G" "$XNAT_MAP" --pin-dir "$PIN" list >/dev/null || fail "ExecStopPost unloaded xnat after a crash"
 stop_post exited 1 >"$WORK/fail.log" 2>&1 || fail "ExecStopPost after exit 1 failed"
-in_g "$XNAT_MAP" --pin-dir "$PIN" list >/dev/null || fail "ExecStopPost unloaded xnat after an exit 1"
+in_ns "$NS_G" "$XNAT_MAP" --pin-dir "$PIN" list >/dev/null || fail "ExecStopPost unloaded xnat after an exit 1"
 
 kill -TERM "$MAIN"
 rc=0
@@ -176,6 +175,6 @@ wait "$MAIN" || rc=$?
 stop_post exited "$rc" >"$WORK/stop.log" 2>&1 || fail "ExecStopPost failed: $(cat "$WORK/stop.log")"
 grep -q "^unloaded xnat from wan0 and lan0; removed $PIN$" "$WORK/stop.log" || fail "ExecStopPost: $(cat "$WORK/stop.log")"
 [ ! -e "$PIN" ] || fail "pins left after ExecStopPost"
-[ -z "$(in_g tc filter show dev wan0 ingress)" ] || fail "tc filters left on wan0"
-assert_no_netfilter_rules
+[ -z "$(in_ns "$NS_G" tc filter show dev wan0 ingress)" ] || fail "tc filters left on wan0"
+assert_no_netfilter_rules_in "$NS_G"
 log "PASS install"

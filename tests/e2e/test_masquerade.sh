@@ -34,7 +34,7 @@ switch_plug "$NS_SW" pgw "$NS_G" lan0 10.0.0.1/24
 lan_host "$NS_H12" "$NS_SW" p12 10.0.0.12/24 10.0.0.1
 lan_host "$NS_H13" "$NS_SW" p13 10.0.0.13/24 10.0.0.1
 gro_on "$NS_C:eth0" "$NS_SW:pgw" # the peers of wan0 and lan0, which XDP redirects into
-read -r LOCAL_LO LOCAL_HI < <(in_g cat /proc/sys/net/ipv4/ip_local_port_range)
+read -r LOCAL_LO LOCAL_HI < <(in_ns "$NS_G" cat /proc/sys/net/ipv4/ip_local_port_range)
 
 APD=$(write_config masq.json <<'JSON'
 { "masquerade": [ { "source": "10.0.0.0/24", "not_destination": ["10.0.0.0/8"] } ] }
@@ -46,29 +46,26 @@ EIF=$(write_config masq-eif.json <<'JSON'
 JSON
 )
 
-spawn tcpsrv in_c $PEER tcp-server --port 7000
-spawn udpsrv in_c $PEER udp-server --port 7001
-wait_log tcpsrv listening
-wait_log udpsrv listening
+serve tcpsrv "$NS_C" tcp 7000 udpsrv "$NS_C" udp 7001
 
 # Unlike the other tests, this one starts with the gateway's next hop (the internet host)
 # unresolved: the first flow must get through anyway.
 log "== --mode auto: the first flow, with the gateway's next hop not resolved yet, gets through"
-xnat_load --mode auto wan0 lan0 "$APD" >/dev/null
+gw_load "$NS_G" "$PIN" --mode auto wan0 lan0 "$APD" >/dev/null
 in_ns "$NS_H12" $PEER udp-client --host $INET --port 7001 --sport 5400 --count 1 --timeout 3 >/dev/null 2>&1 ||
 	fail "UDP to $INET with its neighbour unresolved on the gateway got no answer"
 
 log "new mappings from ephemeral source ports work at once"
 # The hosts' ephemeral ports are the gateway's too (same default ip_local_port_range), so each
 # of these mappings needs a port other than the host's; none may be refused.
-exhausted=$(counter drop_ports_exhausted)
+exhausted=$(gw_counter "$NS_G" "$PIN" drop_ports_exhausted)
 failed=0
 for _ in $(seq 10); do
 	in_ns "$NS_H12" $PEER udp-client --host $INET --port 7001 --count 1 --timeout 1 >/dev/null 2>&1 ||
 		failed=$((failed + 1))
 done
 [ "$failed" -eq 0 ] ||
-	fail "$failed of 10 new UDP flows got no answer; drop_ports_exhausted rose by $(($(counter drop_ports_exhausted) - exhausted))"
+	fail "$failed of 10 new UDP flows got no answer; drop_ports_exhausted rose by $(($(gw_counter "$NS_G" "$PIN" drop_ports_exhausted) - exhausted))"
 
 stop() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
 
@@ -81,24 +78,19 @@ udp_ext_port() {
 }
 
 run_variant() {
-	local mode=$1 offload=$2 v=$3 out want cport peer ext line s1 s2 p12 p13 opener
+	local mode=$1 offload=$2 v=$3 cport peer ext line s1 s2 p12 p13 opener
 
 	log "== --mode $mode, tx checksum offload $offload"
 	local redirected_before
-	redirected_before=$(counter redirected)
+	redirected_before=$(gw_counter "$NS_G" "$PIN" redirected)
 	offload_in "$offload" "$NS_H12:eth0" "$NS_H13:eth0" "$NS_C:eth0" "$NS_SW:pgw"
-	out=$(xnat_load --mode "$mode" wan0 lan0 "$APD")
-	want=$mode
-	[ "$mode" = auto ] && want=tc
-	grep -q "^wan wan0: $want (" <<<"$out" || fail "WAN mode is not $want: $out"
-	grep -q "^lan lan0: $want (" <<<"$out" || fail "LAN mode is not $want: $out"
-	xnat_map flush >/dev/null
+	load_in_mode "$NS_G" "$PIN" "$mode" "$APD" wan lan
+	gw_map "$NS_G" "$PIN" flush >/dev/null
 
 	log "TCP: 300 kB echoed intact; the internet host sees the WAN address"
-	spawn tcpcli in_ns "$NS_H12" $PEER tcp-client --host $INET --port 7000 --bytes 300000 --hold "$WORK/release$v"
+	hold_tcp tcpcli 100 "$NS_H12" --host $INET --port 7000 --bytes 300000 --hold "$WORK/release$v"
 	local cli_pid=$LAST_PID
-	wait_log tcpcli "^holding" 100
-	cport=$(client_port tcpcli)
+	cport=$HELD_PORT
 	peer=$(last_peer tcpsrv)
 	[ "${peer% *}" = $WAN ] || fail "internet host saw '$peer', expected $WAN"
 	ext=${peer#* }
@@ -149,7 +141,7 @@ run_variant() {
 		fail "excluded destination saw '$(last_peer tcpsrv)', expected '10.0.0.12 $cport'"
 	in_ns "$NS_H12" ping -c 1 -W 2 $EXCLUDED >/dev/null || fail "ping to the excluded destination failed"
 	if gw_map "$NS_G" "$PIN" conns | grep -qF "dst=$EXCLUDED "; then
-		fail "a flow to the excluded destination was tracked: $(xnat_map conns | grep -F "dst=$EXCLUDED ")"
+		fail "a flow to the excluded destination was tracked: $(gw_map "$NS_G" "$PIN" conns | grep -F "dst=$EXCLUDED ")"
 	fi
 
 	log "default filtering: only the contacted remote endpoint may answer"
@@ -158,10 +150,10 @@ run_variant() {
 	local open_pid=$LAST_PID
 	wait_log open "^opened"
 	ext=$(udp_ext_port 10.0.0.12 $opener)
-	if in_c $PEER udp-client --bind $STRANGER --host $WAN --port "$ext" --count 1 --timeout 1 >/dev/null 2>&1; then
+	if in_ns "$NS_C" $PEER udp-client --bind $STRANGER --host $WAN --port "$ext" --count 1 --timeout 1 >/dev/null 2>&1; then
 		fail "another host reached the mapping $WAN:$ext under address_port_dependent filtering"
 	fi
-	if in_c $PEER udp-client --bind $INET --sport 7002 --host $WAN --port "$ext" --count 1 --timeout 1 >/dev/null 2>&1; then
+	if in_ns "$NS_C" $PEER udp-client --bind $INET --sport 7002 --host $WAN --port "$ext" --count 1 --timeout 1 >/dev/null 2>&1; then
 		fail "another port of the contacted host reached $WAN:$ext under address_port_dependent filtering"
 	fi
 	stop "$open_pid"
@@ -170,19 +162,19 @@ run_variant() {
 	fi
 
 	log "endpoint_independent filtering: any remote reaches a live mapping"
-	xnat_load --mode "$mode" wan0 lan0 "$EIF" >/dev/null
+	gw_load "$NS_G" "$PIN" --mode "$mode" wan0 lan0 "$EIF" >/dev/null
 	opener=$((5300 + v))
 	spawn open in_ns "$NS_H12" $PEER udp-open --host $INET --port 7001 --sport $opener --timeout 20
 	open_pid=$LAST_PID
 	wait_log open "^opened"
 	ext=$(udp_ext_port 10.0.0.12 $opener)
-	in_c $PEER udp-client --bind $STRANGER --sport 7003 --host $WAN --port "$ext" --count 5 --timeout 3 >/dev/null ||
+	in_ns "$NS_C" $PEER udp-client --bind $STRANGER --sport 7003 --host $WAN --port "$ext" --count 5 --timeout 3 >/dev/null ||
 		fail "$STRANGER could not reach the mapping $WAN:$ext"
 	grep -q "^datagram from $STRANGER 7003$" "$WORK/open.log" || fail "the LAN host did not see $STRANGER:7003"
 	conn_line "$NS_G" "$PIN" "udp REPLIED src=$STRANGER dst=$WAN sport=7003 dport=$ext src=10.0.0.12 dst=$STRANGER sport=$opener dport=7003 " >/dev/null ||
 		fail "no inbound connection line"
 	stop "$open_pid"
-	local redirected=$(($(counter redirected) - redirected_before))
+	local redirected=$(($(gw_counter "$NS_G" "$PIN" redirected) - redirected_before))
 	log "fast path redirected $redirected packets"
 	[ "$redirected" -gt 100 ] || fail "the fast path redirected only $redirected packets"
 }
@@ -191,5 +183,5 @@ run_variant auto on 1
 run_variant auto off 2
 run_variant xdp off 3
 
-assert_no_netfilter_rules
+assert_no_netfilter_rules_in "$NS_G"
 log "PASS masquerade"

@@ -36,19 +36,16 @@ TCP_RULE='rule="0",proto="tcp",on="wan",from="203.0.113.1:22012",to="10.0.0.12:2
 UDP_RULE='rule="1",proto="udp",on="wan",from="203.0.113.1:6000-6009",to="10.0.0.12:6000-6009"'
 MASQ_RULE='rule="0",source="10.0.0.0/24"'
 
-spawn tcpsrv in_s $PEER tcp-server --port 22
-spawn udpsrv in_s $PEER udp-server --port 6003
-wait_log tcpsrv listening
-wait_log udpsrv listening
+serve tcpsrv "$NS_S" tcp 22 udpsrv "$NS_S" udp 6003
 
 log "an exporter without an instance refuses to start"
-expect_fail 1 "no xnat instance" in_g "$XNAT_EXPORTER" --listen $LISTEN --pin-dir "$PIN"
-expect_fail 2 "--listen" in_g "$XNAT_EXPORTER" --listen 127.0.0.1:99999 --pin-dir "$PIN"
+expect_fail 1 "no xnat instance" in_ns "$NS_G" "$XNAT_EXPORTER" --listen $LISTEN --pin-dir "$PIN"
+expect_fail 2 "--listen" in_ns "$NS_G" "$XNAT_EXPORTER" --listen 127.0.0.1:99999 --pin-dir "$PIN"
 
-xnat_load --mode auto wan0 lan0 "$CONFIG" >/dev/null
+gw_load "$NS_G" "$PIN" --mode auto wan0 lan0 "$CONFIG" >/dev/null
 resolve_neighbour "$NS_G" 198.51.100.2 10.0.0.12
 
-# Not through in_g: the pid must be the exporter itself, which ip netns exec becomes.
+# Not through in_ns: the pid must be the exporter itself, which ip netns exec becomes.
 spawn exporter ip netns exec "$NS_G" "$XNAT_EXPORTER" --listen $LISTEN --pin-dir "$PIN"
 EXPORTER_PID=$LAST_PID
 wait_log exporter "serving http://$LISTEN/metrics"
@@ -58,7 +55,7 @@ wait_log exporter_ps "serving http://$LISTEN_PS/metrics"
 
 log "a second exporter on the same address says so"
 expect_fail 1 "cannot listen on $LISTEN: Address already in use" \
-	in_g "$XNAT_EXPORTER" --listen $LISTEN --pin-dir "$PIN"
+	in_ns "$NS_G" "$XNAT_EXPORTER" --listen $LISTEN --pin-dir "$PIN"
 
 # prom_check FILE: parsed by the Prometheus client library (tests/e2e/prom_check.py): no parse
 # error, no series twice, HELP and TYPE on every family, the SNAT pool joinable with its use.
@@ -69,7 +66,7 @@ prom_check() {
 # scrape [PATH]: GET into scrape.txt, the HTTP status into $code; every 200 of /metrics is parsed.
 # From the plain exporter, or from the --per-state one with SCRAPE_AT=$LISTEN_PS.
 scrape() {
-	code=$(in_g curl -sS --max-time 5 -o "$WORK/scrape.txt" -D "$WORK/scrape.hdr" -w '%{http_code}' \
+	code=$(in_ns "$NS_G" curl -sS --max-time 5 -o "$WORK/scrape.txt" -D "$WORK/scrape.hdr" -w '%{http_code}' \
 		"http://${SCRAPE_AT:-$LISTEN}${1:-/metrics}")
 	if [ "$code" = 200 ] && [ "${1:-/metrics}" = /metrics ]; then
 		prom_check "$WORK/scrape.txt"
@@ -114,7 +111,7 @@ expect_metric "xnat_forward_rule_flows_total{$TCP_RULE}" 0
 expect_metric "xnat_forward_rule_flows_total{$UDP_RULE}" 0
 expect_metric "xnat_connections_max" 1024
 expect_metric 'xnat_table_max_entries{table="xnat_ct"}' 2048
-read -r LOCAL_LO LOCAL_HI < <(in_g cat /proc/sys/net/ipv4/ip_local_port_range)
+read -r LOCAL_LO LOCAL_HI < <(in_ns "$NS_G" cat /proc/sys/net/ipv4/ip_local_port_range)
 for proto in icmp tcp udp; do
 	expect_metric "xnat_snat_port_pool_size{address=\"198.51.100.1\",proto=\"$proto\"}" \
 		$((64512 - (LOCAL_HI - LOCAL_LO + 1)))
@@ -133,7 +130,7 @@ base_new_flow=$(metric 'xnat_events_total{event="new_flow"}')
 
 log "UDP: $K_UDP flows of $M_UDP echoed datagrams through the forward"
 for i in $(seq "$K_UDP"); do
-	in_c $PEER udp-client --host 203.0.113.1 --port 6003 --sport $((5000 + i)) --count "$M_UDP" \
+	in_ns "$NS_C" $PEER udp-client --host 203.0.113.1 --port 6003 --sport $((5000 + i)) --count "$M_UDP" \
 		--bytes 100 >/dev/null || fail "UDP flow $i failed"
 done
 scrape
@@ -145,7 +142,7 @@ SCRAPE_AT=$LISTEN_PS scrape
 expect_metric 'xnat_connections{proto="udp",state="REPLIED"}' "$K_UDP"
 
 log "$P_UNMAPPED datagrams to an unmapped public port pass untouched"
-in_c bash -c "for i in \$(seq $P_UNMAPPED); do echo x >/dev/udp/203.0.113.1/7777; done"
+in_ns "$NS_C" bash -c "for i in \$(seq $P_UNMAPPED); do echo x >/dev/udp/203.0.113.1/7777; done"
 sleep 0.3
 scrape
 got=$(($(metric 'xnat_packets_total{reason="pass_no_match"}') - base_no_match))
@@ -156,14 +153,14 @@ tcp_ports=()
 for i in $(seq "$N_TCP"); do
 	# --timeout bounds the hold too (10 s by default): the checks below, made while these are
 	# held, can take longer than that on a loaded machine.
-	spawn "tcpcli$i" in_c $PEER tcp-client --host 203.0.113.1 --port 22012 --bytes 20000 --hold "$WORK/release" \
+	spawn "tcpcli$i" in_ns "$NS_C" $PEER tcp-client --host 203.0.113.1 --port 22012 --bytes 20000 --hold "$WORK/release" \
 		--timeout 120
 	wait_log "tcpcli$i" "^holding" 200
 	tcp_ports+=("$(client_port "tcpcli$i")")
 done
 
 log "ICMP: $PINGS echo requests from the server, masqueraded"
-in_s ping -c "$PINGS" -i 0.2 -W 2 198.51.100.2 >/dev/null || fail "the server's ping got no answer"
+in_ns "$NS_S" ping -c "$PINGS" -i 0.2 -W 2 198.51.100.2 >/dev/null || fail "the server's ping got no answer"
 
 scrape
 expect_metric "xnat_forward_rule_flows_total{$TCP_RULE}" "$N_TCP"
@@ -188,7 +185,7 @@ expect_metric 'xnat_table_entries{table="xnat_ct"}' $((2 * FLOWS))
 per_state=$(awk 'index($1, "xnat_connections{") == 1 { n += $2 } END { print n + 0 }' "$WORK/scrape.txt")
 [ "$per_state" -eq "$FLOWS" ] || fail "the per-state series sum to $per_state, expected $FLOWS"
 log "exporter --per-state: $(grep -c '^xnat_' "$WORK/scrape.txt") series"
-assert_conn_count "with the test's connections open"
+assert_conn_count "$NS_G" "$PIN" "with the test's connections open"
 [ "$CONN_COUNT" -eq "$FLOWS" ] || fail "conns lists $CONN_COUNT connections, expected $FLOWS"
 
 log "xnat-map stats --prometheus prints the same figures, with and without --per-state"
@@ -198,18 +195,18 @@ same_as_scrape() {
 		fail "$2 and the exporter differ: $(cat "$WORK/diff.txt")"
 	fi
 }
-xnat_map stats --prometheus >"$WORK/cli.txt"
+gw_map "$NS_G" "$PIN" stats --prometheus >"$WORK/cli.txt"
 prom_check "$WORK/cli.txt"
 scrape
 same_as_scrape "$WORK/cli.txt" "stats --prometheus"
-xnat_map stats --prometheus --per-state >"$WORK/cli_ps.txt"
+gw_map "$NS_G" "$PIN" stats --prometheus --per-state >"$WORK/cli_ps.txt"
 prom_check "$WORK/cli_ps.txt"
 SCRAPE_AT=$LISTEN_PS scrape
 same_as_scrape "$WORK/cli_ps.txt" "stats --prometheus --per-state"
-expect_fail 2 "--per-state requires --prometheus" xnat_map stats --per-state
+expect_fail 2 "--per-state requires --prometheus" gw_map "$NS_G" "$PIN" stats --per-state
 
 log "conns filters select the live connections"
-count() { xnat_map conns "$@" | grep -c . || true; }
+count() { gw_map "$NS_G" "$PIN" conns "$@" | grep -c . || true; }
 [ "$(count)" -eq "$FLOWS" ] || fail "conns lists $(count) connections, expected $FLOWS"
 [ "$(count --proto tcp)" -eq "$N_TCP" ] || fail "--proto tcp: $(count --proto tcp)"
 [ "$(count --proto udp)" -eq "$K_UDP" ] || fail "--proto udp: $(count --proto udp)"
@@ -223,14 +220,14 @@ count() { xnat_map conns "$@" | grep -c . || true; }
 [ "$(count --proto tcp --addr 198.51.100.2 --port "${tcp_ports[0]}" --state ESTABLISHED)" -eq 1 ] ||
 	fail "combined filter did not find the first TCP connection"
 [ "$(count --proto icmp --state UNREPLIED)" -eq 0 ] || fail "--proto icmp --state UNREPLIED matched"
-expect_fail 2 "--proto: 'sctp' is not tcp, udp or icmp" xnat_map conns --proto sctp
-expect_fail 2 "--addr" xnat_map conns --addr 10.0.0.256
-expect_fail 2 "--port: '70000' is not a port number" xnat_map conns --port 70000
-expect_fail 2 "--state: 'OPEN' is not a connection state" xnat_map conns --state OPEN
-expect_fail 2 "conntrack" xnat_map conns -o xml
+expect_fail 2 "--proto: 'sctp' is not tcp, udp or icmp" gw_map "$NS_G" "$PIN" conns --proto sctp
+expect_fail 2 "--addr" gw_map "$NS_G" "$PIN" conns --addr 10.0.0.256
+expect_fail 2 "--port: '70000' is not a port number" gw_map "$NS_G" "$PIN" conns --port 70000
+expect_fail 2 "--state: 'OPEN' is not a connection state" gw_map "$NS_G" "$PIN" conns --state OPEN
+expect_fail 2 "conntrack" gw_map "$NS_G" "$PIN" conns -o xml
 
 log "conns -o conntrack prints conntrack -L's lines (accounting off, Debian's default)"
-xnat_map conns -o conntrack >"$WORK/ct.txt"
+gw_map "$NS_G" "$PIN" conns -o conntrack >"$WORK/ct.txt"
 sed 's/^/    /' "$WORK/ct.txt"
 [ "$(grep -c . "$WORK/ct.txt")" -eq "$FLOWS" ] || fail "-o conntrack printed $(grep -c . "$WORK/ct.txt") lines"
 grep -q 'packets=\|bytes=' "$WORK/ct.txt" && fail "-o conntrack prints counters, conntrack -L does not by default"
@@ -243,7 +240,7 @@ grep -Eq "^icmp     1 (5[0-9]|60) src=10\.0\.0\.12 dst=198\.51\.100\.2 type=8 co
 	fail "no conntrack-form line for the ping"
 
 log "conns -o conntrack-acct adds the counts, as with nf_conntrack_acct=1"
-xnat_map conns -o conntrack-acct >"$WORK/ct_acct.txt"
+gw_map "$NS_G" "$PIN" conns -o conntrack-acct >"$WORK/ct_acct.txt"
 [ "$(grep -c . "$WORK/ct_acct.txt")" -eq "$FLOWS" ] || fail "-o conntrack-acct printed $(grep -c . "$WORK/ct_acct.txt") lines"
 grep -Eq "^tcp      6 7[0-9]{3} ESTABLISHED src=198\.51\.100\.2 dst=203\.0\.113\.1 sport=$p dport=22012 packets=[1-9][0-9]* bytes=[1-9][0-9]* src=10\.0\.0\.12 dst=198\.51\.100\.2 sport=22 dport=$p packets=[1-9][0-9]* bytes=[1-9][0-9]* \[ASSURED\] mark=0 use=1$" "$WORK/ct_acct.txt" ||
 	fail "no conntrack-acct line for TCP connection $p"
@@ -252,19 +249,19 @@ grep -Eq "^udp      17 (2[5-9][0-9]|300) src=198\.51\.100\.2 dst=203\.0\.113\.1 
 	fail "no conntrack-acct line for UDP flow 5002"
 grep -Eq "^icmp     1 (5[0-9]|60) src=10\.0\.0\.12 dst=198\.51\.100\.2 type=8 code=0 id=[0-9]+ packets=$PINGS bytes=$((84 * PINGS)) src=198\.51\.100\.2 dst=198\.51\.100\.1 type=0 code=0 id=[0-9]+ packets=$PINGS bytes=$((84 * PINGS)) \[ASSURED\] mark=0 use=1$" "$WORK/ct_acct.txt" ||
 	fail "no conntrack-acct line for the ping"
-[ "$(xnat_map conns -o conntrack --proto udp --port 5003 | grep -c '^udp      17 ')" -eq 1 ] ||
+[ "$(gw_map "$NS_G" "$PIN" conns -o conntrack --proto udp --port 5003 | grep -c '^udp      17 ')" -eq 1 ] ||
 	fail "-o conntrack with filters"
 
 log "[ASSURED] stays on a TCP connection reset after its handshake, not on a refused one"
 # SO_LINGER 0: close() sends a RST right after the handshake (SYN, SYN-ACK, ACK, RST).
-rst_port=$(in_c python3 -c '
+rst_port=$(in_ns "$NS_C" python3 -c '
 import socket, struct
 s = socket.create_connection(("203.0.113.1", 22012), timeout=5)
 print(s.getsockname()[1])
 s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
 s.close()')
 # Nothing listens on port 9 of the client: the SYN is answered by a RST.
-in_s python3 -c '
+in_ns "$NS_S" python3 -c '
 import socket
 s = socket.socket()
 s.bind(("10.0.0.12", 41000))
@@ -276,7 +273,7 @@ except ConnectionRefusedError:
 else:
     raise SystemExit("port 9 accepted")'
 sleep 0.3
-xnat_map conns -o conntrack --proto tcp --state CLOSE >"$WORK/ct_close.txt"
+gw_map "$NS_G" "$PIN" conns -o conntrack --proto tcp --state CLOSE >"$WORK/ct_close.txt"
 sed 's/^/    /' "$WORK/ct_close.txt"
 grep -Eq "^tcp      6 [0-9]+ CLOSE src=198\.51\.100\.2 dst=203\.0\.113\.1 sport=$rst_port dport=22012 src=10\.0\.0\.12 dst=198\.51\.100\.2 sport=22 dport=$rst_port \[ASSURED\] mark=0 use=1$" "$WORK/ct_close.txt" ||
 	fail "the connection reset after its handshake is not CLOSE [ASSURED]"
@@ -287,7 +284,7 @@ touch "$WORK/release"
 for i in $(seq "$N_TCP"); do wait_log "tcpcli$i" "ok tcp after hold"; done
 
 log "after unload a scrape answers 503 and says why"
-in_g "$XNAT_LOAD" --unload --pin-dir "$PIN" >/dev/null
+in_ns "$NS_G" "$XNAT_LOAD" --unload --pin-dir "$PIN" >/dev/null
 scrape
 [ "$code" = 503 ] || fail "GET /metrics answered $code after unload, expected 503"
 grep -q "^xnat-exporter: .*$PIN" "$WORK/scrape.txt" || fail "503 without a reason: $(cat "$WORK/scrape.txt")"
@@ -299,8 +296,8 @@ kill -0 "$EXPORTER_PID" 2>/dev/null && fail "exporter still running 5 s after SI
 wait "$EXPORTER_PID" || fail "exporter exited $? on SIGTERM"
 kill -TERM "$EXPORTER_PS_PID"
 wait "$EXPORTER_PS_PID" || fail "the --per-state exporter exited $? on SIGTERM"
-in_g curl -s --max-time 2 "http://$LISTEN/metrics" >/dev/null && fail "something still answers on $LISTEN"
+in_ns "$NS_G" curl -s --max-time 2 "http://$LISTEN/metrics" >/dev/null && fail "something still answers on $LISTEN"
 
-assert_no_netfilter_rules
+assert_no_netfilter_rules_in "$NS_G"
 log "$SCRAPES_PARSED scrapes and the stats --prometheus output parsed by prometheus_client"
 log "PASS metrics"

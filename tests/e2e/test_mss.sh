@@ -34,28 +34,25 @@ RULES='"port_forwards": [ { "proto": "tcp", "from": "203.0.113.1:8080", "to": "1
 PLAIN=$(write_config plain.json <<<"{ $RULES }")
 CLAMP=$(write_config clamp.json <<<"{ $RULES, \"mss_clamp\": \"pmtu\" }")
 
-spawn srvtcp in_s $PEER tcp-server --port 7100
-spawn htcp in_ns "$NS_H" $PEER tcp-server --port 7000
-wait_log srvtcp listening
-wait_log htcp listening
+serve srvtcp "$NS_S" tcp 7100 htcp "$NS_H" tcp 7000
 
 log "without clamping, 1 MB through masquerade stalls at the black hole"
-xnat_load wan0 lan0 "$PLAIN" >/dev/null
+gw_load "$NS_G" "$PIN" wan0 lan0 "$PLAIN" >/dev/null
 in_ns "$NS_H" $PEER tcp-client --host $SRV --port 7100 --bytes 1000000 --timeout 8 >"$WORK/plain.log" 2>&1 &&
 	fail "the transfer completed without clamping: the black hole is not one, the test proves nothing"
-[ "$(counter mss_clamped)" -eq 0 ] || fail "mss_clamped counted without the option"
+[ "$(gw_counter "$NS_G" "$PIN" mss_clamped)" -eq 0 ] || fail "mss_clamped counted without the option"
 
 log "with mss_clamp pmtu (1492 - 40 = 1452), the same transfer completes"
-xnat_load wan0 lan0 "$CLAMP" >/dev/null
+gw_load "$NS_G" "$PIN" wan0 lan0 "$CLAMP" >/dev/null
 in_ns "$NS_H" $PEER tcp-client --host $SRV --port 7100 --bytes 1000000 --timeout 20 >"$WORK/masq.log" 2>&1 ||
 	fail "masqueraded transfer with clamping: $(cat "$WORK/masq.log")"
-[ "$(counter mss_clamped)" -ge 1 ] || fail "no SYN was clamped"
+[ "$(gw_counter "$NS_G" "$PIN" mss_clamped)" -ge 1 ] || fail "no SYN was clamped"
 
 log "through the port forward: the server's SYN is clamped on its way in"
-clamped=$(counter mss_clamped)
-in_s $PEER tcp-client --host 203.0.113.1 --port 8080 --bytes 1000000 --timeout 20 >"$WORK/fwd.log" 2>&1 ||
+clamped=$(gw_counter "$NS_G" "$PIN" mss_clamped)
+in_ns "$NS_S" $PEER tcp-client --host 203.0.113.1 --port 8080 --bytes 1000000 --timeout 20 >"$WORK/fwd.log" 2>&1 ||
 	fail "forwarded transfer with clamping: $(cat "$WORK/fwd.log")"
-[ "$(counter mss_clamped)" -gt "$clamped" ] || fail "the forwarded flow's SYN or SYN-ACK was not clamped"
-assert_no_netfilter_rules
+[ "$(gw_counter "$NS_G" "$PIN" mss_clamped)" -gt "$clamped" ] || fail "the forwarded flow's SYN or SYN-ACK was not clamped"
+assert_no_netfilter_rules_in "$NS_G"
 
 log "PASS mss"

@@ -37,17 +37,14 @@ FWD=$(write_config fwd.json <<'JSON'
 JSON
 )
 gw_load "$NS_GA" "$PIN_A" wan0 lan0 "$MASQ" >/dev/null
-xnat_load wan0 lan0 "$FWD" >/dev/null
+gw_load "$NS_G" "$PIN" wan0 lan0 "$FWD" >/dev/null
 on_fail() {
 	gw_report "$NS_GA" "$PIN_A"
 	gw_report "$NS_G" "$PIN"
 }
 
-spawn fartcp in_ns "$NS_FAR" $PEER tcp-server --port 7000
-spawn farudp in_ns "$NS_FAR" $PEER udp-server --port 7001
-spawn srvtcp in_s $PEER tcp-server --port 22
-spawn srvudp in_s $PEER udp-server --port 6000
-for s in fartcp farudp srvtcp srvudp; do wait_log $s listening; done
+serve fartcp "$NS_FAR" tcp 7000 farudp "$NS_FAR" udp 7001 \
+	srvtcp "$NS_S" tcp 22 srvudp "$NS_S" udp 6000
 
 # expect_mtu LOG: the peer logged a path MTU of 1280.
 expect_mtu() {
@@ -58,7 +55,7 @@ for offload in off on; do
 	log "== tx checksum offload $offload"
 	offload_in "$offload" "$NS_A12:eth0" "$NS_SWA:pgw" "$NS_FAR:eth0" "$NS_C:eth0" "$NS_S:eth0"
 	gw_map "$NS_GA" "$PIN_A" flush >/dev/null
-	xnat_map flush >/dev/null
+	gw_map "$NS_G" "$PIN" flush >/dev/null
 
 	log "(a) masquerade: 1 MB of TCP from the LAN to the far host, echoed intact"
 	ip -n "$NS_A12" route flush cache
@@ -86,16 +83,16 @@ for offload in off on; do
 
 	log "(b) port forward: DF UDP of 1400 bytes to 203.0.113.1:6000 learns mtu 1280"
 	ip -n "$NS_C" route flush cache
-	translated=$(counter icmp_error_translated)
-	spawn udpb in_c $PEER udp-client --df --host 203.0.113.1 --port 6000 --bytes 1400 --timeout 10
+	translated=$(gw_counter "$NS_G" "$PIN" icmp_error_translated)
+	spawn udpb in_ns "$NS_C" $PEER udp-client --df --host 203.0.113.1 --port 6000 --bytes 1400 --timeout 10
 	reap udpb "$LAST_PID"
 	expect_mtu udpb
 	grep -q "^ok udp df 1252 bytes mtu=1280" "$WORK/udpb.log" || fail "udpb: $(cat "$WORK/udpb.log")"
-	[ "$(counter icmp_error_translated)" -gt "$translated" ] || fail "the gateway's own ICMP error was not translated"
+	[ "$(gw_counter "$NS_G" "$PIN" icmp_error_translated)" -gt "$translated" ] || fail "the gateway's own ICMP error was not translated"
 
 	log "(b) port forward: 1 MB of TCP to 203.0.113.1:22012 learns mtu 1280"
 	ip -n "$NS_C" route flush cache
-	spawn tcpb in_c $PEER tcp-client --host 203.0.113.1 --port 22012 --bytes 1000000 --report-mtu --timeout 20
+	spawn tcpb in_ns "$NS_C" $PEER tcp-client --host 203.0.113.1 --port 22012 --bytes 1000000 --report-mtu --timeout 20
 	reap tcpb "$LAST_PID"
 	expect_mtu tcpb
 done

@@ -52,12 +52,12 @@ on_fail() {
 	[ -e "$PIN" ] && gw_report "$NS_G" "$PIN" 2>&1 | grep -v ' tcp SYN_' | head -n 100
 	tail -n 5 "$WORK"/*.log
 }
-conns_now() { xnat_map stats --json | python3 -c "import json,sys; print(json.load(sys.stdin)['connections'])"; }
+conns_now() { gw_map "$NS_G" "$PIN" stats --json | python3 -c "import json,sys; print(json.load(sys.stdin)['connections'])"; }
 
-spawn sink in_s $STREAM tcp-sink --port 5001
+spawn sink in_ns "$NS_S" $STREAM tcp-sink --port 5001
 wait_log sink listening
-client_mac=$(in_c cat /sys/class/net/eth0/address)
-wan_mac=$(in_g cat /sys/class/net/wan0/address)
+client_mac=$(in_ns "$NS_C" cat /sys/class/net/eth0/address)
+wan_mac=$(in_ns "$NS_G" cat /sys/class/net/wan0/address)
 
 # probe WHAT NAME COUNT: COUNT new connections through the forward, half a second apart, from
 # one process (so that the start of a program on a loaded machine does not stretch the flood);
@@ -65,7 +65,7 @@ wan_mac=$(in_g cat /sys/class/net/wan0/address)
 probe() {
 	local what=$1 name=$2 count=$3 line secs ms i=0
 	PROBE_MS=()
-	in_c $PEER tcp-connect --host $FWD --port $FWD_PORT --timeout 5 --count "$count" --pause 0.5 \
+	in_ns "$NS_C" $PEER tcp-connect --host $FWD --port $FWD_PORT --timeout 5 --count "$count" --pause 0.5 \
 		>"$WORK/$name.log" 2>&1 || fail "$what: a new connection failed: $(cat "$WORK/$name.log")"
 	while IFS= read -r line; do
 		i=$((i + 1))
@@ -82,27 +82,25 @@ probe() {
 }
 
 run_variant() {
-	local mode=$1 offload=$2 v=$3 out stream_pid flood_pid during=() after new full early seen conns sport
+	local mode=$1 offload=$2 v=$3 stream_pid flood_pid during=() after new full early seen conns sport
 	log "== --mode $mode, tx checksum offload $offload"
-	set_offload "$offload"
-	out=$(xnat_load --mode "$mode" wan0 lan0 "$CONFIG")
-	grep -q "^wan wan0: $mode (" <<<"$out" || fail "WAN mode is not $mode: $out"
-	grep -q "^lan lan0: $mode (" <<<"$out" || fail "LAN mode is not $mode: $out"
-	xnat_map flush >/dev/null
+	offload_in "$offload" "$NS_C:eth0" "$NS_S:eth0"
+	load_in_mode "$NS_G" "$PIN" "$mode" "$CONFIG" wan lan
+	gw_map "$NS_G" "$PIN" flush >/dev/null
 
-	spawn stream$v in_c $STREAM tcp-send --host $FWD --port $FWD_PORT --bytes 20000000 --seconds 20
+	spawn stream$v in_ns "$NS_C" $STREAM tcp-send --host $FWD --port $FWD_PORT --bytes 20000000 --seconds 20
 	stream_pid=$LAST_PID
 	wait_log stream$v "^sending"
 	sleep 1
 	local new_before full_before early_before
-	new_before=$(counter new_flow)
-	full_before=$(counter drop_ct_full)
-	early_before=$(counter ct_early_drop)
+	new_before=$(gw_counter "$NS_G" "$PIN" new_flow)
+	full_before=$(gw_counter "$NS_G" "$PIN" drop_ct_full)
+	early_before=$(gw_counter "$NS_G" "$PIN" ct_early_drop)
 
 	local rate=() speed="at full speed"
 	[ "$mode" = xdp ] && rate=(--rate $XDP_FLOOD_RATE) speed="at $((XDP_FLOOD_RATE / 1000)) kpps"
 	log "flood: new SYNs $speed (at least $FLOOD_MIN) from $SOURCES spoofed sources, at a table of $TABLE"
-	spawn flood$v in_c python3 "$E2E_DIR/syn_flood.py" eth0 "$client_mac" "$wan_mac" $SPOOFED $FWD $FWD_PORT \
+	spawn flood$v in_ns "$NS_C" python3 "$E2E_DIR/syn_flood.py" eth0 "$client_mac" "$wan_mac" $SPOOFED $FWD $FWD_PORT \
 		1024 $FLOOD_MIN --sources $SOURCES --seconds $FLOOD_MAX_SECONDS --until "$WORK/stop$v" "${rate[@]}"
 	flood_pid=$LAST_PID
 	wait_log flood$v "^flooding"
@@ -110,7 +108,7 @@ run_variant() {
 	# (A count of the table is no proof while the flood churns it: a walk of a hash map that
 	# changes under it may miss or repeat entries.)
 	local waited=0
-	until [ "$(counter ct_early_drop)" -gt "$early_before" ]; do
+	until [ "$(gw_counter "$NS_G" "$PIN" ct_early_drop)" -gt "$early_before" ]; do
 		[ $waited -lt 50 ] || fail "no early drop 5 s into the flood"
 		sleep 0.1
 		waited=$((waited + 1))
@@ -135,9 +133,9 @@ run_variant() {
 		"$WORK/sink.log" || fail "the sink did not log the stream"
 
 	log "the flood's flows were early-dropped, never refused"
-	new=$(($(counter new_flow) - new_before))
-	full=$(($(counter drop_ct_full) - full_before))
-	early=$(($(counter ct_early_drop) - early_before))
+	new=$(($(gw_counter "$NS_G" "$PIN" new_flow) - new_before))
+	full=$(($(gw_counter "$NS_G" "$PIN" drop_ct_full) - full_before))
+	early=$(($(gw_counter "$NS_G" "$PIN" ct_early_drop) - early_before))
 	conns=$(conns_now)
 	seen=$((new + full))
 	local sent
@@ -152,26 +150,26 @@ run_variant() {
 	[ "$early" -eq $((new - (TABLE - 1))) ] ||
 		fail "ct_early_drop rose by $early, expected $((new - (TABLE - 1))) ($new new flows, $((TABLE - 1)) free places)"
 	[ "$conns" -eq "$TABLE" ] || fail "the table holds $conns connections, expected it full at $TABLE"
-	[ "$(counter drop_ct_collision)" -eq 0 ] || fail "collisions counted: $(counter drop_ct_collision)"
+	[ "$(gw_counter "$NS_G" "$PIN" drop_ct_collision)" -eq 0 ] || fail "collisions counted: $(gw_counter "$NS_G" "$PIN" drop_ct_collision)"
 	sport=$(sed -n 's/^sending local=[0-9.]*:\([0-9]*\)$/\1/p' "$WORK/stream$v.log")
 	conn_line "$NS_G" "$PIN" "tcp " "src=198.51.100.2 dst=$FWD sport=$sport dport=$FWD_PORT " >/dev/null ||
 		fail "the stream's flow (198.51.100.2:$sport) is gone from the table"
 
-	assert_conn_count "after the flood"
+	assert_conn_count "$NS_G" "$PIN" "after the flood"
 	log "stats, conns and new_flow - flow_ended agree after the flood's early drops: $CONN_COUNT"
 	log "the table is consistent: conns, stats and the map agree, every half has its peer"
-	xnat_map conns --json >"$WORK/conns.json"
+	gw_map "$NS_G" "$PIN" conns --json >"$WORK/conns.json"
 	bpftool map dump pinned "$PIN/xnat_ct" -j >"$WORK/ct.json" || fail "bpftool cannot dump the ct map"
 	python3 "$E2E_DIR/ct_check.py" "$WORK/ct.json" "$WORK/conns.json" "$conns" >"$WORK/check.log" ||
 		fail "table inconsistent: $(cat "$WORK/check.log")"
 	log "$(cat "$WORK/check.log")"
 	log "summary --mode $mode: connect during the flood ${during[*]} ms, right after $after ms;" \
 		"$flood_line; new_flow +$new, ct_early_drop +$early, drop_ct_full +$full"
-	xnat_load --unload >/dev/null
+	gw_load "$NS_G" "$PIN" --unload >/dev/null
 }
 
 run_variant tc on 1
 run_variant xdp off 2
 
-assert_no_netfilter_rules
+assert_no_netfilter_rules_in "$NS_G"
 log "PASS syn flood"

@@ -25,26 +25,26 @@ CONFIG=$(write_config pressure.json <<JSON
   "limits": { "connections": $TABLE } }
 JSON
 )
-xnat_load --mode tc wan0 lan0 "$CONFIG" >/dev/null
+gw_load "$NS_G" "$PIN" --mode tc wan0 lan0 "$CONFIG" >/dev/null
 on_fail() { gw_report "$NS_G" "$PIN"; cat "$WORK"/*.log; }
 
-spawn sink in_s $STREAM tcp-sink --port 5001
+spawn sink in_ns "$NS_S" $STREAM tcp-sink --port 5001
 # The echo server behind 22013: a connection to it succeeds exactly when its flow is admitted.
-spawn echo in_s $PEER tcp-server --port 5002
+spawn echo in_ns "$NS_S" $PEER tcp-server --port 5002
 wait_log sink listening
 wait_log echo listening
-spawn stream in_c $STREAM tcp-send --host 203.0.113.1 --port 22012 --bytes 20000000 --seconds 6
+spawn stream in_ns "$NS_C" $STREAM tcp-send --host 203.0.113.1 --port 22012 --bytes 20000000 --seconds 6
 stream_pid=$LAST_PID
 wait_log stream "^sending"
 sleep 1
-new_before=$(counter new_flow)
-full_before=$(counter drop_ct_full)
-early_before=$(counter ct_early_drop)
+new_before=$(gw_counter "$NS_G" "$PIN" new_flow)
+full_before=$(gw_counter "$NS_G" "$PIN" drop_ct_full)
+early_before=$(gw_counter "$NS_G" "$PIN" ct_early_drop)
 
 log "flood: $FLOOD new SYNs at a table of $TABLE connections, while the stream runs"
-client_mac=$(in_c cat /sys/class/net/eth0/address)
-wan_mac=$(in_g cat /sys/class/net/wan0/address)
-in_c python3 "$E2E_DIR/syn_flood.py" eth0 "$client_mac" "$wan_mac" 198.51.100.100 203.0.113.1 9000 \
+client_mac=$(in_ns "$NS_C" cat /sys/class/net/eth0/address)
+wan_mac=$(in_ns "$NS_G" cat /sys/class/net/wan0/address)
+in_ns "$NS_C" python3 "$E2E_DIR/syn_flood.py" eth0 "$client_mac" "$wan_mac" 198.51.100.100 203.0.113.1 9000 \
 	1024 "$FLOOD" >"$WORK/gen.log" || fail "the SYN flood failed: $(cat "$WORK/gen.log")"
 log "$(grep "^sent" "$WORK/gen.log")"
 # The flood must overlap the stream, or the stream proves nothing about a full table.
@@ -57,10 +57,10 @@ grep -qF "$(sed -n 's/^ok stream \([0-9]*\) bytes sha256=\([0-9a-f]*\).*/receive
 	"$WORK/sink.log" || fail "the sink did not log the stream"
 
 log "flows beyond capacity evict the flood's oldest flows; none is refused"
-new=$(($(counter new_flow) - new_before))
-full=$(($(counter drop_ct_full) - full_before))
-early=$(($(counter ct_early_drop) - early_before))
-conns=$(xnat_map stats --json | python3 -c "import json,sys; print(json.load(sys.stdin)['connections'])")
+new=$(($(gw_counter "$NS_G" "$PIN" new_flow) - new_before))
+full=$(($(gw_counter "$NS_G" "$PIN" drop_ct_full) - full_before))
+early=$(($(gw_counter "$NS_G" "$PIN" ct_early_drop) - early_before))
+conns=$(gw_map "$NS_G" "$PIN" stats --json | python3 -c "import json,sys; print(json.load(sys.stdin)['connections'])")
 # The SYNs xnat saw: each is admitted (new_flow) or refused (drop_ct_full), so the two deltas add
 # up to what the veth delivered, which on a loaded machine may be less than what was sent.
 seen=$((new + full))
@@ -74,58 +74,58 @@ log "xnat saw $seen of $FLOOD SYNs: accepted $new new flows, early-dropped $earl
 # every later one evicts exactly one of the flood's flows.
 [ "$early" -eq $((new - (TABLE - 1))) ] ||
 	fail "ct_early_drop rose by $early, expected $((new - (TABLE - 1))) (accepted $new minus the $((TABLE - 1)) free places)"
-[ "$(counter drop_ct_collision)" -eq 0 ] || fail "collisions counted: $(counter drop_ct_collision)"
+[ "$(gw_counter "$NS_G" "$PIN" drop_ct_collision)" -eq 0 ] || fail "collisions counted: $(gw_counter "$NS_G" "$PIN" drop_ct_collision)"
 # The stream's flow is assured: the flood never evicted it.
 sport=$(sed -n 's/^sending local=[0-9.]*:\([0-9]*\)$/\1/p' "$WORK/stream.log")
 conn_line "$NS_G" "$PIN" "tcp " "src=198.51.100.2 dst=203.0.113.1 sport=$sport dport=22012 " >/dev/null ||
 	fail "the stream's flow (198.51.100.2:$sport) is gone from the table"
 
-assert_conn_count "after the flood"
+assert_conn_count "$NS_G" "$PIN" "after the flood"
 log "stats, conns and new_flow - flow_ended agree on the full table after early drops: $CONN_COUNT"
 
 log "the table is consistent: conns, stats and the map agree, every half has its peer"
-xnat_map conns --json >"$WORK/conns.json"
+gw_map "$NS_G" "$PIN" conns --json >"$WORK/conns.json"
 bpftool map dump pinned "$PIN/xnat_ct" -j >"$WORK/ct.json" || fail "bpftool cannot dump the ct map"
 python3 "$E2E_DIR/ct_check.py" "$WORK/ct.json" "$WORK/conns.json" "$conns" >"$WORK/check.log" ||
 	fail "table inconsistent: $(cat "$WORK/check.log")"
 log "$(cat "$WORK/check.log")"
 
 log "a new connection while the table is full gets through at once, evicting one of the flood's flows"
-new_before=$(counter new_flow)
-full_before=$(counter drop_ct_full)
-early_before=$(counter ct_early_drop)
-in_c $PEER tcp-client --host 203.0.113.1 --port 22013 --timeout 2 >"$WORK/admitted.log" 2>&1 ||
+new_before=$(gw_counter "$NS_G" "$PIN" new_flow)
+full_before=$(gw_counter "$NS_G" "$PIN" drop_ct_full)
+early_before=$(gw_counter "$NS_G" "$PIN" ct_early_drop)
+in_ns "$NS_C" $PEER tcp-client --host 203.0.113.1 --port 22013 --timeout 2 >"$WORK/admitted.log" 2>&1 ||
 	fail "a new connection did not get through a table full of unassured flows: $(cat "$WORK/admitted.log")"
-full_delta=$(($(counter drop_ct_full) - full_before))
-new_delta=$(($(counter new_flow) - new_before))
-early_delta=$(($(counter ct_early_drop) - early_before))
+full_delta=$(($(gw_counter "$NS_G" "$PIN" drop_ct_full) - full_before))
+new_delta=$(($(gw_counter "$NS_G" "$PIN" new_flow) - new_before))
+early_delta=$(($(gw_counter "$NS_G" "$PIN" ct_early_drop) - early_before))
 log "admitted: new_flow +$new_delta, ct_early_drop +$early_delta, drop_ct_full +$full_delta: $(cat "$WORK/admitted.log")"
 [ "$new_delta" -eq 1 ] || fail "new_flow rose by $new_delta for one connection"
 [ "$early_delta" -eq 1 ] || fail "ct_early_drop rose by $early_delta, expected 1 (the table was full)"
 [ "$full_delta" -eq 0 ] || fail "drop_ct_full rose by $full_delta"
-[ "$(xnat_map stats --json | python3 -c "import json,sys; print(json.load(sys.stdin)['connections'])")" -eq "$TABLE" ] ||
+[ "$(gw_map "$NS_G" "$PIN" stats --json | python3 -c "import json,sys; print(json.load(sys.stdin)['connections'])")" -eq "$TABLE" ] ||
 	fail "the table is no longer full at $TABLE"
-assert_conn_count "after the admitted connection"
+assert_conn_count "$NS_G" "$PIN" "after the admitted connection"
 log "after one more early drop, the counts agree: $CONN_COUNT"
 
 log "flush ends every flow, and the counts agree at 0"
-xnat_map flush >/dev/null
-assert_conn_count "after flush"
+gw_map "$NS_G" "$PIN" flush >/dev/null
+assert_conn_count "$NS_G" "$PIN" "after flush"
 [ "$CONN_COUNT" -eq 0 ] || fail "$CONN_COUNT connections left after flush"
 
 log "flows that expire are counted ended too (the sweeper), also across a reload"
-in_c python3 "$E2E_DIR/syn_flood.py" eth0 "$client_mac" "$wan_mac" 198.51.100.100 203.0.113.1 9000 \
+in_ns "$NS_C" python3 "$E2E_DIR/syn_flood.py" eth0 "$client_mac" "$wan_mac" 198.51.100.100 203.0.113.1 9000 \
 	1024 1000 >"$WORK/gen2.log" || fail "the second SYN flood failed: $(cat "$WORK/gen2.log")"
-assert_conn_count "after 1000 new flows"
+assert_conn_count "$NS_G" "$PIN" "after 1000 new flows"
 [ "$CONN_COUNT" -gt 900 ] || fail "only $CONN_COUNT of 1000 SYNs made a flow"
 log "$CONN_COUNT new flows"
 sed -e 's/: 3600/: 1/g' "$CONFIG" >"$WORK/short.json"
-xnat_load --mode tc wan0 lan0 "$WORK/short.json" >/dev/null
+gw_load "$NS_G" "$PIN" --mode tc wan0 lan0 "$WORK/short.json" >/dev/null
 for _ in $(seq 100); do
-	[ "$(xnat_map stats --json | python3 -c "import json,sys; print(json.load(sys.stdin)['connections'])")" -eq 0 ] && break
+	[ "$(gw_map "$NS_G" "$PIN" stats --json | python3 -c "import json,sys; print(json.load(sys.stdin)['connections'])")" -eq 0 ] && break
 	sleep 0.1
 done
-assert_conn_count "after expiry"
+assert_conn_count "$NS_G" "$PIN" "after expiry"
 [ "$CONN_COUNT" -eq 0 ] || fail "$CONN_COUNT flows left 10 s after their 1 s timeout"
-assert_no_netfilter_rules
+assert_no_netfilter_rules_in "$NS_G"
 log "PASS table pressure"

@@ -23,17 +23,15 @@ on_fail() {
 
 gw_load "$NS_GA" "$PIN_A" wan0 lan0 "$CONFIGS/seed-gateway-a.json" >/dev/null
 gw_load "$NS_GB" "$PIN_B" wan0 lan0 "$CONFIGS/seed-gateway-b.json" >/dev/null
-spawn tcpsrv in_ns "$NS_A12" $PEER tcp-server --port 22
-wait_log tcpsrv listening
+serve tcpsrv "$NS_A12" tcp 22
 
 for offload in on off; do
 	log "== the hosts' tx checksum offload $offload"
 	offload_in "$offload" "$NS_A12:eth0" "$NS_SWA:pgw" "$NS_B13:eth0"
 	log "10.0.1.13 -> 10.0.0.12:22 across both gateways: 1 MB echoed intact, held open"
-	spawn hold in_ns "$NS_B13" $PEER tcp-client --host 10.0.0.12 --port 22 --bytes 1000000 --hold "$WORK/release$offload"
+	hold_tcp hold 150 "$NS_B13" --host 10.0.0.12 --port 22 --bytes 1000000 --hold "$WORK/release$offload"
 	hold_pid=$LAST_PID
-	wait_log hold "^holding" 150
-	P=$(client_port hold)
+	P=$HELD_PORT
 	peer=$(last_peer tcpsrv)
 	[ "${peer% *}" = $GB ] || fail "server saw '$peer', expected gateway B's public address $GB"
 	E=${peer#* }

@@ -14,11 +14,9 @@ INET=198.51.100.2
 PUB=203.0.113.1
 on_fail() { [ -e "$PIN" ] && gw_report "$NS_G" "$PIN"; }
 
-ensure_bpffs
-ns_create "$NS_C" "$NS_G" "$NS_S"
-ns_forwarding "$NS_G"
-link_ns "$NS_G" wan0 "$NS_C" eth0
-link_ns "$NS_G" lan0 "$NS_S" eth0
+build_preset_namespaces
+veth_link "$NS_G" wan0 - "$NS_C" eth0 -
+veth_link "$NS_G" lan0 - "$NS_S" eth0 -
 # vlan_if NS PARENT ID CIDR: a tagged sub-interface PARENT.ID, addressed and up.
 vlan_if() {
 	ip -n "$1" link add link "$2" name "$2.$3" type vlan id "$3" ||
@@ -34,40 +32,35 @@ ip -n "$NS_G" addr add $PUB/32 dev wan0.7
 ip -n "$NS_C" route add $PUB/32 via 198.51.100.1
 ip -n "$NS_S" route add default via 10.0.0.1
 
-CFG=$(write_config vlan.json <<JSON
-{ "port_forwards": [ { "proto": "tcp", "from": "$PUB:8080", "to": "10.0.0.12:7000" },
-                     { "proto": "udp", "from": "$PUB:5353", "to": "10.0.0.12:7001" } ],
-  "masquerade": [ { "source": "10.0.0.0/24" } ] }
-JSON
-)
+CFG=$(fwd_masq_config vlan.json $PUB 10.0.0.12)
 
 log "--mode auto on VLAN sub-interfaces picks tc"
-report=$(xnat_load --mode auto wan0.7 lan0.9 "$CFG")
+report=$(gw_load "$NS_G" "$PIN" --mode auto wan0.7 lan0.9 "$CFG")
 grep -q "wan0.7.*tc" <<<"$report" || fail "load report does not say tc for wan0.7: $report"
 grep -q "lan0.9.*tc" <<<"$report" || fail "load report does not say tc for lan0.9: $report"
 
 check_forward_and_masquerade "VLANs 7 and 9"
-[ "$(counter redirected)" -gt 0 ] || fail "nothing was redirected by xnat"
-[ "$(counter pass_malformed)" -eq 0 ] || fail "pass_malformed is $(counter pass_malformed)"
-assert_no_netfilter_rules
+[ "$(gw_counter "$NS_G" "$PIN" redirected)" -gt 0 ] || fail "nothing was redirected by xnat"
+[ "$(gw_counter "$NS_G" "$PIN" pass_malformed)" -eq 0 ] || fail "pass_malformed is $(gw_counter "$NS_G" "$PIN" pass_malformed)"
+assert_no_netfilter_rules_in "$NS_G"
 
 log "xnat on the untagged parent lan0: VLAN 9's traffic on it is not xnat's and is not translated"
-xnat_load --unload >/dev/null
+gw_load "$NS_G" "$PIN" --unload >/dev/null
 ip -n "$NS_G" addr add 10.1.0.1/24 dev lan0
 ip -n "$NS_C" route add 10.0.0.0/24 via 198.51.100.1 # VLAN 9 is routed, not masqueraded, now
-xnat_load --mode tc wan0.7 lan0 "$CFG" >/dev/null
-passed=$(counter pass_not_ipv4)
-in_s $PEER tcp-client --host $INET --port 7100 --bytes 100000 >"$WORK/parent.log" 2>&1 ||
+gw_load "$NS_G" "$PIN" --mode tc wan0.7 lan0 "$CFG" >/dev/null
+passed=$(gw_counter "$NS_G" "$PIN" pass_not_ipv4)
+in_ns "$NS_S" $PEER tcp-client --host $INET --port 7100 --bytes 100000 >"$WORK/parent.log" 2>&1 ||
 	fail "TCP from VLAN 9, routed by the kernel: $(cat "$WORK/parent.log")"
 [ "$(last_peer itcp | cut -d' ' -f1)" = 10.0.0.12 ] ||
 	fail "internet host saw '$(last_peer itcp)': the parent's program translated VLAN 9's flow"
-tracked=$(xnat_map stats --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["connections"])')
+tracked=$(gw_map "$NS_G" "$PIN" stats --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["connections"])')
 [ "$tracked" -eq 0 ] || fail "xnat tracks $tracked flows of VLAN 9"
-[ "$(counter pass_not_ipv4)" -gt "$passed" ] || fail "the tagged frames were not counted pass_not_ipv4"
+[ "$(gw_counter "$NS_G" "$PIN" pass_not_ipv4)" -gt "$passed" ] || fail "the tagged frames were not counted pass_not_ipv4"
 
 log "XDP on the parents wan0 and lan0: their own untagged traffic is translated; VLAN 7 and 9"
 log "(802.1Q) and a QinQ VLAN (802.1ad 100 carrying 802.1Q 10) are left to the kernel untouched"
-xnat_load --unload >/dev/null
+gw_load "$NS_G" "$PIN" --unload >/dev/null
 # Untagged on the parents: a WAN address for the masquerade and a LAN host that xnat translates.
 ip -n "$NS_G" addr add 192.0.2.1/24 dev wan0
 ip -n "$NS_C" addr add 192.0.2.2/24 dev eth0
@@ -94,20 +87,20 @@ CFG8=$(write_config vlan-parent.json <<JSON
 { "masquerade": [ { "source": "10.0.0.0/8" } ] }
 JSON
 )
-xnat_load --mode xdp wan0 lan0 "$CFG8" >/dev/null
-untagged_before=$(counter redirected)
-in_s $PEER tcp-client --bind 10.1.0.12 --host 192.0.2.2 --port 7100 --bytes 100000 >"$WORK/xdp-untagged.log" 2>&1 ||
+gw_load "$NS_G" "$PIN" --mode xdp wan0 lan0 "$CFG8" >/dev/null
+untagged_before=$(gw_counter "$NS_G" "$PIN" redirected)
+in_ns "$NS_S" $PEER tcp-client --bind 10.1.0.12 --host 192.0.2.2 --port 7100 --bytes 100000 >"$WORK/xdp-untagged.log" 2>&1 ||
 	fail "TCP from the parent's untagged LAN: $(cat "$WORK/xdp-untagged.log")"
 [ "$(last_peer itcp | cut -d' ' -f1)" = 192.0.2.1 ] ||
 	fail "internet host saw '$(last_peer itcp)' for the untagged flow, not the masquerade address 192.0.2.1"
-[ "$(counter redirected)" -gt "$untagged_before" ] || fail "XDP did not redirect the untagged flow"
+[ "$(gw_counter "$NS_G" "$PIN" redirected)" -gt "$untagged_before" ] || fail "XDP did not redirect the untagged flow"
 for src in 10.0.0.12 10.2.0.12; do
-	in_s $PEER tcp-client --bind $src --host $INET --port 7100 --bytes 100000 >"$WORK/xdp-tagged.log" 2>&1 ||
+	in_ns "$NS_S" $PEER tcp-client --bind $src --host $INET --port 7100 --bytes 100000 >"$WORK/xdp-tagged.log" 2>&1 ||
 		fail "TCP from $src over its VLAN, routed by the kernel: $(cat "$WORK/xdp-tagged.log")"
 	[ "$(last_peer itcp | cut -d' ' -f1)" = $src ] ||
 		fail "internet host saw '$(last_peer itcp)', not $src: XDP on the parent translated a tagged flow"
 	! conn_line "$NS_G" "$PIN" "src=$src" >/dev/null || fail "xnat tracks a flow of the VLAN holding $src"
 done
-[ "$(counter pass_malformed)" -eq 0 ] || fail "pass_malformed is $(counter pass_malformed)"
+[ "$(gw_counter "$NS_G" "$PIN" pass_malformed)" -eq 0 ] || fail "pass_malformed is $(gw_counter "$NS_G" "$PIN" pass_malformed)"
 
 log "PASS vlan"

@@ -91,10 +91,7 @@ for g in A B; do
 done
 assert_no_netfilter_rules_in "$NS_GA" "$NS_GB"
 
-spawn srva in_ns "$NS_A12" $PEER tcp-server --port 22
-spawn srvb in_ns "$NS_B13" $PEER tcp-server --port 80
-wait_log srva listening
-wait_log srvb listening
+serve srva "$NS_A12" tcp 22 srvb "$NS_B13" tcp 80
 rx_before=$(in_ns "$NS_GA" wg show wg0 transfer | awk '{print $2}')
 
 # cross NAME FROM_NS FROM_ADDR TO_ADDR TO_PORT SERVER_LOG SEEN_AS FWD_PUB FWD_PORT NEAR_NS NEAR_PIN FAR_NS
