@@ -5,7 +5,7 @@
 #include <random>
 
 #include "ct_key.h"
-#include "kernel/conntrack_table.h"
+#include "core/connection.h"
 
 using namespace xnat;
 using namespace xnat::test;
