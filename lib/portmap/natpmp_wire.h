@@ -6,7 +6,8 @@
 
 #include "portmap/wire_bytes.h"
 
-namespace xnat::natpmp {
+namespace xnat::natpmp
+{
 
 using portmap::Bytes;
 using portmap::ByteView;
@@ -22,7 +23,7 @@ enum class Opcode : uint8_t { external_address = 0, map_udp = 1, map_tcp = 2 };
 enum class ResultCode : uint16_t {
     success = 0,
     unsupported_version = 1,
-    not_authorized = 2, // refused by policy
+    not_authorized = 2,  // refused by policy
     network_failure = 3, // e.g. no external address yet
     out_of_resources = 4,
     unsupported_opcode = 5,
@@ -47,9 +48,9 @@ struct Decoded {
         drop,             // no answer: a response, or too short to be a request
     };
     Kind kind = Kind::drop;
-    MapRequest map;    // Kind::map
-    ResultCode error{}; // Kind::reply_error
-    Bytes reply;       // Kind::reply_error
+    MapRequest map;       // Kind::map
+    ResultCode error{};   // Kind::reply_error
+    Bytes reply;          // Kind::reply_error
     const char *why = ""; // Kind::drop and reply_error: a reason for counters and logs
 };
 

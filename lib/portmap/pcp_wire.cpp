@@ -3,8 +3,10 @@
 #include <algorithm>
 #include <cstring>
 
-namespace xnat::pcp {
-namespace {
+namespace xnat::pcp
+{
+namespace
+{
 
 using portmap::get16;
 using portmap::get32;
@@ -216,7 +218,8 @@ Bytes encode_response(const Request &request, ResultCode result, uint32_t lifeti
 
 Bytes encode_error(ByteView datagram, ResultCode result, uint32_t lifetime, uint32_t epoch)
 {
-    Bytes b(datagram.begin(), datagram.begin() + static_cast<std::ptrdiff_t>(std::min(datagram.size(), kMaxMessage)));
+    Bytes b(datagram.begin(),
+            datagram.begin() + static_cast<std::ptrdiff_t>(std::min(datagram.size(), kMaxMessage)));
     if (b.size() < kHeaderSize)
         b.resize(kHeaderSize, 0);
     uint8_t op = b[1] & static_cast<uint8_t>(~kResponseBit);

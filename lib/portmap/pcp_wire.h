@@ -9,7 +9,8 @@
 
 #include "portmap/wire_bytes.h"
 
-namespace xnat::pcp {
+namespace xnat::pcp
+{
 
 using portmap::Bytes;
 using portmap::ByteView;

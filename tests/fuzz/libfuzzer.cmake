@@ -68,4 +68,5 @@ xnat_fuzzer(config_fuzz config "config parser" 20000 ${CMAKE_SOURCE_DIR}/lib/cor
             lib/core/net.cpp lib/core/forward_table.cpp lib/core/masquerade.cpp)
 # The NAT-PMP and PCP request decoders: what any LAN host can send to port 5351.
 xnat_fuzzer(portmap_fuzz portmap "NAT-PMP and PCP requests" 2000000 ${CMAKE_SOURCE_DIR}/lib/portmap/*.h
-            tests/fuzz/portmap_fuzz.cpp lib/portmap/natpmp_wire.cpp lib/portmap/pcp_wire.cpp)
+            tests/fuzz/portmap_fuzz.cpp lib/portmap/natpmp_wire.cpp lib/portmap/pcp_wire.cpp
+            lib/portmap/mapping_table.cpp lib/portmap/request_handler.cpp)

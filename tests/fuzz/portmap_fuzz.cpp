@@ -11,8 +11,10 @@
 
 #include "portmap/natpmp_wire.h"
 #include "portmap/pcp_wire.h"
+#include "portmap/request_handler.h"
 
-namespace {
+namespace
+{
 
 [[noreturn]] void broken(const char *what)
 {
@@ -40,8 +42,8 @@ void natpmp(xnat::natpmp::ByteView in)
     case Decoded::Kind::map:
         if (in.size() < 12)
             broken("NAT-PMP mapping request decoded from fewer than 12 octets");
-        (void)encode_map_response(d.map.opcode, ResultCode::success, 1, d.map.internal_port, d.map.suggested_port,
-                                  d.map.lifetime);
+        (void)encode_map_response(d.map.opcode, ResultCode::success, 1, d.map.internal_port,
+                                  d.map.suggested_port, d.map.lifetime);
         break;
     case Decoded::Kind::external_address:
     case Decoded::Kind::drop:
@@ -76,6 +78,35 @@ void pcp(xnat::pcp::ByteView in)
     }
 }
 
+// Forwards that take every mapping, so the handler's whole path runs: grant, renew, delete.
+struct AcceptAll : xnat::portmap::Forwards {
+    xnat::Result<void> add(const xnat::portmap::Mapping &) override { return {}; }
+    void renew(const xnat::portmap::Mapping &) override {}
+    void remove(const xnat::portmap::Mapping &) override {}
+    bool taken(xnat::portmap::Protocol, uint16_t port) override { return port % 7 == 0; }
+};
+
+// The handler keeps its table from one input to the next, as the server does from one datagram
+// to the next; the clock moves a second per input, so mappings also expire.
+void handler(xnat::portmap::ByteView in)
+{
+    using namespace xnat::portmap;
+    static MappingTable table(Policy{30000, 30015, 8, 120, 86400}, 1);
+    static AcceptAll forwards;
+    static RequestHandler h = [] {
+        RequestHandler r(table, forwards);
+        r.set_external_address(0xcb007101);
+        return r;
+    }();
+    static uint64_t now = 0;
+    table.expire(++now);
+    Answer a = h.handle(in, 0x0a00000c, now, static_cast<uint32_t>(now));
+    if (a.outcome == Outcome::dropped ? !a.reply.empty() : a.reply.size() < 4)
+        broken("an answer for a dropped datagram, or none for a request");
+    if (table.count(0x0a00000c) > 8)
+        broken("the per-host limit was passed");
+}
+
 } // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -86,5 +117,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         natpmp(in);
     else
         pcp(in);
+    handler(in);
     return 0;
 }

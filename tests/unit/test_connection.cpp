@@ -4,8 +4,8 @@
 #include <cstring>
 #include <random>
 
-#include "ct_key.h"
 #include "core/connection.h"
+#include "ct_key.h"
 
 using namespace xnat;
 using namespace xnat::test;

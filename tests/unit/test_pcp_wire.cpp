@@ -9,7 +9,8 @@
 using namespace xnat::pcp;
 using Kind = Decoded::Kind;
 
-namespace {
+namespace
+{
 
 // 10.0.0.12 as PCP writes it: ::ffff:10.0.0.12.
 const Bytes kClient = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0x0a, 0x00, 0x00, 0x0c};
@@ -95,7 +96,8 @@ TEST_CASE("pcp: ANNOUNCE")
     REQUIRE(d.kind == Kind::request);
     CHECK(d.request.opcode == Opcode::announce);
     CHECK_FALSE(d.request.map);
-    Bytes want = cat({{0x02, 0x80, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x07}, Bytes(12, 0)});
+    Bytes want =
+        cat({{0x02, 0x80, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x07}, Bytes(12, 0)});
     CHECK(encode_announce(7) == want);
     CHECK(encode_response(d.request, ResultCode::success, 0, 7) == want);
 }
@@ -122,7 +124,8 @@ TEST_CASE("pcp: options")
     }
     SECTION("an optional option (code 128 and up) that is not known is skipped, padding included")
     {
-        Decoded d = decode(map_request({0x80, 0x00, 0x00, 0x03, 0xaa, 0xbb, 0xcc, 0x00, 0x02, 0x00, 0x00, 0x00}));
+        Decoded d =
+            decode(map_request({0x80, 0x00, 0x00, 0x03, 0xaa, 0xbb, 0xcc, 0x00, 0x02, 0x00, 0x00, 0x00}));
         REQUIRE(d.kind == Kind::request);
         CHECK(d.request.prefer_failure);
     }
@@ -217,7 +220,8 @@ TEST_CASE("pcp: an error answer is the request with the response header's fields
     Bytes out = encode_error(in, ResultCode::unsupp_option, 1800, 42);
     Bytes want = in;
     // R bit, reserved, result 5, lifetime 1800, epoch 42, 12 reserved octets.
-    Bytes header = cat({{0x02, 0x81, 0x00, 0x05, 0x00, 0x00, 0x07, 0x08, 0x00, 0x00, 0x00, 0x2a}, Bytes(12, 0)});
+    Bytes header =
+        cat({{0x02, 0x81, 0x00, 0x05, 0x00, 0x00, 0x07, 0x08, 0x00, 0x00, 0x00, 0x2a}, Bytes(12, 0)});
     std::copy(header.begin(), header.end(), want.begin());
     CHECK(out == want);
 

@@ -1,0 +1,145 @@
+#include "portmap/mapping_table.h"
+
+#include <algorithm>
+
+namespace xnat::portmap
+{
+
+MappingTable::MappingTable(Policy policy, uint32_t seed) : policy_(policy), random_(seed) {}
+
+uint32_t MappingTable::clamp_lifetime(uint32_t requested) const
+{
+    return std::clamp(requested, policy_.min_lifetime, policy_.max_lifetime);
+}
+
+size_t MappingTable::count(uint32_t host) const
+{
+    return static_cast<size_t>(
+        std::count_if(mappings_.begin(), mappings_.end(), [&](const Mapping &m) { return m.host == host; }));
+}
+
+std::optional<uint64_t> MappingTable::next_expiry() const
+{
+    if (mappings_.empty())
+        return std::nullopt;
+    return std::min_element(mappings_.begin(), mappings_.end(),
+                            [](const Mapping &a, const Mapping &b) { return a.expires < b.expires; })
+        ->expires;
+}
+
+bool MappingTable::port_free(Protocol proto, uint16_t port, const PortTaken &taken) const
+{
+    if (port < policy_.port_lo || port > policy_.port_hi || port == 0)
+        return false;
+    for (const Mapping &m : mappings_)
+        if (m.proto == proto && m.external_port == port)
+            return false;
+    return !taken(proto, port);
+}
+
+std::optional<uint16_t> MappingTable::choose_port(Protocol proto, uint16_t suggested, uint16_t internal,
+                                                  const PortTaken &taken)
+{
+    for (uint16_t wanted : {suggested, internal})
+        if (port_free(proto, wanted, taken))
+            return wanted;
+    // A random start, then every port once: free ports are found however the range is filled,
+    // and which one a host gets is not predictable from outside (RFC 6056's concern).
+    uint32_t size = uint32_t{policy_.port_hi} - policy_.port_lo + 1;
+    uint32_t start = std::uniform_int_distribution<uint32_t>(0, size - 1)(random_);
+    for (uint32_t i = 0; i < size; ++i) {
+        auto port = static_cast<uint16_t>(policy_.port_lo + (start + i) % size);
+        if (port_free(proto, port, taken))
+            return port;
+    }
+    return std::nullopt;
+}
+
+Decision MappingTable::map(Protocol proto, uint32_t host, uint16_t internal_port, uint16_t suggested_port,
+                           uint32_t lifetime, bool prefer_failure, uint64_t now, const PortTaken &taken)
+{
+    Decision d;
+    d.lifetime = clamp_lifetime(lifetime);
+    for (Mapping &m : mappings_) {
+        if (m.proto == proto && m.host == host && m.internal_port == internal_port) {
+            m.expires = now + d.lifetime;
+            d.mapping = m;
+            d.renewed = true;
+            return d;
+        }
+    }
+    if (count(host) >= policy_.max_per_host) {
+        d.refusal = Refusal::host_quota;
+        return d;
+    }
+    std::optional<uint16_t> port;
+    if (prefer_failure) {
+        if (port_free(proto, suggested_port, taken))
+            port = suggested_port;
+        else {
+            d.refusal = Refusal::suggested_unavailable;
+            return d;
+        }
+    } else {
+        port = choose_port(proto, suggested_port, internal_port, taken);
+    }
+    if (!port) {
+        d.refusal = Refusal::no_ports;
+        return d;
+    }
+    d.mapping = Mapping{proto, host, internal_port, *port, now + d.lifetime};
+    mappings_.push_back(d.mapping);
+    return d;
+}
+
+std::optional<Mapping> MappingTable::remove(Protocol proto, uint32_t host, uint16_t internal_port)
+{
+    auto it = std::find_if(mappings_.begin(), mappings_.end(), [&](const Mapping &m) {
+        return m.proto == proto && m.host == host && m.internal_port == internal_port;
+    });
+    if (it == mappings_.end())
+        return std::nullopt;
+    Mapping gone = *it;
+    mappings_.erase(it);
+    return gone;
+}
+
+namespace
+{
+
+template <typename Pred> std::vector<Mapping> take_if(std::vector<Mapping> &from, Pred pred)
+{
+    std::vector<Mapping> taken;
+    auto keep = std::stable_partition(from.begin(), from.end(), [&](const Mapping &m) { return !pred(m); });
+    taken.assign(keep, from.end());
+    from.erase(keep, from.end());
+    return taken;
+}
+
+} // namespace
+
+std::vector<Mapping> MappingTable::remove_host(Protocol proto, uint32_t host)
+{
+    return take_if(mappings_, [&](const Mapping &m) { return m.proto == proto && m.host == host; });
+}
+
+std::vector<Mapping> MappingTable::expire(uint64_t now)
+{
+    return take_if(mappings_, [&](const Mapping &m) { return m.expires <= now; });
+}
+
+bool MappingTable::adopt(const Mapping &m, uint64_t now)
+{
+    if (m.expires <= now || m.expires > now + policy_.max_lifetime || count(m.host) >= policy_.max_per_host)
+        return false;
+    for (const Mapping &have : mappings_)
+        if (have.proto == m.proto && (have.external_port == m.external_port ||
+                                      (have.host == m.host && have.internal_port == m.internal_port)))
+            return false;
+    if (m.external_port < policy_.port_lo || m.external_port > policy_.port_hi)
+        return false;
+    mappings_.push_back(m);
+    return true;
+}
+
+} // namespace xnat::portmap
