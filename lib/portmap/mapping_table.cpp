@@ -56,13 +56,15 @@ std::optional<uint16_t> MappingTable::choose_port(Protocol proto, uint16_t sugge
 }
 
 Decision MappingTable::map(Protocol proto, uint32_t host, uint16_t internal_port, uint16_t suggested_port,
-                           uint32_t lifetime, bool prefer_failure, uint64_t now, const PortTaken &taken)
+                           uint32_t lifetime, bool prefer_failure, uint64_t now, const PortTaken &taken,
+                           Via via)
 {
     Decision d;
     d.lifetime = clamp_lifetime(lifetime);
     for (Mapping &m : mappings_) {
         if (m.proto == proto && m.host == host && m.internal_port == internal_port) {
             m.expires = now + d.lifetime;
+            m.via = via;
             d.mapping = m;
             d.renewed = true;
             return d;
@@ -87,7 +89,7 @@ Decision MappingTable::map(Protocol proto, uint32_t host, uint16_t internal_port
         d.refusal = Refusal::no_ports;
         return d;
     }
-    d.mapping = Mapping{proto, host, internal_port, *port, now + d.lifetime};
+    d.mapping = Mapping{proto, host, internal_port, *port, now + d.lifetime, via};
     mappings_.push_back(d.mapping);
     return d;
 }

@@ -15,6 +15,9 @@ namespace xnat::portmap
 
 enum class Protocol : uint8_t { tcp = 6, udp = 17 };
 
+// Which protocol a mapping was last asked for with: shown to the operator.
+enum class Via : uint8_t { natpmp, pcp };
+
 struct Policy {
     uint16_t port_lo = 0; // the external ports handed out, inclusive
     uint16_t port_hi = 0;
@@ -33,6 +36,7 @@ struct Mapping {
     uint16_t internal_port = 0;
     uint16_t external_port = 0;
     uint64_t expires = 0; // seconds, on the clock `now` is read from
+    Via via = Via::natpmp;
     bool operator==(const Mapping &) const = default;
 };
 
@@ -64,7 +68,8 @@ class MappingTable
     // in the range and free, else the internal port when that is, else a random free one,
     // unless prefer_failure asks to refuse instead.
     Decision map(Protocol proto, uint32_t host, uint16_t internal_port, uint16_t suggested_port,
-                 uint32_t lifetime, bool prefer_failure, uint64_t now, const PortTaken &taken);
+                 uint32_t lifetime, bool prefer_failure, uint64_t now, const PortTaken &taken,
+                 Via via = Via::natpmp);
 
     std::optional<Mapping> remove(Protocol proto, uint32_t host, uint16_t internal_port);
     // Every mapping of a host for one protocol (NAT-PMP's delete with internal port 0).

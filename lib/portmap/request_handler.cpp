@@ -123,25 +123,22 @@ Answer RequestHandler::handle(ByteView datagram, uint32_t source, uint64_t now, 
     return pcp(datagram, source, now, epoch);
 }
 
-Decision RequestHandler::grant(Protocol proto, uint32_t host, uint16_t internal_port, uint16_t suggested,
-                               uint32_t lifetime, bool prefer_failure, uint64_t now, Outcome &outcome,
-                               std::string &why)
+Decision RequestHandler::grant(const Ask &ask, uint64_t now, Answer &answer)
 {
-    Decision d = table_.map(proto, host, internal_port, suggested, lifetime, prefer_failure, now,
-                            [this](Protocol p, uint16_t port) { return forwards_.taken(p, port); });
+    Decision d = table_.map(
+        ask.proto, ask.host, ask.internal_port, ask.suggested_port, ask.lifetime, ask.prefer_failure, now,
+        [this](Protocol p, uint16_t port) { return forwards_.taken(p, port); }, ask.via);
     if (d.refusal != Refusal::none) {
-        outcome = refusal_outcome(d.refusal);
+        answer.outcome = refusal_outcome(d.refusal);
         return d;
     }
-    outcome = d.renewed ? Outcome::renewed : Outcome::granted;
+    answer.outcome = d.renewed ? Outcome::renewed : Outcome::granted;
     if (d.renewed) {
         forwards_.renew(d.mapping);
-    } else {
-        if (auto added = forwards_.add(d.mapping); !added) {
-            table_.remove(proto, host, internal_port);
-            outcome = Outcome::refused_install;
-            why = added.error().message;
-        }
+    } else if (auto added = forwards_.add(d.mapping); !added) {
+        table_.remove(ask.proto, ask.host, ask.internal_port);
+        answer.outcome = Outcome::refused_install;
+        answer.why = added.error().message;
     }
     return d;
 }
@@ -191,7 +188,7 @@ Answer RequestHandler::natpmp(ByteView datagram, uint32_t source, uint64_t now, 
         a.outcome = Outcome::refused_no_external;
     } else {
         Decision g =
-            grant(proto, source, m.internal_port, m.suggested_port, m.lifetime, false, now, a.outcome, a.why);
+            grant({proto, source, m.internal_port, m.suggested_port, m.lifetime, false, Via::natpmp}, now, a);
         if (granted(a.outcome)) {
             external_port = g.mapping.external_port;
             lifetime = g.lifetime;
@@ -243,8 +240,9 @@ Answer RequestHandler::pcp(ByteView datagram, uint32_t source, uint64_t now, uin
     } else if (!external_) {
         a.outcome = Outcome::refused_no_external;
     } else {
-        Decision g = grant(*proto, source, m.internal_port, m.external_port, r.lifetime, r.prefer_failure,
-                           now, a.outcome, a.why);
+        Decision g =
+            grant({*proto, source, m.internal_port, m.external_port, r.lifetime, r.prefer_failure, Via::pcp},
+                  now, a);
         if (granted(a.outcome)) {
             MapData assigned = m;
             assigned.external_port = g.mapping.external_port;

@@ -70,10 +70,19 @@ class RequestHandler
   private:
     Answer natpmp(ByteView datagram, uint32_t source, uint64_t now, uint32_t epoch);
     Answer pcp(ByteView datagram, uint32_t source, uint64_t now, uint32_t epoch);
+    // What a mapping request asks for, whichever protocol carried it.
+    struct Ask {
+        Protocol proto;
+        uint32_t host;
+        uint16_t internal_port;
+        uint16_t suggested_port;
+        uint32_t lifetime;
+        bool prefer_failure;
+        Via via;
+    };
     // Grants or renews in the table and installs the forward; on a kernel refusal the table
-    // forgets the new mapping again.
-    Decision grant(Protocol proto, uint32_t host, uint16_t internal_port, uint16_t suggested,
-                   uint32_t lifetime, bool prefer_failure, uint64_t now, Outcome &outcome, std::string &why);
+    // forgets the new mapping again. The outcome and its reason go into `answer`.
+    Decision grant(const Ask &ask, uint64_t now, Answer &answer);
     std::vector<Mapping> release(Protocol proto, uint32_t host, uint16_t internal_port);
 
     MappingTable &table_;

@@ -75,8 +75,11 @@ TEST_CASE("mapping table: a known mapping is renewed with its port, lifetimes ar
     Decision first = t.map(Protocol::tcp, kHostA, 22, 0, 10, false, 100, kNothingTaken);
     CHECK(first.lifetime == 120); // RFC 6887's minimum
     CHECK(first.mapping.expires == 220);
-    Decision again = t.map(Protocol::tcp, kHostA, 22, 30050, 999999, false, 200, kNothingTaken);
+    CHECK(first.mapping.via == Via::natpmp);
+    Decision again = t.map(Protocol::tcp, kHostA, 22, 30050, 999999, false, 200, kNothingTaken, Via::pcp);
     CHECK(again.renewed);
+    CHECK(again.mapping.via == Via::pcp); // the protocol that asked last
+    CHECK(t.mappings().at(0).via == Via::pcp);
     CHECK(again.lifetime == 86400);
     CHECK(again.mapping.external_port == first.mapping.external_port);
     CHECK(again.mapping.expires == 200u + 86400u);

@@ -188,7 +188,7 @@ TEST_CASE("portmap handler: PCP MAP, its answer byte for byte, and delete")
     pcp::Address ext = pcp::ipv4_mapped(kExternal);
     std::copy(ext.begin(), ext.end(), want.begin() + 44);
     CHECK(a.reply == want);
-    CHECK(f.forwards.installed == std::vector<Mapping>{{Protocol::udp, kHost, 5000, 30042, 1600}});
+    CHECK(f.forwards.installed == std::vector<Mapping>{{Protocol::udp, kHost, 5000, 30042, 1600, Via::pcp}});
 
     // Protocol 0, port 0, lifetime 0: every mapping of the host goes.
     f.send(pcp_map(kHost, 6, 22, 0, 600));

@@ -1,0 +1,133 @@
+#include "portmap/state_file.h"
+
+#include <set>
+#include <tuple>
+#include <utility>
+
+#include <nlohmann/json.hpp>
+
+#include "core/json_fields.h"
+#include "core/net.h"
+#include "core/strict_json.h"
+
+namespace xnat::portmap
+{
+namespace
+{
+
+using nlohmann::json;
+
+constexpr uint32_t kStateVersion = 1;
+
+Result<Mapping> mapping_from(const json &j, const std::string &path)
+{
+    if (!j.is_object())
+        return invalid_input(path + ": expected an object, got " + json_type(j));
+    if (auto r = check_keys(j, path, {"proto", "host", "internal_port", "external_port", "expires", "via"});
+        !r)
+        return r.error();
+    Mapping m;
+    auto proto = get_string(j, "proto", path);
+    if (!proto)
+        return proto.error();
+    if (*proto == "tcp")
+        m.proto = Protocol::tcp;
+    else if (*proto == "udp")
+        m.proto = Protocol::udp;
+    else
+        return invalid_input(path + ".proto: expected \"tcp\" or \"udp\"");
+    auto host = get_string(j, "host", path);
+    if (!host)
+        return host.error();
+    auto addr = parse_ipv4(*host);
+    if (!addr)
+        return with_context(path + ".host", addr.error());
+    m.host = *addr;
+    for (auto [key, field] :
+         {std::pair{"internal_port", &m.internal_port}, std::pair{"external_port", &m.external_port}}) {
+        if (!j.contains(key))
+            return invalid_input(path + ": missing \"" + key + "\"");
+        auto port = get_uint(j.at(key), path + "." + key, 1, 65535);
+        if (!port)
+            return port.error();
+        *field = static_cast<uint16_t>(*port);
+    }
+    if (!j.contains("expires"))
+        return invalid_input(path + ": missing \"expires\"");
+    if (!j.at("expires").is_number_unsigned())
+        return invalid_input(path + ".expires: expected seconds, got " + json_type(j.at("expires")));
+    m.expires = j.at("expires").get<uint64_t>();
+    auto via = get_string(j, "via", path);
+    if (!via)
+        return via.error();
+    if (*via == "natpmp")
+        m.via = Via::natpmp;
+    else if (*via == "pcp")
+        m.via = Via::pcp;
+    else
+        return invalid_input(path + ".via: expected \"natpmp\" or \"pcp\"");
+    return m;
+}
+
+} // namespace
+
+const char *protocol_name(Protocol p)
+{
+    return p == Protocol::tcp ? "tcp" : "udp";
+}
+
+const char *via_name(Via v)
+{
+    return v == Via::pcp ? "pcp" : "natpmp";
+}
+
+std::string state_to_json(const std::vector<Mapping> &mappings)
+{
+    json list = json::array();
+    for (const Mapping &m : mappings)
+        list.push_back({{"proto", protocol_name(m.proto)},
+                        {"host", format_ipv4(m.host)},
+                        {"internal_port", m.internal_port},
+                        {"external_port", m.external_port},
+                        {"expires", m.expires},
+                        {"via", via_name(m.via)}});
+    return json{{"version", kStateVersion}, {"mappings", list}}.dump(2) + "\n";
+}
+
+Result<std::vector<Mapping>> parse_state(std::string_view text)
+{
+    auto root = parse_strict_json(text);
+    if (!root)
+        return root.error();
+    if (!root->is_object())
+        return invalid_input("expected an object, got " + json_type(*root));
+    if (auto r = check_keys(*root, "", {"version", "mappings"}); !r)
+        return r.error();
+    if (!root->contains("version"))
+        return invalid_input("version: missing");
+    auto version = get_uint(root->at("version"), "version", kStateVersion, kStateVersion);
+    if (!version)
+        return version.error();
+    if (!root->contains("mappings") || !root->at("mappings").is_array())
+        return invalid_input("mappings: expected an array");
+    std::vector<Mapping> out;
+    std::set<std::tuple<Protocol, uint32_t, uint16_t>> identities;
+    std::set<std::pair<Protocol, uint16_t>> external;
+    const json &list = root->at("mappings");
+    for (size_t i = 0; i < list.size(); ++i) {
+        std::string path = "mappings[" + std::to_string(i) + "]";
+        auto m = mapping_from(list[i], path);
+        if (!m)
+            return m.error();
+        if (!identities.insert({m->proto, m->host, m->internal_port}).second)
+            return invalid_input(path + ": a second mapping of " + format_ipv4(m->host) + ":" +
+                                 std::to_string(m->internal_port));
+        if (!external.insert({m->proto, m->external_port}).second)
+            return invalid_input(path + ".external_port: " + std::to_string(m->external_port) +
+                                 " is mapped twice");
+        out.push_back(*m);
+    }
+    return out;
+}
+
+} // namespace xnat::portmap

@@ -1,0 +1,84 @@
+// xnat-portmapd's saved mappings: written, read back the same, and refused whole when broken.
+#include <catch2/catch.hpp>
+
+#include <string>
+#include <vector>
+
+#include "portmap/state_file.h"
+
+using namespace xnat;
+using namespace xnat::portmap;
+
+namespace
+{
+
+const std::vector<Mapping> kMappings = {
+    {Protocol::tcp, 0x0a00000c, 8080, 30005, 123456, Via::natpmp},
+    {Protocol::udp, 0x0a00000c, 8080, 30005, 123999, Via::pcp},
+    {Protocol::udp, 0x0a00000d, 5000, 30006, 7, Via::pcp},
+};
+
+std::string error_of(const std::string &text)
+{
+    auto r = parse_state(text);
+    REQUIRE_FALSE(r);
+    CHECK(r.error().kind == ErrorKind::invalid_input);
+    return r.error().message;
+}
+
+std::string one(const std::string &fields)
+{
+    return R"({"version": 1, "mappings": [{)" + fields + "}]}";
+}
+
+const std::string kGood =
+    R"("proto": "tcp", "host": "10.0.0.12", "internal_port": 22, "external_port": 30001, )"
+    R"("expires": 99, "via": "pcp")";
+
+} // namespace
+
+TEST_CASE("portmap state: written and read back the same")
+{
+    std::string text = state_to_json(kMappings);
+    CHECK(text.find(R"("host": "10.0.0.12")") != std::string::npos);
+    CHECK(text.find(R"("via": "pcp")") != std::string::npos);
+    auto back = parse_state(text);
+    REQUIRE(back);
+    CHECK(*back == kMappings);
+    auto empty = parse_state(state_to_json({}));
+    REQUIRE(empty);
+    CHECK(empty->empty());
+}
+
+TEST_CASE("portmap state: a broken file is refused with its JSON path")
+{
+    REQUIRE(parse_state(one(kGood)));
+    CHECK(error_of("[]") == "expected an object, got an array");
+    CHECK(error_of(R"({"version": 2, "mappings": []})").rfind("version: ", 0) == 0);
+    CHECK(error_of(R"({"mappings": []})") == "version: missing");
+    CHECK(error_of(R"({"version": 1, "mappings": [], "extra": 1})").find("extra") != std::string::npos);
+    CHECK(error_of(one(R"("proto": "sctp")" + kGood.substr(kGood.find(','))))
+              .rfind("mappings[0].proto: expected \"tcp\" or \"udp\"", 0) == 0);
+    std::string bad_host = kGood;
+    bad_host.replace(bad_host.find("10.0.0.12"), 9, "10.0.0.300");
+    CHECK(error_of(one(bad_host)).rfind("mappings[0].host: ", 0) == 0);
+    std::string port0 = kGood;
+    port0.replace(port0.find("30001"), 5, "0");
+    CHECK(error_of(one(port0)).rfind("mappings[0].external_port: ", 0) == 0);
+    std::string no_expiry = kGood.substr(0, kGood.find(R"("expires")")) + R"("via": "pcp")";
+    CHECK(error_of(one(no_expiry)) == "mappings[0]: missing \"expires\"");
+    std::string bad_via = kGood;
+    bad_via.replace(bad_via.find(R"("pcp")"), 5, R"("upnp")");
+    CHECK(error_of(one(bad_via)) == "mappings[0].via: expected \"natpmp\" or \"pcp\"");
+    CHECK(error_of(one(kGood + R"(, "note": "x")")).find("note") != std::string::npos);
+}
+
+TEST_CASE("portmap state: a mapping twice, or an external port twice, is refused")
+{
+    std::vector<Mapping> twice = {kMappings[0], kMappings[0]};
+    twice[1].external_port = 30009;
+    CHECK(error_of(state_to_json(twice)) == "mappings[1]: a second mapping of 10.0.0.12:8080");
+    std::vector<Mapping> port_twice = {kMappings[0], kMappings[0]};
+    port_twice[1].internal_port = 9090;
+    CHECK(error_of(state_to_json(port_twice)) == "mappings[1].external_port: 30005 is mapped twice");
+}
