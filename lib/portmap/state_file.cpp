@@ -19,6 +19,20 @@ using nlohmann::json;
 
 constexpr uint32_t kStateVersion = 1;
 
+// One of two names for a value: `key` must be `a` or `b`.
+template <typename E>
+Result<E> get_either(const json &j, const char *key, const std::string &path, std::pair<const char *, E> a,
+                     std::pair<const char *, E> b)
+{
+    auto text = get_string(j, key, path);
+    if (!text)
+        return text.error();
+    for (const auto &[name, value] : {a, b})
+        if (*text == name)
+            return value;
+    return invalid_input(path + "." + key + ": expected \"" + a.first + "\" or \"" + b.first + "\"");
+}
+
 Result<Mapping> mapping_from(const json &j, const std::string &path)
 {
     if (!j.is_object())
@@ -27,15 +41,11 @@ Result<Mapping> mapping_from(const json &j, const std::string &path)
         !r)
         return r.error();
     Mapping m;
-    auto proto = get_string(j, "proto", path);
+    auto proto =
+        get_either(j, "proto", path, std::pair{"tcp", Protocol::tcp}, std::pair{"udp", Protocol::udp});
     if (!proto)
         return proto.error();
-    if (*proto == "tcp")
-        m.proto = Protocol::tcp;
-    else if (*proto == "udp")
-        m.proto = Protocol::udp;
-    else
-        return invalid_input(path + ".proto: expected \"tcp\" or \"udp\"");
+    m.proto = *proto;
     auto host = get_string(j, "host", path);
     if (!host)
         return host.error();
@@ -57,15 +67,10 @@ Result<Mapping> mapping_from(const json &j, const std::string &path)
     if (!j.at("expires").is_number_unsigned())
         return invalid_input(path + ".expires: expected seconds, got " + json_type(j.at("expires")));
     m.expires = j.at("expires").get<uint64_t>();
-    auto via = get_string(j, "via", path);
+    auto via = get_either(j, "via", path, std::pair{"natpmp", Via::natpmp}, std::pair{"pcp", Via::pcp});
     if (!via)
         return via.error();
-    if (*via == "natpmp")
-        m.via = Via::natpmp;
-    else if (*via == "pcp")
-        m.via = Via::pcp;
-    else
-        return invalid_input(path + ".via: expected \"natpmp\" or \"pcp\"");
+    m.via = *via;
     return m;
 }
 
