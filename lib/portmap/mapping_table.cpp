@@ -2,10 +2,44 @@
 
 #include <algorithm>
 
-namespace xnat::portmap
+namespace xnat::portmap {
+namespace {
+
+// Matches the mapping with this identity (RFC 6887 §11.3).
+auto identity(Protocol proto, uint32_t host, uint16_t internal_port)
 {
+    return [=](const Mapping &m) {
+        return m.proto == proto && m.host == host && m.internal_port == internal_port;
+    };
+}
+
+} // namespace
+
+Result<void> check_policy(const Policy &p)
+{
+    if (p.port_lo == 0 || p.port_hi < p.port_lo)
+        return invalid_input("ports: expected a range LO-HI with 1 <= LO <= HI <= 65535");
+    if (p.max_per_host == 0)
+        return invalid_input("max_per_host: expected at least 1");
+    if (p.min_lifetime == 0 || p.max_lifetime < p.min_lifetime)
+        return invalid_input("lifetimes: expected 1 <= min_lifetime <= max_lifetime");
+    return {};
+}
 
 MappingTable::MappingTable(Policy policy, uint32_t seed) : policy_(policy), random_(seed) {}
+
+Result<MappingTable> MappingTable::make(Policy policy, uint32_t seed)
+{
+    if (auto ok = check_policy(policy); !ok)
+        return ok.error();
+    return MappingTable(policy, seed);
+}
+
+const Mapping *MappingTable::find(Protocol proto, uint32_t host, uint16_t internal_port) const
+{
+    auto it = std::find_if(mappings_.begin(), mappings_.end(), identity(proto, host, internal_port));
+    return it == mappings_.end() ? nullptr : &*it;
+}
 
 uint32_t MappingTable::clamp_lifetime(uint32_t requested) const
 {
@@ -55,50 +89,57 @@ std::optional<uint16_t> MappingTable::choose_port(Protocol proto, uint16_t sugge
     return std::nullopt;
 }
 
-Decision MappingTable::map(Protocol proto, uint32_t host, uint16_t internal_port, uint16_t suggested_port,
-                           uint32_t lifetime, bool prefer_failure, uint64_t now, const PortTaken &taken,
-                           Via via)
+Decision MappingTable::map(const MapAsk &ask, uint64_t now, const PortTaken &taken)
 {
     Decision d;
-    d.lifetime = clamp_lifetime(lifetime);
-    for (Mapping &m : mappings_) {
-        if (m.proto == proto && m.host == host && m.internal_port == internal_port) {
-            m.expires = now + d.lifetime;
-            m.via = via;
+    d.lifetime = clamp_lifetime(ask.lifetime);
+    auto known =
+        std::find_if(mappings_.begin(), mappings_.end(), identity(ask.proto, ask.host, ask.internal_port));
+    if (known != mappings_.end()) {
+        Mapping &m = *known;
+        if (m.nonce && ask.nonce && *m.nonce != *ask.nonce) {
+            d.refusal = Refusal::nonce_mismatch;
             d.mapping = m;
-            d.renewed = true;
+            d.lifetime =
+                m.expires > now ? static_cast<uint32_t>(std::min<uint64_t>(m.expires - now, UINT32_MAX)) : 0;
             return d;
         }
+        m.expires = now + d.lifetime;
+        m.via = ask.via;
+        if (ask.nonce)
+            m.nonce = ask.nonce; // a NAT-PMP mapping belongs to the first PCP client that renews it
+        d.mapping = m;
+        d.renewed = true;
+        return d;
     }
-    if (count(host) >= policy_.max_per_host) {
+    const Protocol proto = ask.proto;
+    if (count(ask.host) >= policy_.max_per_host) {
         d.refusal = Refusal::host_quota;
         return d;
     }
     std::optional<uint16_t> port;
-    if (prefer_failure) {
-        if (port_free(proto, suggested_port, taken))
-            port = suggested_port;
+    if (ask.prefer_failure) {
+        if (port_free(proto, ask.suggested_port, taken))
+            port = ask.suggested_port;
         else {
             d.refusal = Refusal::suggested_unavailable;
             return d;
         }
     } else {
-        port = choose_port(proto, suggested_port, internal_port, taken);
+        port = choose_port(proto, ask.suggested_port, ask.internal_port, taken);
     }
     if (!port) {
         d.refusal = Refusal::no_ports;
         return d;
     }
-    d.mapping = Mapping{proto, host, internal_port, *port, now + d.lifetime, via};
+    d.mapping = Mapping{proto, ask.host, ask.internal_port, *port, now + d.lifetime, ask.via, ask.nonce};
     mappings_.push_back(d.mapping);
     return d;
 }
 
 std::optional<Mapping> MappingTable::remove(Protocol proto, uint32_t host, uint16_t internal_port)
 {
-    auto it = std::find_if(mappings_.begin(), mappings_.end(), [&](const Mapping &m) {
-        return m.proto == proto && m.host == host && m.internal_port == internal_port;
-    });
+    auto it = std::find_if(mappings_.begin(), mappings_.end(), identity(proto, host, internal_port));
     if (it == mappings_.end())
         return std::nullopt;
     Mapping gone = *it;
@@ -106,8 +147,7 @@ std::optional<Mapping> MappingTable::remove(Protocol proto, uint32_t host, uint1
     return gone;
 }
 
-namespace
-{
+namespace {
 
 template <typename Pred> std::vector<Mapping> take_if(std::vector<Mapping> &from, Pred pred)
 {
@@ -130,16 +170,15 @@ std::vector<Mapping> MappingTable::expire(uint64_t now)
     return take_if(mappings_, [&](const Mapping &m) { return m.expires <= now; });
 }
 
-bool MappingTable::adopt(const Mapping &m, uint64_t now)
+bool MappingTable::adopt(const Mapping &m, uint64_t now, const PortTaken &taken)
 {
-    if (m.expires <= now || m.expires > now + policy_.max_lifetime || count(m.host) >= policy_.max_per_host)
+    if (m.internal_port == 0 || m.expires <= now || m.expires > now + policy_.max_lifetime ||
+        count(m.host) >= policy_.max_per_host || !port_free(m.proto, m.external_port, taken))
         return false;
     for (const Mapping &have : mappings_)
         if (have.proto == m.proto && (have.external_port == m.external_port ||
                                       (have.host == m.host && have.internal_port == m.internal_port)))
             return false;
-    if (m.external_port < policy_.port_lo || m.external_port > policy_.port_hi)
-        return false;
     mappings_.push_back(m);
     return true;
 }

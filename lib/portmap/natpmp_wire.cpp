@@ -1,9 +1,7 @@
 #include "portmap/natpmp_wire.h"
 
-namespace xnat::natpmp
-{
-namespace
-{
+namespace xnat::natpmp {
+namespace {
 
 using portmap::get16;
 using portmap::get32;

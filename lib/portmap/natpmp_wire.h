@@ -6,8 +6,7 @@
 
 #include "portmap/wire_bytes.h"
 
-namespace xnat::natpmp
-{
+namespace xnat::natpmp {
 
 using portmap::Bytes;
 using portmap::ByteView;

@@ -3,10 +3,8 @@
 #include <algorithm>
 #include <cstring>
 
-namespace xnat::pcp
-{
-namespace
-{
+namespace xnat::pcp {
+namespace {
 
 using portmap::get16;
 using portmap::get32;
@@ -173,10 +171,9 @@ Decoded decode_request(ByteView in, const Address &source)
     if (r.opcode == Opcode::map) {
         if (in.size() < kHeaderSize + kMapDataSize)
             return refuse(ResultCode::malformed_request, "MAP data cut short");
+        // §11.1: with protocol 0 (every protocol) the internal port is ignored on reception;
+        // the server reads it so.
         r.map = map_at(in, kHeaderSize);
-        // §11.1: protocol 0 means every protocol, and then only every port too.
-        if (r.map->protocol == 0 && r.map->internal_port != 0)
-            return refuse(ResultCode::malformed_request, "protocol 0 with a port");
         options += kMapDataSize;
     }
     const char *why = "";
@@ -220,8 +217,8 @@ Bytes encode_error(ByteView datagram, ResultCode result, uint32_t lifetime, uint
 {
     Bytes b(datagram.begin(),
             datagram.begin() + static_cast<std::ptrdiff_t>(std::min(datagram.size(), kMaxMessage)));
-    if (b.size() < kHeaderSize)
-        b.resize(kHeaderSize, 0);
+    // Every PCP message is whole 32-bit words (§7), also the answer to one that was not.
+    b.resize(std::max(kHeaderSize, (b.size() + 3) & ~size_t{3}), 0);
     uint8_t op = b[1] & static_cast<uint8_t>(~kResponseBit);
     put_header(b, static_cast<Opcode>(op), result, lifetime, epoch);
     return b;

@@ -9,8 +9,7 @@
 
 #include "portmap/wire_bytes.h"
 
-namespace xnat::pcp
-{
+namespace xnat::pcp {
 
 using portmap::Bytes;
 using portmap::ByteView;
@@ -90,8 +89,9 @@ Decoded decode_request(ByteView datagram, const Address &source);
 // but the ones the server honoured (PREFER_FAILURE, copied back as §13.2 asks).
 Bytes encode_response(const Request &request, ResultCode result, uint32_t lifetime, uint32_t epoch,
                       const std::optional<MapData> &assigned = std::nullopt);
-// The answer to a request that decode_request refused: the request itself, cut to 1100 octets and
-// padded to a whole header, with the response bit, result, lifetime and epoch set (§7.2, §8.3).
+// The answer to a request that was refused: the request itself, cut to 1100 octets and padded
+// to whole words and a whole header, with the response bit, result, lifetime and epoch set
+// (§7.2, §8.3).
 // An UNSUPP_VERSION answer carries version 2, the one this server speaks.
 Bytes encode_error(ByteView datagram, ResultCode result, uint32_t lifetime, uint32_t epoch);
 // The unsolicited ANNOUNCE a server multicasts after it starts or loses its state (§14.1.3).

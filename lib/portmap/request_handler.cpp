@@ -1,12 +1,14 @@
 #include "portmap/request_handler.h"
 
+#include <algorithm>
+#include <cstdint>
+#include <utility>
+
 #include "portmap/natpmp_wire.h"
 #include "portmap/pcp_wire.h"
 
-namespace xnat::portmap
-{
-namespace
-{
+namespace xnat::portmap {
+namespace {
 
 // RFC 6887 §7.4: an error that retrying soon cannot mend is answered with a long lifetime, one
 // that may pass (resources, the WAN's address) with a short one, so clients come back in time.
@@ -24,6 +26,8 @@ Outcome refusal_outcome(Refusal r)
         return Outcome::refused_no_ports;
     case Refusal::suggested_unavailable:
         return Outcome::refused_unavailable;
+    case Refusal::nonce_mismatch:
+        return Outcome::refused_nonce;
     case Refusal::none:
         break;
     }
@@ -64,6 +68,7 @@ pcp::ResultCode pcp_code(Outcome o)
     case Outcome::refused_unavailable:
         return pcp::ResultCode::cannot_provide_external;
     case Outcome::refused_third_party:
+    case Outcome::refused_nonce:
         return pcp::ResultCode::not_authorized;
     case Outcome::refused_protocol:
         return pcp::ResultCode::unsupp_protocol;
@@ -72,6 +77,11 @@ pcp::ResultCode pcp_code(Outcome o)
     default:
         return pcp::ResultCode::success;
     }
+}
+
+uint32_t seconds_left(const Mapping &m, uint64_t now)
+{
+    return m.expires > now ? static_cast<uint32_t>(std::min<uint64_t>(m.expires - now, UINT32_MAX)) : 0;
 }
 
 uint32_t error_lifetime(Outcome o)
@@ -84,34 +94,25 @@ uint32_t error_lifetime(Outcome o)
 
 const char *outcome_name(Outcome o)
 {
-    switch (o) {
-    case Outcome::granted:
-        return "granted";
-    case Outcome::renewed:
-        return "renewed";
-    case Outcome::deleted:
-        return "deleted";
-    case Outcome::external_address:
-        return "external_address";
-    case Outcome::refused_quota:
-        return "quota";
-    case Outcome::refused_no_ports:
-        return "no_ports";
-    case Outcome::refused_unavailable:
-        return "port_unavailable";
-    case Outcome::refused_third_party:
-        return "third_party";
-    case Outcome::refused_protocol:
-        return "protocol";
-    case Outcome::refused_no_external:
-        return "no_external_address";
-    case Outcome::refused_install:
-        return "install_failed";
-    case Outcome::malformed:
-        return "malformed";
-    case Outcome::dropped:
-        return "dropped";
-    }
+    static constexpr std::pair<Outcome, const char *> kNames[] = {
+        {Outcome::granted, "granted"},
+        {Outcome::renewed, "renewed"},
+        {Outcome::deleted, "deleted"},
+        {Outcome::external_address, "external_address"},
+        {Outcome::refused_quota, "quota"},
+        {Outcome::refused_no_ports, "no_ports"},
+        {Outcome::refused_unavailable, "port_unavailable"},
+        {Outcome::refused_third_party, "third_party"},
+        {Outcome::refused_nonce, "nonce"},
+        {Outcome::refused_protocol, "protocol"},
+        {Outcome::refused_no_external, "no_external_address"},
+        {Outcome::refused_install, "install_failed"},
+        {Outcome::malformed, "malformed"},
+        {Outcome::dropped, "dropped"},
+    };
+    for (const auto &[outcome, name] : kNames)
+        if (outcome == o)
+            return name;
     return "unknown";
 }
 
@@ -123,11 +124,9 @@ Answer RequestHandler::handle(ByteView datagram, uint32_t source, uint64_t now, 
     return pcp(datagram, source, now, epoch);
 }
 
-Decision RequestHandler::grant(const Ask &ask, uint64_t now, Answer &answer)
+Decision RequestHandler::grant(const MapAsk &ask, uint64_t now, Answer &answer)
 {
-    Decision d = table_.map(
-        ask.proto, ask.host, ask.internal_port, ask.suggested_port, ask.lifetime, ask.prefer_failure, now,
-        [this](Protocol p, uint16_t port) { return forwards_.taken(p, port); }, ask.via);
+    Decision d = table_.map(ask, now, [this](Protocol p, uint16_t port) { return forwards_.taken(p, port); });
     if (d.refusal != Refusal::none) {
         answer.outcome = refusal_outcome(d.refusal);
         return d;
@@ -143,16 +142,18 @@ Decision RequestHandler::grant(const Ask &ask, uint64_t now, Answer &answer)
     return d;
 }
 
-std::vector<Mapping> RequestHandler::release(Protocol proto, uint32_t host, uint16_t internal_port)
+std::vector<Mapping> RequestHandler::release(Protocol proto, uint32_t host, uint16_t internal_port,
+                                             const std::optional<Nonce> &nonce)
 {
-    std::vector<Mapping> gone;
-    if (internal_port == 0)
-        gone = table_.remove_host(proto, host);
-    else if (auto m = table_.remove(proto, host, internal_port))
-        gone.push_back(*m);
-    for (const Mapping &m : gone)
+    std::vector<Mapping> mine, kept;
+    for (const Mapping &m : table_.mappings())
+        if (m.proto == proto && m.host == host && (internal_port == 0 || m.internal_port == internal_port))
+            (!nonce || !m.nonce || *m.nonce == *nonce ? mine : kept).push_back(m);
+    for (const Mapping &m : mine) {
+        table_.remove(m.proto, m.host, m.internal_port);
         forwards_.remove(m);
-    return gone;
+    }
+    return kept;
 }
 
 Answer RequestHandler::natpmp(ByteView datagram, uint32_t source, uint64_t now, uint32_t epoch)
@@ -179,7 +180,7 @@ Answer RequestHandler::natpmp(ByteView datagram, uint32_t source, uint64_t now, 
     uint32_t lifetime = 0;
     if (m.lifetime == 0) {
         // §3.4: a delete answers with external port and lifetime 0, whether anything was mapped.
-        release(proto, source, m.internal_port);
+        release(proto, source, m.internal_port, std::nullopt);
         a.outcome = Outcome::deleted;
     } else if (m.internal_port == 0) {
         a.outcome = Outcome::refused_protocol;
@@ -187,8 +188,9 @@ Answer RequestHandler::natpmp(ByteView datagram, uint32_t source, uint64_t now, 
     } else if (!external_) {
         a.outcome = Outcome::refused_no_external;
     } else {
-        Decision g =
-            grant({proto, source, m.internal_port, m.suggested_port, m.lifetime, false, Via::natpmp}, now, a);
+        MapAsk ask{proto,      source, m.internal_port, m.suggested_port,
+                   m.lifetime, false,  Via::natpmp,     std::nullopt};
+        Decision g = grant(ask, now, a);
         if (granted(a.outcome)) {
             external_port = g.mapping.external_port;
             lifetime = g.lifetime;
@@ -223,26 +225,40 @@ Answer RequestHandler::pcp(ByteView datagram, uint32_t source, uint64_t now, uin
     else if (m.protocol == kUdp)
         proto = Protocol::udp;
 
+    uint32_t lifetime = 0;
     if (r.third_party && *r.third_party != ipv4_mapped(source)) {
         a.outcome = Outcome::refused_third_party;
         a.why = "a mapping for another host";
-    } else if (r.lifetime == 0 && (proto || (m.protocol == 0 && m.internal_port == 0))) {
-        // §15: lifetime 0 deletes; protocol 0 with port 0 deletes every mapping of the host.
+    } else if (r.lifetime == 0 && (proto || m.protocol == 0)) {
+        // §15: lifetime 0 deletes. Protocol 0 means every protocol, and then the internal port
+        // is ignored (§11.1): every mapping of the host.
+        std::vector<Mapping> kept;
         for (Protocol p : {Protocol::tcp, Protocol::udp})
             if (!proto || *proto == p)
-                release(p, source, m.internal_port);
-        a.reply = encode_response(r, ResultCode::success, 0, epoch);
-        a.outcome = Outcome::deleted;
-        return a;
+                for (const Mapping &k : release(p, source, proto ? m.internal_port : 0, m.nonce))
+                    kept.push_back(k);
+        if (kept.empty()) {
+            a.outcome = Outcome::deleted;
+            a.reply = encode_response(r, ResultCode::success, 0, epoch);
+            return a;
+        }
+        a.outcome = Outcome::refused_nonce;
+        a.why = "the mapping belongs to another PCP client";
+        lifetime = seconds_left(kept.front(), now);
     } else if (!proto || m.internal_port == 0) {
         a.outcome = Outcome::refused_protocol;
         a.why = "only TCP and UDP mappings of one port";
     } else if (!external_) {
         a.outcome = Outcome::refused_no_external;
+    } else if (r.prefer_failure && !unspecified(m.external_addr) &&
+               m.external_addr != ipv4_mapped(external_)) {
+        // §13.2: exactly the suggested address and port, or nothing.
+        a.outcome = Outcome::refused_unavailable;
+        a.why = "the suggested external address is not the gateway's";
     } else {
-        Decision g =
-            grant({*proto, source, m.internal_port, m.external_port, r.lifetime, r.prefer_failure, Via::pcp},
-                  now, a);
+        MapAsk ask{*proto,     source,           m.internal_port, m.external_port,
+                   r.lifetime, r.prefer_failure, Via::pcp,        m.nonce};
+        Decision g = grant(ask, now, a);
         if (granted(a.outcome)) {
             MapData assigned = m;
             assigned.external_port = g.mapping.external_port;
@@ -250,8 +266,12 @@ Answer RequestHandler::pcp(ByteView datagram, uint32_t source, uint64_t now, uin
             a.reply = encode_response(r, ResultCode::success, g.lifetime, epoch, assigned);
             return a;
         }
+        lifetime = g.lifetime; // for refused_nonce: what is left of the other client's mapping
     }
-    a.reply = encode_response(r, pcp_code(a.outcome), error_lifetime(a.outcome), epoch);
+    if (a.outcome != Outcome::refused_nonce)
+        lifetime = error_lifetime(a.outcome);
+    // §7.2: an error answer is the request itself with the answer's header fields.
+    a.reply = encode_error(datagram, pcp_code(a.outcome), lifetime, epoch);
     return a;
 }
 

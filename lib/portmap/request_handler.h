@@ -12,8 +12,7 @@
 #include "portmap/mapping_table.h"
 #include "portmap/wire_bytes.h"
 
-namespace xnat::portmap
-{
+namespace xnat::portmap {
 
 // The running instance's forwards, as the handler needs them.
 class Forwards
@@ -39,6 +38,7 @@ enum class Outcome {
     refused_no_ports,
     refused_unavailable, // PREFER_FAILURE
     refused_third_party, // a mapping for another host
+    refused_nonce,       // another PCP client's mapping (RFC 6887 §11.3)
     refused_protocol,    // not TCP or UDP, or every port
     refused_no_external, // the WAN has no address
     refused_install,     // the kernel refused the forward
@@ -70,20 +70,14 @@ class RequestHandler
   private:
     Answer natpmp(ByteView datagram, uint32_t source, uint64_t now, uint32_t epoch);
     Answer pcp(ByteView datagram, uint32_t source, uint64_t now, uint32_t epoch);
-    // What a mapping request asks for, whichever protocol carried it.
-    struct Ask {
-        Protocol proto;
-        uint32_t host;
-        uint16_t internal_port;
-        uint16_t suggested_port;
-        uint32_t lifetime;
-        bool prefer_failure;
-        Via via;
-    };
     // Grants or renews in the table and installs the forward; on a kernel refusal the table
     // forgets the new mapping again. The outcome and its reason go into `answer`.
-    Decision grant(const Ask &ask, uint64_t now, Answer &answer);
-    std::vector<Mapping> release(Protocol proto, uint32_t host, uint16_t internal_port);
+    Decision grant(const MapAsk &ask, uint64_t now, Answer &answer);
+    // Removes the host's mappings of `proto` (every port when internal_port is 0) that `nonce`
+    // owns: those without a nonce or with this one; none is NAT-PMP, which owns all of the
+    // host's. Returns the ones another PCP client's nonce kept.
+    std::vector<Mapping> release(Protocol proto, uint32_t host, uint16_t internal_port,
+                                 const std::optional<Nonce> &nonce);
 
     MappingTable &table_;
     Forwards &forwards_;

@@ -1,5 +1,6 @@
 #include "portmap/state_file.h"
 
+#include <optional>
 #include <set>
 #include <tuple>
 #include <utility>
@@ -10,10 +11,8 @@
 #include "core/net.h"
 #include "core/strict_json.h"
 
-namespace xnat::portmap
-{
-namespace
-{
+namespace xnat::portmap {
+namespace {
 
 using nlohmann::json;
 
@@ -33,11 +32,44 @@ Result<E> get_either(const json &j, const char *key, const std::string &path, st
     return invalid_input(path + "." + key + ": expected \"" + a.first + "\" or \"" + b.first + "\"");
 }
 
+std::string nonce_to_hex(const Nonce &n)
+{
+    static constexpr char kDigits[] = "0123456789abcdef";
+    std::string out;
+    for (uint8_t b : n) {
+        out += kDigits[b >> 4];
+        out += kDigits[b & 0xf];
+    }
+    return out;
+}
+
+std::optional<Nonce> nonce_from_hex(const std::string &text)
+{
+    auto digit = [](char c) -> int {
+        if (c >= '0' && c <= '9')
+            return c - '0';
+        if (c >= 'a' && c <= 'f')
+            return c - 'a' + 10;
+        return -1;
+    };
+    Nonce n{};
+    if (text.size() != 2 * n.size())
+        return std::nullopt;
+    for (size_t i = 0; i < n.size(); ++i) {
+        int hi = digit(text[2 * i]), lo = digit(text[2 * i + 1]);
+        if (hi < 0 || lo < 0)
+            return std::nullopt;
+        n[i] = static_cast<uint8_t>(hi << 4 | lo);
+    }
+    return n;
+}
+
 Result<Mapping> mapping_from(const json &j, const std::string &path)
 {
     if (!j.is_object())
         return invalid_input(path + ": expected an object, got " + json_type(j));
-    if (auto r = check_keys(j, path, {"proto", "host", "internal_port", "external_port", "expires", "via"});
+    if (auto r = check_keys(j, path,
+                            {"proto", "host", "internal_port", "external_port", "expires", "via", "nonce"});
         !r)
         return r.error();
     Mapping m;
@@ -71,6 +103,15 @@ Result<Mapping> mapping_from(const json &j, const std::string &path)
     if (!via)
         return via.error();
     m.via = *via;
+    if (j.contains("nonce")) {
+        auto nonce = get_string(j, "nonce", path);
+        if (!nonce)
+            return nonce.error();
+        auto bytes = nonce_from_hex(*nonce);
+        if (!bytes)
+            return invalid_input(path + ".nonce: expected 24 hexadecimal digits");
+        m.nonce = *bytes;
+    }
     return m;
 }
 
@@ -89,13 +130,17 @@ const char *via_name(Via v)
 std::string state_to_json(const std::vector<Mapping> &mappings)
 {
     json list = json::array();
-    for (const Mapping &m : mappings)
-        list.push_back({{"proto", protocol_name(m.proto)},
-                        {"host", format_ipv4(m.host)},
-                        {"internal_port", m.internal_port},
-                        {"external_port", m.external_port},
-                        {"expires", m.expires},
-                        {"via", via_name(m.via)}});
+    for (const Mapping &m : mappings) {
+        json entry = {{"proto", protocol_name(m.proto)},
+                      {"host", format_ipv4(m.host)},
+                      {"internal_port", m.internal_port},
+                      {"external_port", m.external_port},
+                      {"expires", m.expires},
+                      {"via", via_name(m.via)}};
+        if (m.nonce)
+            entry["nonce"] = nonce_to_hex(*m.nonce);
+        list.push_back(entry);
+    }
     return json{{"version", kStateVersion}, {"mappings", list}}.dump(2) + "\n";
 }
 

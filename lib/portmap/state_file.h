@@ -11,11 +11,11 @@
 #include "core/result.h"
 #include "portmap/mapping_table.h"
 
-namespace xnat::portmap
-{
+namespace xnat::portmap {
 
 // {"version": 1, "mappings": [{"proto": "tcp", "host": "10.0.0.12", "internal_port": 8080,
-//   "external_port": 30005, "expires": 123456, "via": "natpmp"}]}
+//   "external_port": 30005, "expires": 123456, "via": "pcp", "nonce": "a0a1...ab"}]}
+// ("nonce", 24 lowercase hex digits, only for a mapping a PCP client holds)
 std::string state_to_json(const std::vector<Mapping> &mappings);
 // Strict: an unknown key, a bad value or a second mapping with the same identity or external port
 // is an error that names its JSON path, and nothing is taken from the file.

@@ -7,8 +7,7 @@
 #include <span>
 #include <vector>
 
-namespace xnat::portmap
-{
+namespace xnat::portmap {
 
 using Bytes = std::vector<uint8_t>;
 using ByteView = std::span<const uint8_t>;

@@ -13,8 +13,7 @@
 #include "portmap/pcp_wire.h"
 #include "portmap/request_handler.h"
 
-namespace
-{
+namespace {
 
 [[noreturn]] void broken(const char *what)
 {
@@ -24,8 +23,8 @@ namespace
 
 void check_pcp_answer(const xnat::pcp::Bytes &out)
 {
-    if (out.size() < xnat::pcp::kHeaderSize || out.size() > xnat::pcp::kMaxMessage)
-        broken("PCP answer length out of bounds");
+    if (out.size() < xnat::pcp::kHeaderSize || out.size() > xnat::pcp::kMaxMessage || out.size() % 4 != 0)
+        broken("PCP answer length out of bounds or not whole words");
     if (out[0] != xnat::pcp::kVersion || !(out[1] & xnat::pcp::kResponseBit))
         broken("PCP answer without version 2 and the response bit");
 }
@@ -39,12 +38,15 @@ void natpmp(xnat::natpmp::ByteView in)
         if (d.reply.size() < 4 || !(d.reply[1] & kResponseBit) || d.reply[3] != static_cast<uint8_t>(d.error))
             broken("NAT-PMP error answer without the response bit or its result");
         break;
-    case Decoded::Kind::map:
+    case Decoded::Kind::map: {
         if (in.size() < 12)
             broken("NAT-PMP mapping request decoded from fewer than 12 octets");
-        (void)encode_map_response(d.map.opcode, ResultCode::success, 1, d.map.internal_port,
-                                  d.map.suggested_port, d.map.lifetime);
+        Bytes out = encode_map_response(d.map.opcode, ResultCode::success, 1, d.map.internal_port,
+                                        d.map.suggested_port, d.map.lifetime);
+        if (out.size() != 16 || out[1] != (static_cast<uint8_t>(d.map.opcode) | kResponseBit))
+            broken("NAT-PMP mapping answer not 16 octets with the request's opcode and the response bit");
         break;
+    }
     case Decoded::Kind::external_address:
     case Decoded::Kind::drop:
         break;
@@ -80,10 +82,16 @@ void pcp(xnat::pcp::ByteView in)
 
 // Forwards that take every mapping, so the handler's whole path runs: grant, renew, delete.
 struct AcceptAll : xnat::portmap::Forwards {
-    xnat::Result<void> add(const xnat::portmap::Mapping &) override { return {}; }
+    xnat::Result<void> add(const xnat::portmap::Mapping &) override
+    {
+        return {};
+    }
     void renew(const xnat::portmap::Mapping &) override {}
     void remove(const xnat::portmap::Mapping &) override {}
-    bool taken(xnat::portmap::Protocol, uint16_t port) override { return port % 7 == 0; }
+    bool taken(xnat::portmap::Protocol, uint16_t port) override
+    {
+        return port % 7 == 0;
+    }
 };
 
 // The handler keeps its table from one input to the next, as the server does from one datagram
@@ -91,7 +99,7 @@ struct AcceptAll : xnat::portmap::Forwards {
 void handler(xnat::portmap::ByteView in)
 {
     using namespace xnat::portmap;
-    static MappingTable table(Policy{30000, 30015, 8, 120, 86400}, 1);
+    static MappingTable table = *MappingTable::make(Policy{30000, 30015, 8, 120, 86400}, 1);
     static AcceptAll forwards;
     static RequestHandler h = [] {
         RequestHandler r(table, forwards);
@@ -103,6 +111,8 @@ void handler(xnat::portmap::ByteView in)
     Answer a = h.handle(in, 0x0a00000c, now, static_cast<uint32_t>(now));
     if (a.outcome == Outcome::dropped ? !a.reply.empty() : a.reply.size() < 4)
         broken("an answer for a dropped datagram, or none for a request");
+    if (!a.reply.empty() && a.reply[0] == xnat::pcp::kVersion)
+        check_pcp_answer(a.reply);
     if (table.count(0x0a00000c) > 8)
         broken("the per-host limit was passed");
 }

@@ -8,8 +8,7 @@
 using namespace xnat::natpmp;
 using Kind = Decoded::Kind;
 
-namespace
-{
+namespace {
 
 Decoded decode(const Bytes &b, uint32_t epoch = 0)
 {

@@ -9,8 +9,7 @@
 using namespace xnat::pcp;
 using Kind = Decoded::Kind;
 
-namespace
-{
+namespace {
 
 // 10.0.0.12 as PCP writes it: ::ffff:10.0.0.12.
 const Bytes kClient = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0x0a, 0x00, 0x00, 0x0c};
@@ -204,13 +203,13 @@ TEST_CASE("pcp: the server's checks on a request, in the RFC's order")
     {
         CHECK(error_of(map_request(), ipv4_mapped(0x0a00000d)) == ResultCode::address_mismatch);
     }
-    SECTION("protocol 0 (all protocols) with a port")
+    SECTION("protocol 0 (all protocols): the internal port is ignored on reception (§11.1)")
     {
         Bytes in = map_request();
         in[36] = 0;
-        CHECK(error_of(in) == ResultCode::malformed_request);
-        in[40] = in[41] = 0; // all protocols, all ports: well formed
-        CHECK(decode(in).kind == Kind::request);
+        Decoded d = decode(in);
+        REQUIRE(d.kind == Kind::request);
+        CHECK(d.request.map->protocol == 0);
     }
 }
 
@@ -229,6 +228,11 @@ TEST_CASE("pcp: an error answer is the request with the response header's fields
     Bytes v9 = {0x09, 0x01, 0xaa, 0xbb};
     CHECK(encode_error(v9, ResultCode::unsupp_version, 1800, 1) ==
           cat({{0x02, 0x81, 0x00, 0x01, 0x00, 0x00, 0x07, 0x08, 0x00, 0x00, 0x00, 0x01}, Bytes(12, 0)}));
-    // Over 1100 octets: cut to 1100.
+    // Over 1100 octets: cut to 1100. Not whole words: padded to them, so the answer is well formed.
     CHECK(encode_error(Bytes(1500, 0x02), ResultCode::malformed_request, 1800, 1).size() == 1100);
+    Bytes odd = map_request({0x00});
+    Bytes padded = encode_error(odd, ResultCode::malformed_request, 1800, 1);
+    CHECK(padded.size() == 64);
+    CHECK(Bytes(padded.begin() + 24, padded.begin() + 61) == Bytes(odd.begin() + 24, odd.end()));
+    CHECK(Bytes(padded.begin() + 61, padded.end()) == Bytes(3, 0));
 }

@@ -13,12 +13,13 @@
 using namespace xnat;
 using namespace xnat::portmap;
 
-namespace
-{
+namespace {
 
 constexpr uint32_t kHost = 0x0a00000c;     // 10.0.0.12
 constexpr uint32_t kOther = 0x0a00000d;    // 10.0.0.13
 constexpr uint32_t kExternal = 0xcb007101; // 203.0.113.1
+// The nonce pcp_map writes.
+constexpr Nonce kNonce = {0xa0, 0xa1, 0xa2, 0xa3, 0xa4, 0xa5, 0xa6, 0xa7, 0xa8, 0xa9, 0xaa, 0xab};
 
 struct FakeForwards : Forwards {
     std::vector<Mapping> installed;
@@ -57,7 +58,7 @@ struct FakeForwards : Forwards {
 
 struct Fixture {
     Policy policy{30000, 30099, 2, 120, 86400};
-    MappingTable table{policy, 1};
+    MappingTable table = *MappingTable::make(policy, 1);
     FakeForwards forwards;
     RequestHandler handler{table, forwards};
     Fixture()
@@ -188,7 +189,7 @@ TEST_CASE("portmap handler: PCP MAP, its answer byte for byte, and delete")
     pcp::Address ext = pcp::ipv4_mapped(kExternal);
     std::copy(ext.begin(), ext.end(), want.begin() + 44);
     CHECK(a.reply == want);
-    CHECK(f.forwards.installed == std::vector<Mapping>{{Protocol::udp, kHost, 5000, 30042, 1600, Via::pcp}});
+    CHECK(f.forwards.installed == std::vector<Mapping>{{Protocol::udp, kHost, 5000, 30042, 1600, Via::pcp, kNonce}});
 
     // Protocol 0, port 0, lifetime 0: every mapping of the host goes.
     f.send(pcp_map(kHost, 6, 22, 0, 600));
@@ -234,4 +235,52 @@ TEST_CASE("portmap handler: PCP refusals")
     pcp::Address me = pcp::ipv4_mapped(kHost);
     std::copy(me.begin(), me.end(), announce.begin() + 8);
     CHECK(result_of(announce) == std::pair{0, 0u});
+}
+
+TEST_CASE("portmap handler: PCP nonces, PREFER_FAILURE with an address, protocol 0")
+{
+    Fixture f;
+    Bytes mine = pcp_map(kHost, 17, 5000, 0, 600);
+    REQUIRE(f.send(mine).outcome == Outcome::granted);
+    // Another client on the same host (another nonce) may neither renew nor delete it.
+    Bytes theirs = mine;
+    theirs[24] ^= 0xff;
+    Answer a = f.send(theirs, kHost, 1100);
+    CHECK(a.outcome == Outcome::refused_nonce);
+    CHECK(a.reply[3] == 2);                           // NOT_AUTHORIZED
+    CHECK(portmap::get32(a.reply, 4) == 1600 - 1100); // what is left of the mapping
+    Bytes their_delete = theirs;
+    portmap::put32(their_delete, 4, 0);
+    CHECK(f.send(their_delete).outcome == Outcome::refused_nonce);
+    CHECK(f.forwards.installed.size() == 1);
+    // The error answer is the request with the answer's header (§7.2): the MAP data as sent.
+    CHECK(Bytes(a.reply.begin() + 24, a.reply.end()) == Bytes(theirs.begin() + 24, theirs.end()));
+
+    // PREFER_FAILURE naming an address that is not the gateway's: CANNOT_PROVIDE_EXTERNAL.
+    Bytes elsewhere = pcp_map(kHost, 6, 22, 30050, 600, {0x02, 0x00, 0x00, 0x00});
+    pcp::Address other = pcp::ipv4_mapped(0xc6336401); // 198.51.100.1
+    std::copy(other.begin(), other.end(), elsewhere.begin() + 44);
+    a = f.send(elsewhere);
+    CHECK(a.outcome == Outcome::refused_unavailable);
+    CHECK(a.reply[3] == 11);
+    // The gateway's own address is what it can provide. (Another nonce than the UDP mapping's.)
+    elsewhere[25] ^= 0x55;
+    pcp::Address ours = pcp::ipv4_mapped(kExternal);
+    std::copy(ours.begin(), ours.end(), elsewhere.begin() + 44);
+    a = f.send(elsewhere);
+    CHECK(a.outcome == Outcome::granted);
+    CHECK(portmap::get16(a.reply, 42) == 30050);
+
+    // Protocol 0 with lifetime 0 deletes every mapping the nonce owns, whatever the internal port
+    // says (§11.1: ignored on reception). Here: the TCP one; the UDP one has another nonce, so
+    // the answer is NOT_AUTHORIZED for what is left.
+    Bytes all = pcp_map(kHost, 0, 4242, 0, 0);
+    std::copy(elsewhere.begin() + 24, elsewhere.begin() + 36, all.begin() + 24);
+    a = f.send(all);
+    CHECK(a.outcome == Outcome::refused_nonce);
+    REQUIRE(f.forwards.installed.size() == 1);
+    CHECK(f.forwards.installed[0].proto == Protocol::udp);
+    // NAT-PMP has no nonce: the host deletes its own mapping whoever made it.
+    CHECK(f.send(natpmp_map(1, 5000, 0, 0)).outcome == Outcome::deleted);
+    CHECK(f.forwards.installed.empty());
 }

@@ -9,12 +9,12 @@
 using namespace xnat;
 using namespace xnat::portmap;
 
-namespace
-{
+namespace {
 
 const std::vector<Mapping> kMappings = {
     {Protocol::tcp, 0x0a00000c, 8080, 30005, 123456, Via::natpmp},
-    {Protocol::udp, 0x0a00000c, 8080, 30005, 123999, Via::pcp},
+    {Protocol::udp, 0x0a00000c, 8080, 30005, 123999, Via::pcp,
+     Nonce{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0xfe, 0xff}},
     {Protocol::udp, 0x0a00000d, 5000, 30006, 7, Via::pcp},
 };
 
@@ -42,6 +42,7 @@ TEST_CASE("portmap state: written and read back the same")
     std::string text = state_to_json(kMappings);
     CHECK(text.find(R"("host": "10.0.0.12")") != std::string::npos);
     CHECK(text.find(R"("via": "pcp")") != std::string::npos);
+    CHECK(text.find(R"("nonce": "00010203040506070809feff")") != std::string::npos);
     auto back = parse_state(text);
     REQUIRE(back);
     CHECK(*back == kMappings);
@@ -71,6 +72,10 @@ TEST_CASE("portmap state: a broken file is refused with its JSON path")
     bad_via.replace(bad_via.find(R"("pcp")"), 5, R"("upnp")");
     CHECK(error_of(one(bad_via)) == "mappings[0].via: expected \"natpmp\" or \"pcp\"");
     CHECK(error_of(one(kGood + R"(, "note": "x")")).find("note") != std::string::npos);
+    CHECK(error_of(one(kGood + R"(, "nonce": "00")")) == "mappings[0].nonce: expected 24 hexadecimal digits");
+    CHECK(error_of(one(kGood + R"(, "nonce": "00010203040506070809FEFF")")) ==
+          "mappings[0].nonce: expected 24 hexadecimal digits");
+    CHECK(parse_state(one(kGood + R"(, "nonce": "00010203040506070809feff")")));
 }
 
 TEST_CASE("portmap state: a mapping twice, or an external port twice, is refused")
