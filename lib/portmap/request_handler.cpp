@@ -118,7 +118,10 @@ const char *outcome_name(Outcome o)
 
 Answer RequestHandler::handle(ByteView datagram, uint32_t source, uint64_t now, uint32_t epoch)
 {
-    // RFC 6887 §9: both protocols share the port, and the first octet tells them apart.
+    // RFC 6887 §9: both protocols share the port, and the first octet tells them apart. Any
+    // version but 0 is PCP's to answer: 1 and above 2 get UNSUPP_VERSION naming version 2, which
+    // is how a client learns what the server speaks (NAT-PMP's own unsupported-version answer
+    // would only tell it "0").
     if (!datagram.empty() && datagram[0] == natpmp::kVersion)
         return natpmp(datagram, source, now, epoch);
     return pcp(datagram, source, now, epoch);

@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <initializer_list>
 #include <set>
 #include <utility>
 #include <vector>
@@ -283,4 +284,20 @@ TEST_CASE("portmap handler: PCP nonces, PREFER_FAILURE with an address, protocol
     // NAT-PMP has no nonce: the host deletes its own mapping whoever made it.
     CHECK(f.send(natpmp_map(1, 5000, 0, 0)).outcome == Outcome::deleted);
     CHECK(f.forwards.installed.empty());
+}
+
+TEST_CASE("portmap handler: a version other than 0 and 2 learns that the server speaks PCP 2")
+{
+    Fixture f;
+    for (uint8_t version : std::initializer_list<uint8_t>{1, 3, 0xff}) {
+        Bytes in(24, 0);
+        in[0] = version;
+        in[1] = 1;
+        Answer a = f.send(in);
+        CHECK(a.outcome == Outcome::malformed);
+        REQUIRE(a.reply.size() == 24);
+        CHECK(a.reply[0] == 2);
+        CHECK(a.reply[1] == 0x81);
+        CHECK(a.reply[3] == 1); // UNSUPP_VERSION
+    }
 }
