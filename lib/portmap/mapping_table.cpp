@@ -15,6 +15,16 @@ auto identity(Protocol proto, uint32_t host, uint16_t internal_port)
 
 } // namespace
 
+bool owns(const std::optional<Nonce> &nonce, const Mapping &m)
+{
+    return !nonce || !m.nonce || *m.nonce == *nonce;
+}
+
+uint32_t seconds_left(const Mapping &m, uint64_t now)
+{
+    return m.expires > now ? static_cast<uint32_t>(std::min<uint64_t>(m.expires - now, UINT32_MAX)) : 0;
+}
+
 Result<void> check_policy(const Policy &p)
 {
     if (p.port_lo == 0 || p.port_hi < p.port_lo)
@@ -97,11 +107,10 @@ Decision MappingTable::map(const MapAsk &ask, uint64_t now, const PortTaken &tak
         std::find_if(mappings_.begin(), mappings_.end(), identity(ask.proto, ask.host, ask.internal_port));
     if (known != mappings_.end()) {
         Mapping &m = *known;
-        if (m.nonce && ask.nonce && *m.nonce != *ask.nonce) {
+        if (!owns(ask.nonce, m)) {
             d.refusal = Refusal::nonce_mismatch;
             d.mapping = m;
-            d.lifetime =
-                m.expires > now ? static_cast<uint32_t>(std::min<uint64_t>(m.expires - now, UINT32_MAX)) : 0;
+            d.lifetime = seconds_left(m, now);
             return d;
         }
         m.expires = now + d.lifetime;
@@ -160,9 +169,18 @@ template <typename Pred> std::vector<Mapping> take_if(std::vector<Mapping> &from
 
 } // namespace
 
-std::vector<Mapping> MappingTable::remove_host(Protocol proto, uint32_t host)
+MappingTable::Released MappingTable::release(Protocol proto, uint32_t host, uint16_t internal_port,
+                                             const std::optional<Nonce> &nonce)
 {
-    return take_if(mappings_, [&](const Mapping &m) { return m.proto == proto && m.host == host; });
+    auto of_request = [&](const Mapping &m) {
+        return m.proto == proto && m.host == host && (internal_port == 0 || m.internal_port == internal_port);
+    };
+    Released r;
+    for (const Mapping &m : mappings_)
+        if (of_request(m) && !owns(nonce, m))
+            r.kept.push_back(m);
+    r.removed = take_if(mappings_, [&](const Mapping &m) { return of_request(m) && owns(nonce, m); });
+    return r;
 }
 
 std::vector<Mapping> MappingTable::expire(uint64_t now)

@@ -66,6 +66,13 @@ enum class Refusal {
     nonce_mismatch,        // the mapping exists with another PCP client's nonce (§11.3)
 };
 
+// Whether a request carrying `nonce` may renew or delete `m` (RFC 6887 §11.3): NAT-PMP has no
+// nonce and may touch every mapping of its host, and a mapping without one (NAT-PMP made it)
+// belongs to any client of its host.
+bool owns(const std::optional<Nonce> &nonce, const Mapping &m);
+// Seconds until `m` expires, 0 once it has.
+uint32_t seconds_left(const Mapping &m, uint64_t now);
+
 // A policy the table can work with: ports 1 to 65535 with lo <= hi, lifetimes min <= max, and at
 // least one mapping per host. The error names the field.
 Result<void> check_policy(const Policy &p);
@@ -95,8 +102,14 @@ class MappingTable
 
     const Mapping *find(Protocol proto, uint32_t host, uint16_t internal_port) const;
     std::optional<Mapping> remove(Protocol proto, uint32_t host, uint16_t internal_port);
-    // Every mapping of a host for one protocol (NAT-PMP's delete with internal port 0).
-    std::vector<Mapping> remove_host(Protocol proto, uint32_t host);
+    // Removes the host's mappings of `proto` (every port when internal_port is 0: NAT-PMP's and
+    // PCP's delete-all) that `nonce` owns. `kept`: those another PCP client's nonce holds.
+    struct Released {
+        std::vector<Mapping> removed;
+        std::vector<Mapping> kept;
+    };
+    Released release(Protocol proto, uint32_t host, uint16_t internal_port,
+                     const std::optional<Nonce> &nonce);
     // The mappings whose lifetime has passed, removed.
     std::vector<Mapping> expire(uint64_t now);
     // Takes back a mapping found after a restart, if the policy still allows it and its

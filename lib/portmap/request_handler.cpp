@@ -79,11 +79,6 @@ pcp::ResultCode pcp_code(Outcome o)
     }
 }
 
-uint32_t seconds_left(const Mapping &m, uint64_t now)
-{
-    return m.expires > now ? static_cast<uint32_t>(std::min<uint64_t>(m.expires - now, UINT32_MAX)) : 0;
-}
-
 uint32_t error_lifetime(Outcome o)
 {
     return o == Outcome::refused_third_party || o == Outcome::refused_protocol ? kLongErrorLifetime
@@ -148,15 +143,10 @@ Decision RequestHandler::grant(const MapAsk &ask, uint64_t now, Answer &answer)
 std::vector<Mapping> RequestHandler::release(Protocol proto, uint32_t host, uint16_t internal_port,
                                              const std::optional<Nonce> &nonce)
 {
-    std::vector<Mapping> mine, kept;
-    for (const Mapping &m : table_.mappings())
-        if (m.proto == proto && m.host == host && (internal_port == 0 || m.internal_port == internal_port))
-            (!nonce || !m.nonce || *m.nonce == *nonce ? mine : kept).push_back(m);
-    for (const Mapping &m : mine) {
-        table_.remove(m.proto, m.host, m.internal_port);
+    MappingTable::Released r = table_.release(proto, host, internal_port, nonce);
+    for (const Mapping &m : r.removed)
         forwards_.remove(m);
-    }
-    return kept;
+    return r.kept;
 }
 
 Answer RequestHandler::natpmp(ByteView datagram, uint32_t source, uint64_t now, uint32_t epoch)

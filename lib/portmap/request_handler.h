@@ -73,9 +73,8 @@ class RequestHandler
     // Grants or renews in the table and installs the forward; on a kernel refusal the table
     // forgets the new mapping again. The outcome and its reason go into `answer`.
     Decision grant(const MapAsk &ask, uint64_t now, Answer &answer);
-    // Removes the host's mappings of `proto` (every port when internal_port is 0) that `nonce`
-    // owns: those without a nonce or with this one; none is NAT-PMP, which owns all of the
-    // host's. Returns the ones another PCP client's nonce kept.
+    // MappingTable::release, and the removed mappings' forwards with them. Returns the ones
+    // another PCP client's nonce kept.
     std::vector<Mapping> release(Protocol proto, uint32_t host, uint16_t internal_port,
                                  const std::optional<Nonce> &nonce);
 

@@ -124,7 +124,7 @@ TEST_CASE("mapping table: removal, expiry and adoption after a restart")
     auto gone = t.remove(Protocol::tcp, kHostA, 1);
     REQUIRE(gone);
     CHECK(gone->external_port == 30001);
-    CHECK(t.remove_host(Protocol::udp, kHostA).size() == 2);
+    CHECK(t.release(Protocol::udp, kHostA, 0, std::nullopt).removed.size() == 2);
     CHECK(t.mappings().size() == 1);
     CHECK(t.expire(399).empty());
     CHECK(t.expire(400).size() == 1);
