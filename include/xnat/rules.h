@@ -35,6 +35,9 @@ XNAT_STATIC_ASSERT(sizeof(struct xnat_endpoint) == 12, "endpoint layout");
 /* from is "wan:PORT": the WAN interface's address, whatever it is. from.addr holds the one the
  * rule is installed on now (0: none yet, the rule is not in the forward table). */
 #define XNAT_FWD_F_FROM_WAN 0x01
+/* Made by xnat-portmapd for a host's NAT-PMP or PCP request, not by the operator: the daemon
+ * owns it (adopts or removes it after a restart), and a reload of the config keeps it. */
+#define XNAT_FWD_F_MAPPED 0x02
 
 /* A rule as the user wrote it; the datapath never reads this, xnat-map lists and edits it. */
 struct xnat_fwd_rule {

@@ -100,7 +100,7 @@ xnat_fwd_rule to_rule_record(const PortForward &f)
     r.to = to_record(f.to);
     r.proto = static_cast<uint8_t>(f.proto);
     r.side = static_cast<uint8_t>(f.side);
-    r.flags = f.from_wan ? XNAT_FWD_F_FROM_WAN : 0;
+    r.flags = (f.from_wan ? XNAT_FWD_F_FROM_WAN : 0) | (f.mapped ? XNAT_FWD_F_MAPPED : 0);
     return r;
 }
 
@@ -112,6 +112,7 @@ PortForward from_rule_record(const xnat_fwd_rule &r)
     f.from = from_record(r.from);
     f.to = from_record(r.to);
     f.from_wan = (r.flags & XNAT_FWD_F_FROM_WAN) != 0;
+    f.mapped = (r.flags & XNAT_FWD_F_MAPPED) != 0;
     return f;
 }
 

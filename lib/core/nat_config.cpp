@@ -7,6 +7,7 @@
 #include "core/forward_table.h"
 #include "core/json_fields.h"
 #include "core/masquerade.h"
+#include "core/port_mapping.h"
 #include "core/strict_json.h"
 
 namespace xnat {
@@ -231,6 +232,31 @@ Result<PortForward> make_port_forward(std::string_view proto, std::string_view f
     return normalize(f, names);
 }
 
+namespace {
+
+// Ports the daemon may hand out must be no one else's: not a static forward's, not masquerade's.
+Result<void> check_port_mapping(const Config &cfg)
+{
+    const PortMappingConfig &pm = *cfg.port_mapping;
+    std::string ours = "port_mapping.ports: " + std::to_string(pm.port_lo) + "-" + std::to_string(pm.port_hi);
+    for (size_t i = 0; i < cfg.port_forwards.size(); ++i) {
+        const PortForward &f = cfg.port_forwards[i];
+        if (f.side == Side::wan && ports_overlap(pm.port_lo, pm.port_hi, f.from.port_lo, f.from.port_hi))
+            return invalid_input(ours + " overlaps port_forwards[" + std::to_string(i) + "] (" + describe(f) +
+                                 "): a static forward's ports are never handed out");
+    }
+    for (size_t i = 0; i < cfg.masquerade.size(); ++i) {
+        const Masquerade &m = cfg.masquerade[i];
+        if (ports_overlap(pm.port_lo, pm.port_hi, m.port_lo, m.port_hi))
+            return invalid_input(ours + " overlaps masquerade[" + std::to_string(i) + "].ports " +
+                                 std::to_string(m.port_lo) + "-" + std::to_string(m.port_hi) +
+                                 ": give each its own range (masquerade's default is 1024-65535)");
+    }
+    return {};
+}
+
+} // namespace
+
 Result<Config> parse_config(std::string_view json_text)
 {
     auto parsed = parse_strict_json(json_text);
@@ -240,7 +266,7 @@ Result<Config> parse_config(std::string_view json_text)
     if (!root.is_object())
         return invalid_input("expected a JSON object at the top, got " + json_type(root));
     if (auto r = check_keys(root, "", {"port_forwards", "masquerade", "timeouts", "limits", "icmp_refusals",
-                                       "mss_clamp"});
+                                       "mss_clamp", "port_mapping"});
         !r)
         return r.error();
 
@@ -300,6 +326,15 @@ Result<Config> parse_config(std::string_view json_text)
         if (!m)
             return m.error();
         cfg.mss_clamp = *m;
+    }
+
+    if (root.contains("port_mapping")) {
+        auto p = parse_port_mapping(root.at("port_mapping"));
+        if (!p)
+            return p.error();
+        cfg.port_mapping = *p;
+        if (auto r = check_port_mapping(cfg); !r)
+            return r.error();
     }
 
     std::vector<LabelledForward> labelled;

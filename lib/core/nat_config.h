@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -11,6 +12,7 @@
 
 #include "core/masquerade.h"
 #include "core/net.h"
+#include "core/port_mapping.h"
 #include "core/result.h"
 #include "xnat/config.h"
 #include "xnat/maps.h"
@@ -26,6 +28,8 @@ struct PortForward {
     // is keyed by address, so from.addr holds the address it is installed on; 0 while the WAN
     // has none (parked: not in the table), and always 0 in a parsed config.
     bool from_wan = false;
+    // Made by xnat-portmapd for a host's request (never in a parsed config).
+    bool mapped = false;
     bool operator==(const PortForward &) const = default;
     bool parked() const { return from_wan && from.addr == 0; }
 };
@@ -80,6 +84,8 @@ struct Config {
     // TCP MSS clamping of crossing SYNs: 0 off, XNAT_MSS_CLAMP_PMTU for the interfaces' MTU
     // minus 40, else the number.
     uint16_t mss_clamp = 0;
+    // What xnat-portmapd may hand out; the loader only checks it.
+    std::optional<PortMappingConfig> port_mapping;
 
     // Room for source-NAT mappings: one per flow at worst with masquerade; without it they
     // serve hairpinned flows only, and the preallocated tables stay small.
