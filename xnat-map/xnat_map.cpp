@@ -4,7 +4,10 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
+#include <fstream>
 #include <functional>
+#include <map>
 
 #include "cli/cli.h"
 #include "core/conn_filter.h"
@@ -18,6 +21,7 @@
 #include "kernel/metrics_source.h"
 #include "kernel/pin_dir.h"
 #include "kernel/rule_store.h"
+#include "portmap/state_file.h"
 
 #ifndef XNAT_VERSION
 #define XNAT_VERSION "dev"
@@ -42,6 +46,7 @@ struct Args {
     // conns: filters and output form; stats: --prometheus
     std::string filter_proto, filter_addr, filter_port, filter_state, output = "xnat";
     bool prometheus = false, per_state = false;
+    std::string portmap_state; // list: xnat-portmapd's state file (empty: its default)
 };
 
 // Opens the instance for reading.
@@ -114,6 +119,31 @@ Result<void> cmd_del(const Args &a)
     return {};
 }
 
+// For each mapped forward, what xnat-portmapd's state says of it: the protocol the host asked
+// with and the time left. A forward the state does not know (a daemon that was killed and not
+// restarted) is shown as mapped without either.
+std::map<uint16_t, std::string> mapped_notes(const std::vector<StoredRule> &rules, const Args &a)
+{
+    std::map<uint16_t, std::string> notes;
+    std::ifstream in(a.portmap_state.empty() ? portmap::default_state_path(a.pin_dir) : a.portmap_state);
+    if (!in)
+        return notes;
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    auto state = portmap::parse_state(text);
+    if (!state)
+        return notes;
+    timespec ts{};
+    ::clock_gettime(CLOCK_BOOTTIME, &ts);
+    uint64_t now = static_cast<uint64_t>(ts.tv_sec);
+    for (const StoredRule &r : rules)
+        for (const portmap::Mapping &m : state->mappings)
+            if (r.fwd.mapped && static_cast<uint8_t>(r.fwd.proto) == static_cast<uint8_t>(m.proto) &&
+                r.fwd.to.addr == m.host && r.fwd.to.port_lo == m.internal_port && r.fwd.from.port_lo == m.external_port)
+                notes[r.id] = std::string(portmap::via_name(m.via)) + ", expires in " +
+                              std::to_string(portmap::seconds_left(m, now)) + " s";
+    return notes;
+}
+
 Result<void> cmd_list(const Args &a)
 {
     auto maps = open_instance(a);
@@ -132,7 +162,7 @@ Result<void> cmd_list(const Args &a)
     auto hits = read_rule_hits(maps->view());
     if (!hits)
         return hits.error();
-    std::fputs(format_rules(*rules, *masq, *hits).c_str(), stdout);
+    std::fputs(format_rules(*rules, *masq, *hits, mapped_notes(*rules, a)).c_str(), stdout);
     return {};
 }
 
@@ -276,7 +306,9 @@ int main(int argc, char **argv)
     del->add_option("FROM", args.from, "the rule's FROM, as listed")->required();
     del->add_option("--on", args.on, "interface of the rule")->capture_default_str();
     CLI::App *list = sub("list", "show the rules", cmd_list);
-    list->add_flag("--json", args.json, "as a config's port_forwards");
+    list->add_flag("--json", args.json, "as a config's port_forwards (mapped forwards left out)");
+    list->add_option("--portmap-state", args.portmap_state,
+                     "xnat-portmapd's state file, for mapped forwards' expiry (default: its default for --pin-dir)");
     CLI::App *conns = sub("conns", "show connections: original tuple, reply tuple, state, timeout, counts", cmd_conns);
     CLI::Option *conns_json = conns->add_flag("--json", args.json, "as JSON");
     conns->add_option("--proto", args.filter_proto, "only tcp, udp or icmp connections");

@@ -193,8 +193,14 @@ nlohmann::json stats_to_json(const StatsView &s)
 }
 
 std::string format_rules(const std::vector<StoredRule> &rules, const std::vector<Masquerade> &masq,
-                         const std::vector<uint64_t> &hits)
+                         const std::vector<uint64_t> &hits, const std::map<uint16_t, std::string> &mapped_notes)
 {
+    auto origin = [&](const StoredRule &r) {
+        if (!r.fwd.mapped)
+            return std::string();
+        auto note = mapped_notes.find(r.id);
+        return " (mapped: " + (note == mapped_notes.end() ? std::string("by xnat-portmapd") : note->second) + ")";
+    };
     // Appended, not "\t" + to_string(...): GCC 12 at -O3 takes that form for an overlapping
     // copy (a -Wrestrict false positive).
     auto hit = [&](size_t slot) {
@@ -206,7 +212,7 @@ std::string format_rules(const std::vector<StoredRule> &rules, const std::vector
     std::string out;
     for (const auto &r : rules)
         out += std::to_string(r.id) + "\t" + describe(r.fwd) +
-               (r.fwd.parked() ? " (parked: the WAN has no IPv4 address)" : "") + hit(r.id) + "\n";
+               (r.fwd.parked() ? " (parked: the WAN has no IPv4 address)" : "") + origin(r) + hit(r.id) + "\n";
     for (size_t i = 0; i < masq.size(); ++i)
         out += "-\t" + describe(masq[i]) + hit(XNAT_MAX_RULES + i) + "\n";
     return out;
@@ -216,7 +222,8 @@ nlohmann::json rules_to_json(const std::vector<StoredRule> &rules, const std::ve
 {
     nlohmann::json list = nlohmann::json::array();
     for (const auto &r : rules)
-        list.push_back(port_forward_to_json(r.fwd));
+        if (!r.fwd.mapped)
+            list.push_back(port_forward_to_json(r.fwd));
     nlohmann::json out = {{"port_forwards", list}};
     if (!masq.empty()) {
         nlohmann::json m = nlohmann::json::array();

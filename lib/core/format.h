@@ -1,6 +1,7 @@
 // What xnat-map prints: connections in conntrack's form, counters and rules, as text or JSON.
 #pragma once
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -46,10 +47,13 @@ std::string format_hosts(const std::vector<HostUsage> &hosts, uint32_t quota_con
 nlohmann::json hosts_to_json(const std::vector<HostUsage> &hosts, uint32_t quota_connections, uint32_t quota_ports);
 
 // Forwards with their ids, then masquerade rules ("masquerade ..."), each with the flows it
-// created when `hits` (read_rule_hits) is given.
+// created when `hits` (read_rule_hits) is given. A mapped forward (xnat-portmapd's) says so,
+// with what `mapped_notes` holds for its id: who asked and when it expires.
 std::string format_rules(const std::vector<StoredRule> &rules, const std::vector<Masquerade> &masq = {},
-                         const std::vector<uint64_t> &hits = {});
-// The config's own shape, so a listing can be saved and loaded again.
+                         const std::vector<uint64_t> &hits = {},
+                         const std::map<uint16_t, std::string> &mapped_notes = {});
+// The config's own shape, so a listing can be saved and loaded again: without mapped forwards,
+// which belong to xnat-portmapd and to the hosts that asked for them.
 nlohmann::json rules_to_json(const std::vector<StoredRule> &rules, const std::vector<Masquerade> &masq = {});
 
 } // namespace xnat

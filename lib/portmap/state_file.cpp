@@ -115,7 +115,30 @@ Result<Mapping> mapping_from(const json &j, const std::string &path)
     return m;
 }
 
+Result<std::map<std::string, uint64_t>> requests_from(const json &j)
+{
+    if (!j.is_object())
+        return invalid_input("requests: expected an object, got " + json_type(j));
+    std::map<std::string, uint64_t> out;
+    for (const auto &[name, count] : j.items()) {
+        if (!count.is_number_unsigned())
+            return invalid_input("requests." + name + ": expected a count, got " + json_type(count));
+        out[name] = count.get<uint64_t>();
+    }
+    return out;
+}
+
 } // namespace
+
+std::string default_state_path(const std::string &pin_dir)
+{
+    std::string name = "portmapd";
+    if (pin_dir != "/sys/fs/bpf/xnat") {
+        for (char c : pin_dir)
+            name += (c == '/' ? '-' : c);
+    }
+    return "/run/xnat/" + name + ".json";
+}
 
 const char *protocol_name(Protocol p)
 {
@@ -127,10 +150,10 @@ const char *via_name(Via v)
     return v == Via::pcp ? "pcp" : "natpmp";
 }
 
-std::string state_to_json(const std::vector<Mapping> &mappings)
+std::string state_to_json(const State &state)
 {
     json list = json::array();
-    for (const Mapping &m : mappings) {
+    for (const Mapping &m : state.mappings) {
         json entry = {{"proto", protocol_name(m.proto)},
                       {"host", format_ipv4(m.host)},
                       {"internal_port", m.internal_port},
@@ -141,17 +164,20 @@ std::string state_to_json(const std::vector<Mapping> &mappings)
             entry["nonce"] = nonce_to_hex(*m.nonce);
         list.push_back(entry);
     }
-    return json{{"version", kStateVersion}, {"mappings", list}}.dump(2) + "\n";
+    json requests = json::object();
+    for (const auto &[name, count] : state.requests)
+        requests[name] = count;
+    return json{{"version", kStateVersion}, {"mappings", list}, {"requests", requests}}.dump(2) + "\n";
 }
 
-Result<std::vector<Mapping>> parse_state(std::string_view text)
+Result<State> parse_state(std::string_view text)
 {
     auto root = parse_strict_json(text);
     if (!root)
         return root.error();
     if (!root->is_object())
         return invalid_input("expected an object, got " + json_type(*root));
-    if (auto r = check_keys(*root, "", {"version", "mappings"}); !r)
+    if (auto r = check_keys(*root, "", {"version", "mappings", "requests"}); !r)
         return r.error();
     if (!root->contains("version"))
         return invalid_input("version: missing");
@@ -160,7 +186,7 @@ Result<std::vector<Mapping>> parse_state(std::string_view text)
         return version.error();
     if (!root->contains("mappings") || !root->at("mappings").is_array())
         return invalid_input("mappings: expected an array");
-    std::vector<Mapping> out;
+    State out;
     std::set<std::tuple<Protocol, uint32_t, uint16_t>> identities;
     std::set<std::pair<Protocol, uint16_t>> external;
     const json &list = root->at("mappings");
@@ -175,7 +201,13 @@ Result<std::vector<Mapping>> parse_state(std::string_view text)
         if (!external.insert({m->proto, m->external_port}).second)
             return invalid_input(path + ".external_port: " + std::to_string(m->external_port) +
                                  " is mapped twice");
-        out.push_back(*m);
+        out.mappings.push_back(*m);
+    }
+    if (root->contains("requests")) {
+        auto requests = requests_from(root->at("requests"));
+        if (!requests)
+            return requests.error();
+        out.requests = std::move(*requests);
     }
     return out;
 }

@@ -39,16 +39,18 @@ const std::string kGood =
 
 TEST_CASE("portmap state: written and read back the same")
 {
-    std::string text = state_to_json(kMappings);
+    State state{kMappings, {{"granted", 3}, {"refused_quota", 1}}};
+    std::string text = state_to_json(state);
     CHECK(text.find(R"("host": "10.0.0.12")") != std::string::npos);
     CHECK(text.find(R"("via": "pcp")") != std::string::npos);
     CHECK(text.find(R"("nonce": "00010203040506070809feff")") != std::string::npos);
     auto back = parse_state(text);
     REQUIRE(back);
-    CHECK(*back == kMappings);
+    CHECK(*back == state);
     auto empty = parse_state(state_to_json({}));
     REQUIRE(empty);
-    CHECK(empty->empty());
+    CHECK(empty->mappings.empty());
+    CHECK(empty->requests.empty());
 }
 
 TEST_CASE("portmap state: a broken file is refused with its JSON path")
@@ -76,14 +78,18 @@ TEST_CASE("portmap state: a broken file is refused with its JSON path")
     CHECK(error_of(one(kGood + R"(, "nonce": "00010203040506070809FEFF")")) ==
           "mappings[0].nonce: expected 24 hexadecimal digits");
     CHECK(parse_state(one(kGood + R"(, "nonce": "00010203040506070809feff")")));
+    CHECK(error_of(R"({"version": 1, "mappings": [], "requests": []})") ==
+          "requests: expected an object, got an array");
+    CHECK(error_of(R"({"version": 1, "mappings": [], "requests": {"granted": -1}})") ==
+          "requests.granted: expected a count, got a negative number");
 }
 
 TEST_CASE("portmap state: a mapping twice, or an external port twice, is refused")
 {
     std::vector<Mapping> twice = {kMappings[0], kMappings[0]};
     twice[1].external_port = 30009;
-    CHECK(error_of(state_to_json(twice)) == "mappings[1]: a second mapping of 10.0.0.12:8080");
+    CHECK(error_of(state_to_json({twice, {}})) == "mappings[1]: a second mapping of 10.0.0.12:8080");
     std::vector<Mapping> port_twice = {kMappings[0], kMappings[0]};
     port_twice[1].internal_port = 9090;
-    CHECK(error_of(state_to_json(port_twice)) == "mappings[1].external_port: 30005 is mapped twice");
+    CHECK(error_of(state_to_json({port_twice, {}})) == "mappings[1].external_port: 30005 is mapped twice");
 }

@@ -1,0 +1,355 @@
+#include "portmap_server.h"
+
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <ctime>
+#include <fstream>
+#include <random>
+
+#include "core/strict_json.h"
+#include "kernel/kernel_error.h"
+#include "portmap/natpmp_wire.h"
+#include "portmap/pcp_wire.h"
+#include "portmap/state_file.h"
+
+namespace xnat {
+
+using portmap::Mapping;
+
+namespace {
+
+// A host may ask this often: enough for a client that retransmits and renews, too little for
+// one that makes the handler scan a full range on every datagram.
+constexpr double kRequestsPerSecond = 10;
+constexpr double kBurst = 20;
+constexpr int kAnnouncements = 10;
+constexpr uint64_t kFirstAnnounceGapMs = 250;
+constexpr int kTickMs = 1000;
+
+uint64_t clock_ms(clockid_t id)
+{
+    timespec ts{};
+    ::clock_gettime(id, &ts);
+    return static_cast<uint64_t>(ts.tv_sec) * 1000 + static_cast<uint64_t>(ts.tv_nsec) / 1000000;
+}
+
+// The LAN interface's own subnets: the sources served when the config names none.
+std::vector<Prefix> lan_subnets(unsigned ifindex)
+{
+    char name[IF_NAMESIZE] = {};
+    std::vector<Prefix> out;
+    ifaddrs *list = nullptr;
+    if (!::if_indextoname(ifindex, name) || ::getifaddrs(&list) != 0)
+        return out;
+    for (ifaddrs *i = list; i; i = i->ifa_next) {
+        if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET || !i->ifa_netmask || std::string(i->ifa_name) != name)
+            continue;
+        uint32_t addr = ntohl(reinterpret_cast<sockaddr_in *>(i->ifa_addr)->sin_addr.s_addr);
+        uint32_t mask = ntohl(reinterpret_cast<sockaddr_in *>(i->ifa_netmask)->sin_addr.s_addr);
+        Prefix p;
+        p.len = static_cast<uint8_t>(__builtin_popcount(mask));
+        p.addr = addr & mask;
+        out.push_back(p);
+    }
+    ::freeifaddrs(list);
+    return out;
+}
+
+std::string describe(const Mapping &m)
+{
+    return std::string(portmap::protocol_name(m.proto)) + " " + format_ipv4(m.host) + ":" +
+           std::to_string(m.internal_port) + " <- wan:" + std::to_string(m.external_port);
+}
+
+Result<void> write_atomically(const std::string &path, const std::string &text)
+{
+    std::string tmp = path + ".tmp";
+    {
+        std::ofstream out(tmp, std::ios::trunc);
+        if (!out || !(out << text) || !out.flush())
+            return system_error("cannot write " + tmp);
+    }
+    // rename() replaces it whole: a reader (xnat-map, the exporter) never sees half a file.
+    if (::rename(tmp.c_str(), path.c_str()) != 0)
+        return kernel_error("replace " + path, errno);
+    return {};
+}
+
+} // namespace
+
+PortmapServer::PortmapServer(ServerOptions opts, InstanceForwards forwards, portmap::MappingTable table,
+                             LanSocket socket, std::vector<Prefix> clients)
+    : opts_(std::move(opts)), forwards_(std::move(forwards)), table_(std::move(table)), handler_(table_, forwards_),
+      socket_(std::move(socket)), clients_(std::move(clients)), started_ms_(clock_ms(CLOCK_MONOTONIC))
+{
+}
+
+Result<std::unique_ptr<PortmapServer>> PortmapServer::start(const ServerOptions &opts, std::vector<std::string> &log)
+{
+    auto forwards = InstanceForwards::open(opts.pin_dir);
+    if (!forwards)
+        return forwards.error();
+    if (auto r = forwards->check_policy(opts.policy); !r)
+        return r.error();
+    auto lan = forwards->lan_ifindex();
+    if (!lan)
+        return lan.error();
+    char name[IF_NAMESIZE] = {};
+    if (!::if_indextoname(*lan, name))
+        return kernel_error("find the instance's LAN interface (index " + std::to_string(*lan) + ")", errno);
+    portmap::Policy policy;
+    policy.port_lo = opts.policy.port_lo;
+    policy.port_hi = opts.policy.port_hi;
+    policy.max_per_host = opts.policy.per_host;
+    policy.min_lifetime = opts.policy.min_lifetime;
+    policy.max_lifetime = opts.policy.max_lifetime;
+    auto table = portmap::MappingTable::make(policy, std::random_device{}());
+    if (!table)
+        return with_context("port_mapping", table.error());
+    auto socket = LanSocket::open(name, *lan, opts.port);
+    if (!socket)
+        return socket.error();
+    std::vector<Prefix> clients = opts.policy.clients.empty() ? lan_subnets(*lan) : opts.policy.clients;
+    if (clients.empty())
+        return invalid_input(std::string("the LAN interface ") + name +
+                             " has no IPv4 address, and port_mapping.clients names no sources to serve");
+    std::unique_ptr<PortmapServer> server(
+        new PortmapServer(opts, std::move(*forwards), std::move(*table), std::move(*socket), clients));
+    log.push_back(std::string("serving NAT-PMP and PCP on ") + name + " port " + std::to_string(opts.port) +
+                  ", external ports " + std::to_string(policy.port_lo) + "-" + std::to_string(policy.port_hi));
+    server->adopt(log);
+    if (auto r = server->tick(); !r)
+        return r.error();
+    // At start: clients whose mappings a previous run held renew them (RFC 6887 §14.1.3).
+    server->schedule_announcements();
+    return server;
+}
+
+uint64_t PortmapServer::now_s() const
+{
+    // Expiry survives a restart of the daemon but not of the machine, as the forwards do.
+    return clock_ms(CLOCK_BOOTTIME) / 1000;
+}
+
+uint32_t PortmapServer::epoch() const
+{
+    return static_cast<uint32_t>((clock_ms(CLOCK_MONOTONIC) - started_ms_) / 1000);
+}
+
+void PortmapServer::adopt(std::vector<std::string> &log)
+{
+    std::vector<Mapping> saved;
+    if (std::ifstream in(opts_.state_path); in) {
+        std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        if (auto state = portmap::parse_state(text))
+            saved = state->mappings;
+        else
+            log.push_back("ignoring " + opts_.state_path + ": " + state.error().message);
+    }
+    auto left = forwards_.mapped();
+    if (!left) {
+        log.push_back("cannot read the instance's forwards: " + left.error().message);
+        return;
+    }
+    uint64_t now = now_s();
+    auto free_elsewhere = [this](portmap::Protocol p, uint16_t port) { return forwards_.taken(p, port); };
+    for (const Mapping &f : *left) {
+        auto it = std::find_if(saved.begin(), saved.end(), [&](const Mapping &s) {
+            return s.proto == f.proto && s.host == f.host && s.internal_port == f.internal_port &&
+                   s.external_port == f.external_port;
+        });
+        if (it != saved.end() && table_.adopt(*it, now, free_elsewhere)) {
+            log.push_back("adopted " + describe(*it) + ", " + std::to_string(portmap::seconds_left(*it, now)) +
+                          " s left");
+            continue;
+        }
+        // Unknown to the saved state, expired, or no longer allowed: no forward outlives its mapping.
+        log.push_back("removed " + describe(f) + (it == saved.end() ? " (not in the saved state)" : " (expired or no longer allowed)"));
+        forwards_.remove(f);
+    }
+    dirty_ = true;
+}
+
+bool PortmapServer::served(uint32_t source) const
+{
+    return std::any_of(clients_.begin(), clients_.end(), [&](const Prefix &p) { return p.contains(source); });
+}
+
+bool PortmapServer::within_rate(uint32_t source, uint64_t now_ms)
+{
+    Bucket &b = buckets_[source];
+    if (b.last_ms == 0)
+        b.tokens = kBurst;
+    else
+        b.tokens = std::min(kBurst, b.tokens + static_cast<double>(now_ms - b.last_ms) * kRequestsPerSecond / 1000.0);
+    b.last_ms = now_ms;
+    if (b.tokens < 1)
+        return false;
+    b.tokens -= 1;
+    return true;
+}
+
+void PortmapServer::serve_one(const Datagram &d)
+{
+    if (!served(d.source)) {
+        ++requests_["not_served"];
+        dirty_ = true;
+        return;
+    }
+    if (!within_rate(d.source, clock_ms(CLOCK_MONOTONIC))) {
+        ++requests_["rate_limited"];
+        dirty_ = true;
+        return;
+    }
+    size_t before = table_.mappings().size();
+    auto answer = handler_.handle(portmap::ByteView(d.bytes.data(), d.bytes.size()), d.source, now_s(), epoch());
+    ++requests_[portmap::outcome_name(answer.outcome)];
+    dirty_ = true;
+    if (!answer.why.empty())
+        std::fprintf(stderr, "xnat-portmapd: %s:%u: %s: %s\n", format_ipv4(d.source).c_str(), d.source_port,
+                     portmap::outcome_name(answer.outcome), answer.why.c_str());
+    if (!answer.reply.empty())
+        if (auto r = socket_.reply(d, answer.reply); !r)
+            std::fprintf(stderr, "xnat-portmapd: %s\n", r.error().message.c_str());
+    if (table_.mappings().size() != before || answer.outcome == portmap::Outcome::renewed)
+        save(); // at once: xnat-map list shows a new expiry as soon as the client has it
+}
+
+void PortmapServer::schedule_announcements()
+{
+    announcements_left_ = kAnnouncements;
+    announce_gap_ms_ = kFirstAnnounceGapMs;
+    next_announcement_ms_ = clock_ms(CLOCK_MONOTONIC);
+}
+
+void PortmapServer::announce_if_due(uint64_t now_ms)
+{
+    if (announcements_left_ == 0 || now_ms < next_announcement_ms_)
+        return;
+    if (auto r = socket_.announce(pcp::encode_announce(epoch())); !r)
+        std::fprintf(stderr, "xnat-portmapd: %s\n", r.error().message.c_str());
+    if (wan_)
+        if (auto r = socket_.announce(natpmp::encode_external_address(natpmp::ResultCode::success, epoch(), wan_));
+            !r)
+            std::fprintf(stderr, "xnat-portmapd: %s\n", r.error().message.c_str());
+    --announcements_left_;
+    next_announcement_ms_ = now_ms + announce_gap_ms_;
+    announce_gap_ms_ *= 2;
+}
+
+void PortmapServer::reconcile()
+{
+    if (!wan_)
+        return; // forwards on the WAN address wait for one
+    std::vector<Mapping> lost;
+    for (const Mapping &m : table_.mappings()) {
+        auto there = forwards_.installed(m);
+        if (!there || *there)
+            continue;
+        // A reload of the config, or an operator's xnat-map del, took it: put it back if allowed.
+        bool elsewhere = forwards_.taken(m.proto, m.external_port);
+        if (!elsewhere && forwards_.add(m)) {
+            std::fprintf(stderr, "xnat-portmapd: reinstalled %s\n", describe(m).c_str());
+            continue;
+        }
+        lost.push_back(m);
+    }
+    for (const Mapping &m : lost) {
+        std::fprintf(stderr, "xnat-portmapd: dropped %s: its port is now someone else's\n", describe(m).c_str());
+        table_.remove(m.proto, m.host, m.internal_port);
+        dirty_ = true;
+    }
+}
+
+Result<void> PortmapServer::tick()
+{
+    if (!forwards_.still_pinned())
+        return system_error("the instance at " + opts_.pin_dir + " was unloaded");
+    auto wan = forwards_.wan_address();
+    if (!wan)
+        return wan.error();
+    uint32_t now_wan = wan->value_or(0);
+    if (!wan_known_ || now_wan != wan_) {
+        bool changed = wan_known_;
+        wan_known_ = true;
+        wan_ = now_wan;
+        handler_.set_external_address(wan_);
+        if (changed && wan_)
+            schedule_announcements(); // RFC 6886 §3.2.1: a new external address is announced
+    }
+    for (const Mapping &m : table_.expire(now_s())) {
+        std::fprintf(stderr, "xnat-portmapd: expired %s\n", describe(m).c_str());
+        forwards_.remove(m);
+        dirty_ = true;
+    }
+    reconcile();
+    if (dirty_)
+        save();
+    uint64_t now_ms = clock_ms(CLOCK_MONOTONIC);
+    for (auto it = buckets_.begin(); it != buckets_.end();)
+        it = now_ms - it->second.last_ms > 60000 ? buckets_.erase(it) : std::next(it);
+    return {};
+}
+
+void PortmapServer::save()
+{
+    portmap::State state{table_.mappings(), requests_};
+    if (auto r = write_atomically(opts_.state_path, portmap::state_to_json(state)); !r)
+        std::fprintf(stderr, "xnat-portmapd: %s\n", r.error().message.c_str());
+    dirty_ = false;
+}
+
+Result<void> PortmapServer::run(int signal_fd)
+{
+    uint64_t next_tick = clock_ms(CLOCK_MONOTONIC) + kTickMs;
+    for (;;) {
+        uint64_t now = clock_ms(CLOCK_MONOTONIC);
+        announce_if_due(now);
+        uint64_t wake = next_tick;
+        if (announcements_left_ > 0)
+            wake = std::min(wake, next_announcement_ms_);
+        int timeout = wake > now ? static_cast<int>(wake - now) : 0;
+        pollfd fds[2] = {{socket_.fd(), POLLIN, 0}, {signal_fd, POLLIN, 0}};
+        if (::poll(fds, 2, timeout) < 0 && errno != EINTR)
+            return kernel_error("wait for requests", errno);
+        if (fds[1].revents & POLLIN) {
+            signalfd_siginfo info{};
+            if (::read(signal_fd, &info, sizeof(info)) == static_cast<ssize_t>(sizeof(info)))
+                std::fprintf(stderr, "xnat-portmapd: signal %u: stopping\n", info.ssi_signo);
+            return {};
+        }
+        // A burst is served in turns with the clock: at most this many before a tick.
+        for (int i = 0; i < 256 && (fds[0].revents & POLLIN); ++i) {
+            auto d = socket_.receive();
+            if (!d)
+                return d.error();
+            if (!*d)
+                break;
+            serve_one(**d);
+        }
+        if (clock_ms(CLOCK_MONOTONIC) >= next_tick) {
+            if (auto r = tick(); !r)
+                return r;
+            next_tick = clock_ms(CLOCK_MONOTONIC) + kTickMs;
+        }
+    }
+}
+
+void PortmapServer::stop()
+{
+    for (const Mapping &m : table_.mappings()) {
+        forwards_.remove(m);
+        std::fprintf(stderr, "xnat-portmapd: removed %s\n", describe(m).c_str());
+    }
+    ::unlink(opts_.state_path.c_str());
+}
+
+} // namespace xnat
