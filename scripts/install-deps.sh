@@ -10,6 +10,7 @@ PACKAGES=(
 	# tests and demo: namespaces, veth, tc, sockets, ping; netfilter only to prove it is unused
 	iproute2 ethtool procps mount util-linux python3 iputils-ping iptables nftables
 	iperf3 curl # tests/e2e/test_hitless.sh, test_metrics.sh
+	natpmpc # tests/e2e/test_portmap.sh: a real NAT-PMP client (libnatpmp)
 	python3-prometheus-client # tests/e2e/test_metrics.sh parses every scrape with it
 	libclang-rt-14-dev # libFuzzer for tests/fuzz/config_fuzz.cpp
 	qemu-system-x86 busybox-static xz-utils # tests/kernels: other kernels booted in QEMU

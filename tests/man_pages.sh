@@ -7,7 +7,7 @@
 set -euo pipefail
 BUILD=$(cd "$1" && pwd)
 SOURCE=$(cd "$(dirname "$0")/.." && pwd)
-PROGRAMS=(xnat-load xnat-map xnat-import xnat-exporter)
+PROGRAMS=(xnat-load xnat-map xnat-import xnat-exporter xnat-portmapd)
 fail() {
 	echo "FAIL: $*" >&2
 	exit 1

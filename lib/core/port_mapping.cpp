@@ -50,8 +50,6 @@ Result<PortMappingConfig> parse_port_mapping(const json &j)
     auto range = parse_ports(*ports);
     if (!range)
         return with_context("port_mapping.ports", range.error());
-    if (range->first == 0)
-        return invalid_input("port_mapping.ports: port 0 cannot be handed out");
     p.port_lo = range->first;
     p.port_hi = range->second;
 
