@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <string>
 #include <thread>
 
@@ -21,6 +22,8 @@
 #include "kernel/kernel_error.h"
 #include "kernel/metrics_source.h"
 #include "kernel/pin_dir.h"
+#include "portmap/portmap_metrics.h"
+#include "portmap/state_file.h"
 
 #ifndef XNAT_VERSION
 #define XNAT_VERSION "dev"
@@ -60,7 +63,20 @@ Result<ListenAddress> parse_listen(const std::string &text)
     return ListenAddress{text.substr(0, colon), value};
 }
 
-Result<std::string> scrape(const std::string &pin_dir, MetricsOptions options)
+// xnat-portmapd's figures, when it runs: its state file is read afresh at each scrape. No file
+// (no daemon) adds nothing; a file that does not parse is left out too, as a half-written one
+// cannot be (the daemon replaces it whole).
+std::string portmap_metrics(const std::string &state_path)
+{
+    std::ifstream in(state_path);
+    if (!in)
+        return {};
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    auto state = portmap::parse_state(text);
+    return state ? portmap::render_portmap_metrics(*state) : std::string();
+}
+
+Result<std::string> scrape(const std::string &pin_dir, MetricsOptions options, const std::string &portmap_state)
 {
     auto maps = InstanceMaps::open(pin_dir);
     if (!maps)
@@ -68,7 +84,7 @@ Result<std::string> scrape(const std::string &pin_dir, MetricsOptions options)
     auto snapshot = collect_metrics(*maps, options);
     if (!snapshot)
         return snapshot.error();
-    return render_prometheus(*snapshot);
+    return render_prometheus(*snapshot) + portmap_metrics(portmap_state);
 }
 
 } // namespace
@@ -84,6 +100,10 @@ int main(int argc, char **argv)
     std::string pin_dir = kDefaultPinDir;
     app.add_option("--listen", listen, "ADDRESS:PORT to serve on")->capture_default_str();
     app.add_option("--pin-dir", pin_dir, "bpffs directory of the instance")->capture_default_str();
+    std::string portmap_state;
+    app.add_option("--portmap-state", portmap_state,
+                   "xnat-portmapd's state file, whose mappings and requests are served too (default: the "
+                   "daemon's default for --pin-dir)");
     MetricsOptions options;
     app.add_flag("--per-state", options.per_state,
                  "serve connections by protocol and state too; each scrape then reads the whole connection "
@@ -93,6 +113,8 @@ int main(int argc, char **argv)
     } catch (const CLI::ParseError &e) {
         return cli_parse_failed(kProg, app, e);
     }
+    if (portmap_state.empty())
+        portmap_state = portmap::default_state_path(pin_dir);
     auto addr = parse_listen(listen);
     if (!addr)
         return fail(kProg, addr.error());
@@ -100,7 +122,7 @@ int main(int argc, char **argv)
         return fail(kProg, r.error());
     capture_libbpf_log();
     // Refuse to start without an instance: a typo in --pin-dir should not look like an outage.
-    if (auto first = scrape(pin_dir, options); !first)
+    if (auto first = scrape(pin_dir, options, portmap_state); !first)
         return fail(kProg, first.error());
 
     // SIGTERM and SIGINT are taken by sigwait below, never by a handler: every thread the server
@@ -121,8 +143,8 @@ int main(int argc, char **argv)
         int yes = 1;
         ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
     });
-    server.Get("/metrics", [&pin_dir, options](const httplib::Request &, httplib::Response &res) {
-        auto text = scrape(pin_dir, options);
+    server.Get("/metrics", [&pin_dir, &portmap_state, options](const httplib::Request &, httplib::Response &res) {
+        auto text = scrape(pin_dir, options, portmap_state);
         if (!text) {
             res.status = 503;
             res.set_content(std::string(kProg) + ": " + text.error().message + "\n",

@@ -111,6 +111,29 @@ done
 [ "$(json "['result_name']" <<<"$out")" = USER_EX_QUOTA ] || fail "past the host's quota: $out"
 [ "$(listed | grep -c "mapped:")" = 4 ] || fail "the host holds other than 4 mappings: $(listed)"
 
+log "a flood from one host is rate-limited; the counts reach the exporter"
+in_ns "$NS_S" python3 -c '
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+announce = bytes([2, 0, 0, 0]) + bytes(20) + bytes(10) + b"\xff\xff" + bytes([10, 0, 0, 12])
+for _ in range(100):
+    s.sendto(announce, ("10.0.0.1", 5351))
+'
+sleep 1.2 # the state is saved on the daemon's next tick
+python3 - "$STATE" <<'PY' || fail "request counts: $(cat "$STATE")"
+import json, sys
+r = json.load(open(sys.argv[1]))["requests"]
+assert r.get("rate_limited", 0) >= 50, f"rate_limited {r.get('rate_limited')}"
+assert r.get("malformed", 0) >= 1 and r.get("quota", 0) >= 1 and r.get("nonce", 0) >= 1, r
+PY
+spawn exporter in_ns "$NS_G" "$BUILD_DIR/xnat-exporter" --pin-dir "$PIN" --portmap-state "$STATE" --listen 127.0.0.1:9469
+for _ in $(seq 50); do in_ns "$NS_G" curl -sf 127.0.0.1:9469/metrics >"$WORK/metrics.txt" && break; sleep 0.1; done
+grep -q '^xnat_portmap_mappings{via="pcp",proto="tcp"} 1$' "$WORK/metrics.txt" ||
+	fail "exporter: $(grep portmap "$WORK/metrics.txt")"
+grep -q '^xnat_portmap_requests_total{outcome="quota"} [1-9]' "$WORK/metrics.txt" ||
+	fail "exporter: $(grep portmap_requests "$WORK/metrics.txt")"
+pkill -f "xnat-exporter --pin-dir $PIN" || true
+
 log "killed, restarted: the forwards are adopted, with their expiry"
 pkill -9 -f "xnat-portmapd --pin-dir $PIN"
 for _ in $(seq 50); do pgrep -f "xnat-portmapd --pin-dir $PIN" >/dev/null || break; sleep 0.1; done

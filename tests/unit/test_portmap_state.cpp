@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "portmap/portmap_metrics.h"
 #include "portmap/state_file.h"
 
 using namespace xnat;
@@ -92,4 +93,20 @@ TEST_CASE("portmap state: a mapping twice, or an external port twice, is refused
     std::vector<Mapping> port_twice = {kMappings[0], kMappings[0]};
     port_twice[1].internal_port = 9090;
     CHECK(error_of(state_to_json({port_twice, {}})) == "mappings[1].external_port: 30005 is mapped twice");
+}
+
+TEST_CASE("portmap metrics: mappings by protocol and transport, requests by outcome, zeros included")
+{
+    State state{kMappings, {{"granted", 3}, {"quota", 2}, {"rate_limited", 7}}};
+    std::string text = render_portmap_metrics(state);
+    CHECK(text.find("# TYPE xnat_portmap_mappings gauge\n") != std::string::npos);
+    CHECK(text.find("xnat_portmap_mappings{via=\"natpmp\",proto=\"tcp\"} 1\n") != std::string::npos);
+    CHECK(text.find("xnat_portmap_mappings{via=\"pcp\",proto=\"udp\"} 2\n") != std::string::npos);
+    CHECK(text.find("xnat_portmap_mappings{via=\"natpmp\",proto=\"udp\"} 0\n") != std::string::npos);
+    CHECK(text.find("# TYPE xnat_portmap_requests_total counter\n") != std::string::npos);
+    CHECK(text.find("xnat_portmap_requests_total{outcome=\"granted\"} 3\n") != std::string::npos);
+    CHECK(text.find("xnat_portmap_requests_total{outcome=\"quota\"} 2\n") != std::string::npos);
+    CHECK(text.find("xnat_portmap_requests_total{outcome=\"rate_limited\"} 7\n") != std::string::npos);
+    CHECK(text.find("xnat_portmap_requests_total{outcome=\"malformed\"} 0\n") != std::string::npos);
+    CHECK(text.find("xnat_portmap_requests_total{outcome=\"not_served\"} 0\n") != std::string::npos);
 }
