@@ -60,11 +60,21 @@ echo "# edited" >>"$ROOT/etc/xnat/xnat.env"
 cmake --install "$BUILD_DIR" --prefix "$ROOT" >"$WORK/install2.log" 2>&1 || fail "reinstall failed"
 grep -q "^# edited$" "$ROOT/etc/xnat/xnat.env" || fail "reinstall overwrote xnat.env"
 
+PORTMAP_UNIT=$ROOT/lib/systemd/system/xnat-portmapd.service
+mode_is "$PORTMAP_UNIT" 644
+grep -q "^ExecStart=$ROOT/sbin/xnat-portmapd --pin-dir \${XNAT_PIN_DIR} \${XNAT_CONFIG}$" "$PORTMAP_UNIT" ||
+	fail "xnat-portmapd.service does not run the installed daemon on xnat.service's config"
+for directive in "BindsTo=xnat.service" "After=xnat.service" "EnvironmentFile=$ROOT/etc/xnat/xnat.env"; do
+	grep -qx "$directive" "$PORTMAP_UNIT" || fail "xnat-portmapd.service lacks $directive"
+done
+
 if command -v systemd-analyze >/dev/null; then
 	log "systemd-analyze verify"
 	cp "$ROOT/etc/xnat/demo.json" "$ROOT/etc/xnat/xnat.json"
 	out=$(systemd-analyze verify "$UNIT" 2>&1) || fail "systemd-analyze verify: $out"
 	! grep -q "xnat.service" <<<"$out" || fail "systemd-analyze verify complained: $out"
+	out=$(systemd-analyze verify "$PORTMAP_UNIT" 2>&1) || fail "systemd-analyze verify: $out"
+	! grep -q "xnat-portmapd.service" <<<"$out" || fail "systemd-analyze verify complained: $out"
 else
 	log "systemd-analyze not installed: unit verification skipped"
 fi

@@ -63,6 +63,7 @@ log "the files are where they belong"
 for f in /usr/sbin/xnat-load /usr/sbin/xnat-map /usr/sbin/xnat-exporter /usr/sbin/xnat-import \
 	/usr/share/man/man8/xnat-load.8.gz /usr/share/man/man8/xnat-map.8.gz /usr/share/man/man8/xnat-exporter.8.gz \
 	/usr/share/man/man8/xnat-import.8.gz /usr/lib/systemd/system/xnat.service /usr/lib/xnat/xnat.bpf.o \
+	/usr/sbin/xnat-portmapd /usr/share/man/man8/xnat-portmapd.8.gz /usr/lib/systemd/system/xnat-portmapd.service \
 	/etc/xnat/xnat.env /etc/xnat/port-forward.json; do
 	[ -f "$ROOT$f" ] || fail "not installed: $f"
 done
