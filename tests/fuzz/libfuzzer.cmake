@@ -65,7 +65,7 @@ endfunction()
 # The config parser: what `xnat-load --check` and every load read.
 xnat_fuzzer(config_fuzz config "config parser" 20000 ${CMAKE_SOURCE_DIR}/lib/core/*.h
             tests/fuzz/config_fuzz.cpp lib/core/nat_config.cpp lib/core/strict_json.cpp lib/core/json_fields.cpp
-            lib/core/net.cpp lib/core/forward_table.cpp lib/core/masquerade.cpp)
+            lib/core/net.cpp lib/core/forward_table.cpp lib/core/masquerade.cpp lib/core/port_mapping.cpp)
 # The NAT-PMP and PCP request decoders: what any LAN host can send to port 5351.
 xnat_fuzzer(portmap_fuzz portmap "NAT-PMP and PCP requests" 2000000 ${CMAKE_SOURCE_DIR}/lib/portmap/*.h
             tests/fuzz/portmap_fuzz.cpp lib/portmap/natpmp_wire.cpp lib/portmap/pcp_wire.cpp

@@ -265,7 +265,7 @@ TEST_CASE("values of the wrong type are refused with their path", "[config]")
 TEST_CASE("unknown keys are refused wherever they appear", "[config]")
 {
     CHECK(rejected(R"({"port_forward":[]})").message ==
-          "unknown key \"port_forward\" (expected icmp_refusals, limits, masquerade, mss_clamp, port_forwards, timeouts)");
+          "unknown key \"port_forward\" (expected icmp_refusals, limits, masquerade, mss_clamp, port_forwards, port_mapping, timeouts)");
     CHECK(rejected(forwards(R"({"proto":"tcp","from":"203.0.113.1:22","to":"10.0.0.1:22","side":"lan"})"))
               .message == "port_forwards[0]: unknown key \"side\" (expected from, on, proto, to)");
     CHECK(rejected(R"({"timeouts":{"tcp":60}})").message ==
