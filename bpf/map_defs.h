@@ -89,6 +89,17 @@ struct {
 	__type(value, __be16);
 } XNAT_MAP_EIM SEC(".maps");
 
+/* Internal endpoint -> the external port of the mapped forward (xnat-portmapd's, NAT-PMP or
+ * PCP) that targets it, so its outbound flows leave from that port (see xnat_mapped_key).
+ * Written by the control plane with every forward set it makes current; at most one entry per
+ * rule. A hint that source NAT checks against the forward table, never trusts. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, XNAT_MAX_RULES);
+	__type(key, struct xnat_mapped_key);
+	__type(value, __be16);
+} XNAT_MAP_MAPPED SEC(".maps");
+
 /* Rules as configured, keyed by rule id. Control plane only: it lists them and rebuilds the
  * forward table from them on add and del. */
 struct {

@@ -133,9 +133,83 @@ struct snat_request {
 	__be32 ext_addr;
 };
 
-/* Finds or makes the mapping for an internal endpoint and takes a reference on it. Returns
- * XNAT_CONTINUE with the external port, or the drop counter. A new mapping is charged to the internal host's
- * port quota; reusing one costs nothing. */
+/* The port mapping agreement (RFC 6886 section 3.9; see xnat_mapped_key in rules.h): an internal
+ * endpoint that a mapped forward makes reachable at wan:EXT sends from EXT, so that peers see
+ * one address for it. Takes a reference on its mapping at EXT, or makes one there, and
+ * returns 1 with the port; returns 0 to let the caller allocate as for any flow when the
+ * endpoint has no reverse entry or the entry does not hold up: the forward table in force must
+ * still forward EXT on this flow's external address to this very endpoint (the entry may be
+ * stale for a moment after a change of rules, or the forward may live on another address
+ * than the masquerade rule's), and a mapping already at EXT must be this endpoint's. The
+ * forward's port is outside every masquerade range and snat_port_forwarded keeps other flows
+ * off it, so a mapping at EXT is only ever made here. */
+static __always_inline int snat_acquire_mapped(const struct snat_request *req,
+					       const struct xnat_config *cfg, void *fwd_table,
+					       __u32 now, const struct xnat_eim_key *ek,
+					       __be16 *ext_port)
+{
+	struct xnat_mapped_key mk = {
+		.int_addr = req->int_addr,
+		.int_port = req->int_port,
+		.proto = req->proto,
+	};
+	struct xnat_fwd_key fk = {
+		.addr = req->ext_addr,
+		.proto = req->proto,
+		.side = XNAT_SIDE_WAN,
+	};
+	struct xnat_snat_key sk = { .addr = req->ext_addr, .proto = req->proto };
+	struct xnat_snat_mapping fresh = {
+		.int_addr = req->int_addr,
+		.int_port = req->int_port,
+		.flags = req->flags,
+		.refs = 1,
+	};
+	const struct xnat_fwd_target *t;
+	struct xnat_snat_mapping *m;
+	enum host_charge_result charged;
+	__be16 *port;
+
+	if (!fwd_table)
+		return 0;
+	port = bpf_map_lookup_elem(&XNAT_MAP_MAPPED, &mk);
+	if (!port)
+		return 0;
+	fk.port = *port;
+	t = bpf_map_lookup_elem(fwd_table, &fk);
+	if (!t || t->addr != req->int_addr || t->port != req->int_port)
+		return 0;
+	sk.port = fk.port;
+	m = bpf_map_lookup_elem(&XNAT_MAP_SNAT, &sk);
+	if (m) {
+		/* Another endpoint's, or dying (refs at zero): not to be shared. */
+		if (m->int_addr != req->int_addr || m->int_port != req->int_port || !snat_hold(m))
+			return 0;
+	} else {
+		/* A refused quota falls through too: the usual path may still reuse the endpoint's
+		 * hinted mapping at no charge, and refuses with the same counter otherwise. */
+		charged = host_charge(req->int_addr, XNAT_HOST_PORT, cfg->host_max_ports, now);
+		if (charged == HOST_REFUSED)
+			return 0;
+		if (charged == HOST_CHARGED)
+			fresh.flags |= XNAT_SNAT_F_HOST;
+		/* NOEXIST: a flow on another CPU may have taken EXT since the lookup. */
+		if (bpf_map_update_elem(&XNAT_MAP_SNAT, &sk, &fresh, BPF_NOEXIST) != 0) {
+			if (charged == HOST_CHARGED)
+				host_uncharge(req->int_addr, XNAT_HOST_PORT);
+			return 0;
+		}
+	}
+	bpf_map_update_elem(&XNAT_MAP_EIM, ek, &sk.port, BPF_ANY);
+	*ext_port = sk.port;
+	return 1;
+}
+
+/* Finds or makes the mapping for an internal endpoint and takes a reference on it: at its
+ * mapped forward's port if it has one (snat_acquire_mapped), else at the port it had last
+ * (EIM hint), else at a free port of the pool. Returns XNAT_CONTINUE with the external port, or
+ * the drop counter. A new mapping is charged to the internal host's port quota; reusing one
+ * costs nothing. */
 static __always_inline int snat_acquire(const struct snat_request *req,
 					const struct xnat_config *cfg, void *fwd_table, __u32 now,
 					__be16 *ext_port)
@@ -161,6 +235,8 @@ static __always_inline int snat_acquire(const struct snat_request *req,
 	enum host_charge_result charged;
 	int i;
 
+	if (snat_acquire_mapped(req, cfg, fwd_table, now, &ek, ext_port))
+		return XNAT_CONTINUE;
 	hint = bpf_map_lookup_elem(&XNAT_MAP_EIM, &ek);
 	if (hint) {
 		sk.port = *hint;

@@ -15,6 +15,7 @@
 #define XNAT_MAP_MASQ_RULES xnat_masq_rules /* masquerade rules as configured, for list */
 #define XNAT_MAP_SNAT xnat_snat       /* source-NAT mappings by external endpoint */
 #define XNAT_MAP_EIM xnat_eim         /* internal endpoint -> last external port (LRU hint) */
+#define XNAT_MAP_MAPPED xnat_mapped   /* internal endpoint -> the wan port a mapped forward gives it */
 #define XNAT_MAP_EVICT xnat_evict     /* queue of new flows' keys, oldest first: early-drop candidates */
 #define XNAT_MAP_HOSTS xnat_hosts     /* per internal host: flows and ports held (quotas) */
 #define XNAT_MAP_FRAG xnat_frag       /* first fragments' translations, for the later fragments */

@@ -129,4 +129,19 @@ struct xnat_eim_key {
 };
 XNAT_STATIC_ASSERT(sizeof(struct xnat_eim_key) == 12, "eim key layout");
 
+/* Port mapping agreement (RFC 6886 section 3.9, RFC 6887): an internal endpoint that
+ * xnat-portmapd mapped to wan:EXT sends from EXT too, so peers see one address for it. The
+ * control plane keeps one entry per mapped single-port WAN-side forward, internal endpoint ->
+ * EXT (network order); source NAT takes it only after checking the forward table of the
+ * generation in force still forwards EXT to that endpoint, so a stale entry costs nothing. */
+struct xnat_mapped_key {
+	__be32 int_addr;
+	__be16 int_port;
+	__u8 proto;
+	__u8 pad;
+};
+XNAT_STATIC_ASSERT(sizeof(struct xnat_mapped_key) == 8, "mapped key layout");
+XNAT_STATIC_ASSERT(XNAT_OFFSETOF(struct xnat_mapped_key, int_port) == 4, "mapped key layout");
+XNAT_STATIC_ASSERT(XNAT_OFFSETOF(struct xnat_mapped_key, proto) == 6, "mapped key layout");
+
 #endif

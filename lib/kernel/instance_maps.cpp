@@ -17,7 +17,7 @@
 
 namespace xnat {
 
-const PinnedMap kPinnedMaps[14] = {
+const PinnedMap kPinnedMaps[15] = {
     {XNAT_STR(XNAT_MAP_CT), &MapSet::ct},
     {XNAT_STR(XNAT_MAP_FWD), &MapSet::fwd},
     {XNAT_STR(XNAT_MAP_RULES), &MapSet::rules},
@@ -32,6 +32,7 @@ const PinnedMap kPinnedMaps[14] = {
     {XNAT_STR(XNAT_MAP_EVICT), &MapSet::evict},
     {XNAT_STR(XNAT_MAP_HOSTS), &MapSet::hosts},
     {XNAT_STR(XNAT_MAP_FRAG), &MapSet::frags},
+    {XNAT_STR(XNAT_MAP_MAPPED), &MapSet::mapped, true},
 };
 
 namespace {
@@ -55,6 +56,8 @@ Result<InstanceMaps> InstanceMaps::open(const std::string &pin_dir)
     InstanceMaps m;
     for (size_t i = 0; i < std::size(kPinnedMaps); ++i) {
         auto fd = open_pinned(pin_dir + "/" + kPinnedMaps[i].name);
+        if (!fd && kPinnedMaps[i].optional && fd.error().errno_code == ENOENT)
+            continue;
         if (!fd)
             return with_context("instance at " + pin_dir + " is incomplete or stale", fd.error());
         m.fds_[i] = std::move(*fd);

@@ -29,14 +29,20 @@ struct MapSet {
     int evict = -1;
     int hosts = -1;
     int frags = -1;
+    int mapped = -1; // -1 also in an instance pinned before it existed (PinnedMap::optional)
 };
 
 // Every pinned map, by the name it is pinned under, and where its fd goes in a MapSet.
 struct PinnedMap {
     const char *name;
     int MapSet::*slot;
+    // Added after instances were already running, without a layout change: one pinned by an
+    // older build lacks it and still opens, with the slot at -1, so that xnat-map keeps
+    // working on it and xnat-load can reload it in place (libbpf then creates and pins the map).
+    // Whatever uses such a map must do without it when its fd is -1.
+    bool optional = false;
 };
-extern const PinnedMap kPinnedMaps[14];
+extern const PinnedMap kPinnedMaps[15];
 
 // The pinned flush program, run by xnat-map flush.
 inline constexpr const char *kFlushProgPin = "prog_flush";

@@ -2,7 +2,11 @@
 
 #include <bpf/libbpf.h>
 
+#include <arpa/inet.h>
+
 #include <algorithm>
+#include <map>
+#include <tuple>
 
 #include "core/forward_table.h"
 #include "kernel/map_io.h"
@@ -15,6 +19,7 @@ namespace {
 
 const char *kRulesMap = XNAT_STR(XNAT_MAP_RULES);
 const char *kMasqRulesMap = XNAT_STR(XNAT_MAP_MASQ_RULES);
+const char *kMappedMap = XNAT_STR(XNAT_MAP_MAPPED);
 
 std::string label(const StoredRule &r)
 {
@@ -173,6 +178,53 @@ Result<void> write_rule_records(const MapSet &maps, const std::vector<StoredRule
     for (const auto &r : rules)
         if (auto u = map_update(maps.rules, uint32_t{r.id}, to_rule_record(r.fwd), kRulesMap); !u)
             return u;
+    return write_mapped_ports(maps, rules);
+}
+
+namespace {
+
+// The mapped-port map's key as bytes compare it: ordered by address, then port, then protocol.
+uint64_t mapped_key_id(const xnat_mapped_key &k)
+{
+    return uint64_t{ntohl(k.int_addr)} << 24 | uint64_t{ntohs(k.int_port)} << 8 | k.proto;
+}
+
+} // namespace
+
+Result<void> write_mapped_ports(const MapSet &maps, const std::vector<StoredRule> &rules)
+{
+    if (maps.mapped < 0)
+        return {};
+    // Wanted: by key, the lowest id's port (rules may come in any order).
+    std::map<uint64_t, std::tuple<uint16_t, xnat_mapped_key, uint16_t>> wanted;
+    for (const StoredRule &r : rules) {
+        const PortForward &f = r.fwd;
+        // xnat-portmapd's forwards are wan:EXT -> host:INT, one port on one address; nothing
+        // else speaks for a single internal endpoint.
+        if (!f.mapped || f.side != Side::wan || f.from.port_lo != f.from.port_hi || f.from.hosts() != 1)
+            continue;
+        xnat_mapped_key key{};
+        key.int_addr = htonl(f.to.addr);
+        key.int_port = htons(f.to.port_lo);
+        key.proto = static_cast<uint8_t>(f.proto);
+        auto [it, fresh] = wanted.try_emplace(mapped_key_id(key), r.id, key, htons(f.from.port_lo));
+        if (!fresh && r.id < std::get<0>(it->second))
+            it->second = {r.id, key, htons(f.from.port_lo)};
+    }
+    // Stale entries go first: the map is small (XNAT_MAX_RULES), and a key that stays is
+    // simply overwritten below.
+    auto present = map_dump<xnat_mapped_key, uint16_t>(maps.mapped, kMappedMap);
+    if (!present)
+        return present.error();
+    for (const auto &[key, port] : *present)
+        if (!wanted.count(mapped_key_id(key)))
+            if (auto r = map_delete(maps.mapped, key, kMappedMap); !r)
+                return r;
+    for (const auto &[id, entry] : wanted) {
+        const auto &[rule, key, port] = entry;
+        if (auto r = map_update(maps.mapped, key, port, kMappedMap); !r)
+            return r;
+    }
     return {};
 }
 

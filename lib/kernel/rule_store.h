@@ -31,8 +31,14 @@ Result<UniqueFd> build_masq_table(const std::vector<Masquerade> &rules);
 // given), then writes `cfg` with that generation in force, in one map update.
 Result<void> publish(const MapSet &maps, const RuleTables &tables, xnat_config cfg);
 
-// Rewrites the rules and masquerade maps to hold exactly these.
+// Rewrites the rules and masquerade maps to hold exactly these. Rule records also rewrite the
+// mapped ports (write_mapped_ports): every path that makes a forward set current records it here.
 Result<void> write_rule_records(const MapSet &maps, const std::vector<StoredRule> &rules);
+// Rewrites the mapped-port map (XNAT_MAP_MAPPED) to hold exactly one entry per mapped
+// single-port WAN-side forward of `rules`, internal endpoint -> external port, and nothing
+// else. Two such forwards to one internal endpoint share a key: the lowest id keeps it. An
+// instance pinned before the map existed has none (fd -1): nothing to do.
+Result<void> write_mapped_ports(const MapSet &maps, const std::vector<StoredRule> &rules);
 Result<void> write_masq_records(const MapSet &maps, const std::vector<Masquerade> &rules);
 
 // Flows created per rule: forward rule i at [i], masquerade rule j at [XNAT_MAX_RULES + j].

@@ -36,6 +36,16 @@ grep -qF "reloaded $PIN: 2 rules, 1 connections kept" <<<"$out" || fail "reload 
 [ "$(gw_map "$NS_G" "$PIN" conns | cut -d' ' -f1-10)" = "$flow_before" ] || fail "the connection changed across reload"
 in_ns "$NS_C" $PEER tcp-client --host 203.0.113.1 --port 2222 >/dev/null || fail "new rule missing after reload"
 
+# xnat_mapped (the mapped-port reverse map) came after instances were running: one pinned
+# without it must still open for xnat-map and reload in place, and the reload pins it.
+log "an instance pinned before xnat_mapped existed still opens, and a reload adds the map"
+rm "$PIN/xnat_mapped"
+gw_map "$NS_G" "$PIN" add tcp 203.0.113.1:2223 10.0.0.12:22 >/dev/null || fail "xnat-map add without xnat_mapped"
+gw_map "$NS_G" "$PIN" del tcp 203.0.113.1:2223 >/dev/null || fail "xnat-map del without xnat_mapped"
+out=$(gw_load "$NS_G" "$PIN" --mode tc wan0 lan0 "$CONFIG2")
+grep -qF "reloaded $PIN: 2 rules," <<<"$out" || fail "reload without xnat_mapped: $out"
+[ -e "$PIN/xnat_mapped" ] || fail "the reload left xnat_mapped unpinned"
+
 log "reload switching both interfaces from tc to XDP"
 out=$(gw_load "$NS_G" "$PIN" --mode xdp wan0 lan0 "$CONFIG2")
 grep -q "^wan wan0: xdp" <<<"$out" || fail "not switched to xdp: $out"
