@@ -140,9 +140,9 @@ struct snat_request {
  * endpoint has no reverse entry or the entry does not hold up: the forward table in force must
  * still forward EXT on this flow's external address to this very endpoint (the entry may be
  * stale for a moment after a change of rules, or the forward may live on another address
- * than the masquerade rule's), and a mapping already at EXT must be this endpoint's. The
- * forward's port is outside every masquerade range and snat_port_forwarded keeps other flows
- * off it, so a mapping at EXT is only ever made here. */
+ * than the masquerade rule's), and a mapping already at EXT must be this endpoint's. Other
+ * flows never get EXT (snat_port_forwarded keeps them off a forwarded port), so a mapping found
+ * there was made here, or predates the forward, and is then left to the flows that hold it. */
 static __always_inline int snat_acquire_mapped(const struct snat_request *req,
 					       const struct xnat_config *cfg, void *fwd_table,
 					       __u32 now, const struct xnat_eim_key *ek,

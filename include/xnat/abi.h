@@ -31,7 +31,9 @@
  * counters joined the counter array; the eviction queue and the host map were pinned. 8: the
  * config says which sides carry bare IP and the MSS clamp; mss_clamped joined the counters; the
  * fragment map was pinned; the fragment counters joined the counter array, moving the indices
- * from new_flow on. */
+ * from new_flow on. The mapped-port map (xnat_mapped) joined without a bump: a new map changes
+ * no existing layout, and an instance pinned without it still opens (PinnedMap::optional), so it
+ * can be reloaded in place rather than refused. */
 #define XNAT_ABI_VERSION 8
 
 /* IP protocol numbers, spelled here so C++ need not mix <netinet/in.h> with <linux/in.h>. */
