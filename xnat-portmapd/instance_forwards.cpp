@@ -4,13 +4,12 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
-#include <cstdio>
 
 #include "core/net.h"
 #include "kernel/interfaces.h"
 #include "kernel/map_io.h"
-#include "kernel/pin_dir.h"
 #include "kernel/rule_store.h"
 #include "kernel/unique_fd.h"
 #include "xnat/rules.h"
@@ -77,14 +76,15 @@ bool gateway_socket_holds(Protocol proto, uint16_t port)
 
 } // namespace
 
-Result<InstanceForwards> InstanceForwards::open(const std::string &pin_dir)
+Result<InstanceForwards> InstanceForwards::open(const std::string &pin_dir, LogSink log)
 {
     if (auto r = require_instance(pin_dir); !r)
         return r.error();
     auto maps = InstanceMaps::open(pin_dir);
     if (!maps)
         return maps.error();
-    return InstanceForwards(pin_dir, std::move(*maps), pinned_map_id(pin_dir + "/" + XNAT_STR(XNAT_MAP_CONFIG)));
+    return InstanceForwards(pin_dir, std::move(*maps), pinned_map_id(pin_dir + "/" + XNAT_STR(XNAT_MAP_CONFIG)),
+                            std::move(log));
 }
 
 bool InstanceForwards::still_pinned() const
@@ -92,82 +92,94 @@ bool InstanceForwards::still_pinned() const
     return config_map_id_ != 0 && pinned_map_id(pin_dir_ + "/" + XNAT_STR(XNAT_MAP_CONFIG)) == config_map_id_;
 }
 
+Result<PinDir> InstanceForwards::lock() const
+{
+    return PinDir::open_existing(pin_dir_);
+}
+
+Result<void> InstanceForwards::refresh()
+{
+    auto rules = read_rules(maps_.view());
+    if (!rules)
+        return rules.error();
+    auto masq = read_masquerade(maps_.view());
+    if (!masq)
+        return masq.error();
+    auto wan = wan_address_in_use(maps_.view());
+    if (!wan)
+        return wan.error();
+    rules_ = std::move(*rules);
+    masq_ = std::move(*masq);
+    wan_ = wan->value_or(0);
+    return {};
+}
+
 Result<void> InstanceForwards::add(const Mapping &m)
 {
-    auto lock = PinDir::open_existing(pin_dir_);
-    if (!lock)
-        return lock.error();
-    auto placed = place_forward(maps_.view(), forward_of(m));
-    if (!placed)
-        return placed.error();
-    if (placed->parked())
-        return invalid_input("the WAN interface has no IPv4 address");
-    auto id = add_rule(maps_.view(), *placed);
+    if (installed(m))
+        return {};
+    if (wan_ == 0)
+        return system_error("the WAN interface has no IPv4 address");
+    PortForward f = forward_of(m);
+    f.from.addr = wan_;
+    auto id = add_rule(maps_.view(), f);
     if (!id)
         return id.error();
-    return {};
+    return refresh();
 }
 
 void InstanceForwards::remove(const Mapping &m)
 {
-    auto lock = PinDir::open_existing(pin_dir_);
-    if (!lock) {
-        std::fprintf(stderr, "xnat-portmapd: cannot remove the forward of %s:%u: %s\n", format_ipv4(m.host).c_str(),
-                     m.internal_port, lock.error().message.c_str());
-        return;
-    }
     // Only the forward this mapping made: the operator may have put another on the port since.
-    auto there = installed(m);
-    if (!there || !*there)
+    if (!installed(m))
         return;
     ForwardFrom from;
     from.wan = true;
     from.ep.port_lo = from.ep.port_hi = m.external_port;
-    if (auto r = delete_rule(maps_.view(), to_proto(m.proto), Side::wan, from); !r)
-        std::fprintf(stderr, "xnat-portmapd: cannot remove the forward of %s:%u: %s\n", format_ipv4(m.host).c_str(),
-                     m.internal_port, r.error().message.c_str());
+    auto r = delete_rule(maps_.view(), to_proto(m.proto), Side::wan, from);
+    if (!r)
+        log_("cannot remove the forward of " + format_ipv4(m.host) + ":" + std::to_string(m.internal_port) + ": " +
+             r.error().message);
+    if (auto again = refresh(); !again)
+        log_(again.error().message);
 }
 
-bool InstanceForwards::taken(Protocol proto, uint16_t port)
+bool InstanceForwards::taken(Protocol proto, uint16_t port, uint32_t host, uint16_t internal_port)
 {
     auto [local_lo, local_hi] = local_port_range();
     if (port >= local_lo && port <= local_hi)
         return true;
-    auto rules = read_rules(maps_.view());
-    if (!rules)
-        return true;
-    for (const StoredRule &r : *rules)
-        if (!r.fwd.mapped && r.fwd.side == Side::wan && r.fwd.proto == to_proto(proto) &&
-            port >= r.fwd.from.port_lo && port <= r.fwd.from.port_hi)
+    Mapping self;
+    self.proto = proto;
+    self.host = host;
+    self.internal_port = internal_port;
+    self.external_port = port;
+    for (const StoredRule &r : rules_)
+        if (r.fwd.side == Side::wan && r.fwd.proto == to_proto(proto) && port >= r.fwd.from.port_lo &&
+            port <= r.fwd.from.port_hi && !is_forward_of(r.fwd, self))
             return true;
-    auto masq = read_masquerade(maps_.view());
-    if (!masq)
-        return true;
-    for (const Masquerade &r : *masq)
+    for (const Masquerade &r : masq_)
         if (port >= r.port_lo && port <= r.port_hi)
             return true;
-    auto wan = wan_address();
-    if (!wan)
-        return true;
-    if (*wan) {
+    if (wan_) {
         xnat_snat_key key{};
-        key.addr = htonl(**wan);
+        key.addr = htonl(wan_);
         key.port = htons(port);
         key.proto = static_cast<uint8_t>(proto);
         auto in_use = map_lookup<xnat_snat_key, xnat_snat_mapping>(maps_.view().snat, key, XNAT_STR(XNAT_MAP_SNAT));
-        if (!in_use || *in_use)
+        if (!in_use)
+            return true;
+        // The endpoint's own flows leave from its mapped port (the datapath's agreement).
+        if (*in_use && ((*in_use)->int_addr != htonl(host) || (*in_use)->int_port != htons(internal_port)))
             return true;
     }
     return gateway_socket_holds(proto, port);
 }
 
-Result<std::vector<Mapping>> InstanceForwards::mapped() const
+std::vector<Mapping> InstanceForwards::mapped() const
 {
-    auto rules = read_rules(maps_.view());
-    if (!rules)
-        return rules.error();
     std::vector<Mapping> out;
-    for (const StoredRule &r : *rules) {
+    for (const StoredRule &r : rules_) {
         const PortForward &f = r.fwd;
         if (!f.mapped || f.from.port_lo != f.from.port_hi)
             continue;
@@ -181,20 +193,9 @@ Result<std::vector<Mapping>> InstanceForwards::mapped() const
     return out;
 }
 
-Result<bool> InstanceForwards::installed(const Mapping &m) const
+bool InstanceForwards::installed(const Mapping &m) const
 {
-    auto rules = read_rules(maps_.view());
-    if (!rules)
-        return rules.error();
-    for (const StoredRule &r : *rules)
-        if (is_forward_of(r.fwd, m))
-            return true;
-    return false;
-}
-
-Result<std::optional<uint32_t>> InstanceForwards::wan_address() const
-{
-    return wan_address_in_use(maps_.view());
+    return std::any_of(rules_.begin(), rules_.end(), [&](const StoredRule &r) { return is_forward_of(r.fwd, m); });
 }
 
 Result<unsigned> InstanceForwards::lan_ifindex() const
@@ -208,10 +209,7 @@ Result<unsigned> InstanceForwards::lan_ifindex() const
 Result<void> InstanceForwards::check_policy(const PortMappingConfig &pm) const
 {
     std::string ours = "port_mapping.ports " + std::to_string(pm.port_lo) + "-" + std::to_string(pm.port_hi);
-    auto masq = read_masquerade(maps_.view());
-    if (!masq)
-        return masq.error();
-    for (const Masquerade &r : *masq)
+    for (const Masquerade &r : masq_)
         if (ports_overlap(pm.port_lo, pm.port_hi, r.port_lo, r.port_hi))
             return invalid_input(ours + " overlaps the running instance's masquerade ports " +
                                  std::to_string(r.port_lo) + "-" + std::to_string(r.port_hi));

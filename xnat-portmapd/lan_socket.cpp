@@ -84,7 +84,9 @@ Result<std::optional<Datagram>> LanSocket::receive()
         if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
             in_pktinfo info;
             std::memcpy(&info, CMSG_DATA(c), sizeof(info));
-            d.to = ntohl(info.ipi_addr.s_addr);
+            // The local address the kernel would answer from: the request's destination for a
+            // unicast one, the interface's own for a broadcast.
+            d.to = ntohl(info.ipi_spec_dst.s_addr);
         }
     return std::optional<Datagram>(std::move(d));
 }
@@ -103,7 +105,7 @@ Result<void> LanSocket::reply(const Datagram &to, const portmap::Bytes &bytes)
     msg.msg_iov = &iov;
     msg.msg_iovlen = 1;
     // A client checks that the answer comes from the address it asked (RFC 6886 §3.1).
-    if (to.to != 0 && !IN_MULTICAST(to.to)) {
+    if (to.to != 0) {
         msg.msg_control = control;
         msg.msg_controllen = sizeof(control);
         cmsghdr *c = CMSG_FIRSTHDR(&msg);

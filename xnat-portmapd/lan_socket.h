@@ -20,7 +20,7 @@ struct Datagram {
     portmap::Bytes bytes;
     uint32_t source = 0; // host order
     uint16_t source_port = 0;
-    uint32_t to = 0; // the address it was sent to: the answer comes from it
+    uint32_t to = 0; // the local address it reached: the answer comes from it
 };
 
 class LanSocket

@@ -1,5 +1,6 @@
 #include "portmap_server.h"
 
+#include <fcntl.h>
 #include <ifaddrs.h>
 #include <net/if.h>
 #include <netinet/in.h>
@@ -9,13 +10,14 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cstdio>
+#include <csignal>
 #include <ctime>
 #include <fstream>
 #include <random>
 
 #include "core/strict_json.h"
 #include "kernel/kernel_error.h"
+#include "kernel/unique_fd.h"
 #include "portmap/natpmp_wire.h"
 #include "portmap/pcp_wire.h"
 #include "portmap/state_file.h"
@@ -72,11 +74,12 @@ std::string describe(const Mapping &m)
 Result<void> write_atomically(const std::string &path, const std::string &text)
 {
     std::string tmp = path + ".tmp";
-    {
-        std::ofstream out(tmp, std::ios::trunc);
-        if (!out || !(out << text) || !out.flush())
-            return system_error("cannot write " + tmp);
-    }
+    // 0600: the PCP nonces in it are what lets a client renew or delete its mappings.
+    UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+    if (!fd.valid())
+        return kernel_error("write " + tmp, errno);
+    if (::write(fd.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size()))
+        return kernel_error("write " + tmp, errno);
     // rename() replaces it whole: a reader (xnat-map, the exporter) never sees half a file.
     if (::rename(tmp.c_str(), path.c_str()) != 0)
         return kernel_error("replace " + path, errno);
@@ -88,44 +91,104 @@ Result<void> write_atomically(const std::string &path, const std::string &text)
 PortmapServer::PortmapServer(ServerOptions opts, InstanceForwards forwards, portmap::MappingTable table,
                              LanSocket socket, std::vector<Prefix> clients)
     : opts_(std::move(opts)), forwards_(std::move(forwards)), table_(std::move(table)), handler_(table_, forwards_),
-      socket_(std::move(socket)), clients_(std::move(clients)), started_ms_(clock_ms(CLOCK_MONOTONIC))
+      socket_(std::move(socket)), clients_(std::move(clients)), epoch_start_ms_(clock_ms(CLOCK_MONOTONIC))
 {
 }
 
-Result<std::unique_ptr<PortmapServer>> PortmapServer::start(const ServerOptions &opts, std::vector<std::string> &log)
+namespace {
+
+// The sources served: the config's, else the LAN interface's subnets.
+Result<std::vector<Prefix>> sources_served(const PortMappingConfig &policy, unsigned lan, const std::string &name)
 {
-    auto forwards = InstanceForwards::open(opts.pin_dir);
+    std::vector<Prefix> clients = policy.clients.empty() ? lan_subnets(lan) : policy.clients;
+    if (clients.empty())
+        return system_error("the LAN interface " + name +
+                            " has no IPv4 address, and port_mapping.clients names no sources to serve");
+    return clients;
+}
+
+// What start() and check() both need from the instance, under its lock.
+struct Checked {
+    unsigned lan = 0;
+    std::string lan_name;
+    std::vector<Prefix> clients;
+};
+
+Result<Checked> check_instance(InstanceForwards &forwards, const PortMappingConfig &policy)
+{
+    if (auto r = forwards.refresh(); !r)
+        return r.error();
+    if (auto r = forwards.check_policy(policy); !r)
+        return r.error();
+    auto lan = forwards.lan_ifindex();
+    if (!lan)
+        return lan.error();
+    char name[IF_NAMESIZE] = {};
+    if (!::if_indextoname(*lan, name))
+        return kernel_error("find the instance's LAN interface (index " + std::to_string(*lan) + ")", errno);
+    auto clients = sources_served(policy, *lan, name);
+    if (!clients)
+        return clients.error();
+    if (auto table = portmap::MappingTable::make(policy, 1); !table)
+        return with_context("port_mapping", table.error());
+    return Checked{*lan, name, std::move(*clients)};
+}
+
+} // namespace
+
+Result<void> PortmapServer::check(const ServerOptions &opts)
+{
+    auto forwards = InstanceForwards::open(opts.pin_dir, opts.log);
     if (!forwards)
         return forwards.error();
-    if (auto r = forwards->check_policy(opts.policy); !r)
-        return r.error();
+    auto lock = forwards->lock();
+    if (!lock)
+        return lock.error();
+    auto checked = check_instance(*forwards, opts.policy);
+    if (!checked)
+        return checked.error();
+    return {};
+}
+
+Result<std::unique_ptr<PortmapServer>> PortmapServer::start(const ServerOptions &opts)
+{
+    auto forwards = InstanceForwards::open(opts.pin_dir, opts.log);
+    if (!forwards)
+        return forwards.error();
     auto lan = forwards->lan_ifindex();
     if (!lan)
         return lan.error();
     char name[IF_NAMESIZE] = {};
     if (!::if_indextoname(*lan, name))
         return kernel_error("find the instance's LAN interface (index " + std::to_string(*lan) + ")", errno);
-    portmap::Policy policy;
-    policy.port_lo = opts.policy.port_lo;
-    policy.port_hi = opts.policy.port_hi;
-    policy.max_per_host = opts.policy.per_host;
-    policy.min_lifetime = opts.policy.min_lifetime;
-    policy.max_lifetime = opts.policy.max_lifetime;
-    auto table = portmap::MappingTable::make(policy, std::random_device{}());
-    if (!table)
-        return with_context("port_mapping", table.error());
+    // First the socket: while another daemon serves this LAN, its forwards are its own.
     auto socket = LanSocket::open(name, *lan, opts.port);
     if (!socket)
         return socket.error();
-    std::vector<Prefix> clients = opts.policy.clients.empty() ? lan_subnets(*lan) : opts.policy.clients;
-    if (clients.empty())
-        return invalid_input(std::string("the LAN interface ") + name +
-                             " has no IPv4 address, and port_mapping.clients names no sources to serve");
-    std::unique_ptr<PortmapServer> server(
-        new PortmapServer(opts, std::move(*forwards), std::move(*table), std::move(*socket), clients));
-    log.push_back(std::string("serving NAT-PMP and PCP on ") + name + " port " + std::to_string(opts.port) +
-                  ", external ports " + std::to_string(policy.port_lo) + "-" + std::to_string(policy.port_hi));
-    server->adopt(log);
+    std::unique_ptr<PortmapServer> server;
+    {
+        auto lock = forwards->lock();
+        if (!lock)
+            return lock.error();
+        auto checked = check_instance(*forwards, opts.policy);
+        if (!checked) {
+            // Nothing will serve, renew or expire the forwards a previous run left: none may stay.
+            for (const Mapping &m : forwards->mapped()) {
+                opts.log("removed " + describe(m) + " (no daemon to serve it)");
+                forwards->remove(m);
+            }
+            return checked.error();
+        }
+        auto table = portmap::MappingTable::make(opts.policy, std::random_device{}());
+        if (!table)
+            return with_context("port_mapping", table.error());
+        server.reset(
+            new PortmapServer(opts, std::move(*forwards), std::move(*table), std::move(*socket), checked->clients));
+        opts.log(std::string("serving NAT-PMP and PCP on ") + name + " port " + std::to_string(opts.port) +
+                 ", external ports " + std::to_string(opts.policy.port_lo) + "-" +
+                 std::to_string(opts.policy.port_hi));
+        server->adopt();
+    }
     if (auto r = server->tick(); !r)
         return r.error();
     // At start: clients whose mappings a previous run held renew them (RFC 6887 §14.1.3).
@@ -141,10 +204,18 @@ uint64_t PortmapServer::now_s() const
 
 uint32_t PortmapServer::epoch() const
 {
-    return static_cast<uint32_t>((clock_ms(CLOCK_MONOTONIC) - started_ms_) / 1000);
+    return static_cast<uint32_t>((clock_ms(CLOCK_MONOTONIC) - epoch_start_ms_) / 1000);
 }
 
-void PortmapServer::adopt(std::vector<std::string> &log)
+// RFC 6887 §8.5: a server that lost mappings or changed its external address starts its epoch
+// again, and a client that sees the epoch go back renews everything it holds.
+void PortmapServer::reset_epoch()
+{
+    epoch_start_ms_ = clock_ms(CLOCK_MONOTONIC);
+    schedule_announcements();
+}
+
+void PortmapServer::adopt()
 {
     std::vector<Mapping> saved;
     if (std::ifstream in(opts_.state_path); in) {
@@ -152,27 +223,24 @@ void PortmapServer::adopt(std::vector<std::string> &log)
         if (auto state = portmap::parse_state(text))
             saved = state->mappings;
         else
-            log.push_back("ignoring " + opts_.state_path + ": " + state.error().message);
-    }
-    auto left = forwards_.mapped();
-    if (!left) {
-        log.push_back("cannot read the instance's forwards: " + left.error().message);
-        return;
+            opts_.log("ignoring " + opts_.state_path + ": " + state.error().message);
     }
     uint64_t now = now_s();
-    auto free_elsewhere = [this](portmap::Protocol p, uint16_t port) { return forwards_.taken(p, port); };
-    for (const Mapping &f : *left) {
+    for (const Mapping &f : forwards_.mapped()) {
         auto it = std::find_if(saved.begin(), saved.end(), [&](const Mapping &s) {
             return s.proto == f.proto && s.host == f.host && s.internal_port == f.internal_port &&
                    s.external_port == f.external_port;
         });
-        if (it != saved.end() && table_.adopt(*it, now, free_elsewhere)) {
-            log.push_back("adopted " + describe(*it) + ", " + std::to_string(portmap::seconds_left(*it, now)) +
-                          " s left");
+        auto taken_elsewhere = [&](portmap::Protocol p, uint16_t port) {
+            return forwards_.taken(p, port, f.host, f.internal_port);
+        };
+        if (it != saved.end() && table_.adopt(*it, now, taken_elsewhere)) {
+            opts_.log("adopted " + describe(*it) + ", " + std::to_string(portmap::seconds_left(*it, now)) + " s left");
             continue;
         }
         // Unknown to the saved state, expired, or no longer allowed: no forward outlives its mapping.
-        log.push_back("removed " + describe(f) + (it == saved.end() ? " (not in the saved state)" : " (expired or no longer allowed)"));
+        opts_.log("removed " + describe(f) +
+                  (it == saved.end() ? " (not in the saved state)" : " (expired or no longer allowed)"));
         forwards_.remove(f);
     }
     dirty_ = true;
@@ -185,6 +253,10 @@ bool PortmapServer::served(uint32_t source) const
 
 bool PortmapServer::within_rate(uint32_t source, uint64_t now_ms)
 {
+    // Buckets of sources quiet for a minute are dropped at each tick; a wide `clients` prefix
+    // can still name many, so a flood of spoofed sources is capped here.
+    if (buckets_.size() >= 65536 && !buckets_.count(source))
+        return false;
     Bucket &b = buckets_[source];
     if (b.last_ms == 0)
         b.tokens = kBurst;
@@ -199,26 +271,35 @@ bool PortmapServer::within_rate(uint32_t source, uint64_t now_ms)
 
 void PortmapServer::serve_one(const Datagram &d)
 {
+    dirty_ = true;
     if (!served(d.source)) {
         ++requests_["not_served"];
-        dirty_ = true;
         return;
     }
     if (!within_rate(d.source, clock_ms(CLOCK_MONOTONIC))) {
         ++requests_["rate_limited"];
-        dirty_ = true;
+        return;
+    }
+    // The request's reads and changes see one state of the instance's rules, and no reload or
+    // xnat-map change comes between them.
+    auto lock = forwards_.lock();
+    if (!lock) {
+        opts_.log(lock.error().message);
+        return;
+    }
+    if (auto r = forwards_.refresh(); !r) {
+        opts_.log(r.error().message);
         return;
     }
     size_t before = table_.mappings().size();
     auto answer = handler_.handle(portmap::ByteView(d.bytes.data(), d.bytes.size()), d.source, now_s(), epoch());
     ++requests_[portmap::outcome_name(answer.outcome)];
-    dirty_ = true;
     if (!answer.why.empty())
-        std::fprintf(stderr, "xnat-portmapd: %s:%u: %s: %s\n", format_ipv4(d.source).c_str(), d.source_port,
-                     portmap::outcome_name(answer.outcome), answer.why.c_str());
+        opts_.log(format_ipv4(d.source) + ":" + std::to_string(d.source_port) + ": " +
+                  portmap::outcome_name(answer.outcome) + ": " + answer.why);
     if (!answer.reply.empty())
         if (auto r = socket_.reply(d, answer.reply); !r)
-            std::fprintf(stderr, "xnat-portmapd: %s\n", r.error().message.c_str());
+            opts_.log(r.error().message);
     if (table_.mappings().size() != before || answer.outcome == portmap::Outcome::renewed)
         save(); // at once: xnat-map list shows a new expiry as soon as the client has it
 }
@@ -235,11 +316,11 @@ void PortmapServer::announce_if_due(uint64_t now_ms)
     if (announcements_left_ == 0 || now_ms < next_announcement_ms_)
         return;
     if (auto r = socket_.announce(pcp::encode_announce(epoch())); !r)
-        std::fprintf(stderr, "xnat-portmapd: %s\n", r.error().message.c_str());
+        opts_.log(r.error().message);
     if (wan_)
         if (auto r = socket_.announce(natpmp::encode_external_address(natpmp::ResultCode::success, epoch(), wan_));
             !r)
-            std::fprintf(stderr, "xnat-portmapd: %s\n", r.error().message.c_str());
+            opts_.log(r.error().message);
     --announcements_left_;
     next_announcement_ms_ = now_ms + announce_gap_ms_;
     announce_gap_ms_ *= 2;
@@ -249,23 +330,20 @@ void PortmapServer::reconcile()
 {
     if (!wan_)
         return; // forwards on the WAN address wait for one
-    std::vector<Mapping> lost;
-    for (const Mapping &m : table_.mappings()) {
-        auto there = forwards_.installed(m);
-        if (!there || *there)
-            continue;
-        // A reload of the config, or an operator's xnat-map del, took it: put it back if allowed.
-        bool elsewhere = forwards_.taken(m.proto, m.external_port);
-        if (!elsewhere && forwards_.add(m)) {
-            std::fprintf(stderr, "xnat-portmapd: reinstalled %s\n", describe(m).c_str());
-            continue;
-        }
-        lost.push_back(m);
-    }
-    for (const Mapping &m : lost) {
-        std::fprintf(stderr, "xnat-portmapd: dropped %s: its port is now someone else's\n", describe(m).c_str());
+    // A reload keeps mapped forwards; one that is gone was deleted by the operator (xnat-map
+    // del) or claimed by a reloaded config. Either way the mapping is over, and the host
+    // learns it from the epoch.
+    std::vector<Mapping> gone;
+    for (const Mapping &m : table_.mappings())
+        if (!forwards_.installed(m))
+            gone.push_back(m);
+    for (const Mapping &m : gone) {
+        opts_.log("dropped " + describe(m) + ": its forward was removed from the instance");
         table_.remove(m.proto, m.host, m.internal_port);
+    }
+    if (!gone.empty()) {
         dirty_ = true;
+        reset_epoch();
     }
 }
 
@@ -273,20 +351,29 @@ Result<void> PortmapServer::tick()
 {
     if (!forwards_.still_pinned())
         return system_error("the instance at " + opts_.pin_dir + " was unloaded");
-    auto wan = forwards_.wan_address();
-    if (!wan)
-        return wan.error();
-    uint32_t now_wan = wan->value_or(0);
+    // Anything else that fails here is logged and tried again at the next tick.
+    auto lock = forwards_.lock();
+    if (!lock) {
+        opts_.log(lock.error().message);
+        return {};
+    }
+    if (auto r = forwards_.refresh(); !r) {
+        opts_.log(r.error().message);
+        return {};
+    }
+    uint32_t now_wan = forwards_.wan_address();
     if (!wan_known_ || now_wan != wan_) {
         bool changed = wan_known_;
         wan_known_ = true;
         wan_ = now_wan;
         handler_.set_external_address(wan_);
-        if (changed && wan_)
-            schedule_announcements(); // RFC 6886 §3.2.1: a new external address is announced
+        if (changed) {
+            opts_.log("the WAN address is now " + (wan_ ? format_ipv4(wan_) : std::string("none")));
+            reset_epoch(); // RFC 6887 §8.5, RFC 6886 §3.2.1
+        }
     }
     for (const Mapping &m : table_.expire(now_s())) {
-        std::fprintf(stderr, "xnat-portmapd: expired %s\n", describe(m).c_str());
+        opts_.log("expired " + describe(m));
         forwards_.remove(m);
         dirty_ = true;
     }
@@ -303,7 +390,7 @@ void PortmapServer::save()
 {
     portmap::State state{table_.mappings(), requests_};
     if (auto r = write_atomically(opts_.state_path, portmap::state_to_json(state)); !r)
-        std::fprintf(stderr, "xnat-portmapd: %s\n", r.error().message.c_str());
+        opts_.log(r.error().message);
     dirty_ = false;
 }
 
@@ -322,15 +409,22 @@ Result<void> PortmapServer::run(int signal_fd)
             return kernel_error("wait for requests", errno);
         if (fds[1].revents & POLLIN) {
             signalfd_siginfo info{};
-            if (::read(signal_fd, &info, sizeof(info)) == static_cast<ssize_t>(sizeof(info)))
-                std::fprintf(stderr, "xnat-portmapd: signal %u: stopping\n", info.ssi_signo);
+            if (::read(signal_fd, &info, sizeof(info)) == static_cast<ssize_t>(sizeof(info))) {
+                if (info.ssi_signo == SIGHUP) {
+                    opts_.log("SIGHUP: the policy is read at start; restart xnat-portmapd to apply a new one");
+                    continue;
+                }
+                opts_.log("signal " + std::to_string(info.ssi_signo) + ": stopping");
+            }
             return {};
         }
         // A burst is served in turns with the clock: at most this many before a tick.
         for (int i = 0; i < 256 && (fds[0].revents & POLLIN); ++i) {
             auto d = socket_.receive();
-            if (!d)
-                return d.error();
+            if (!d) {
+                opts_.log(d.error().message);
+                break;
+            }
             if (!*d)
                 break;
             serve_one(**d);
@@ -345,10 +439,17 @@ Result<void> PortmapServer::run(int signal_fd)
 
 void PortmapServer::stop()
 {
-    for (const Mapping &m : table_.mappings()) {
-        forwards_.remove(m);
-        std::fprintf(stderr, "xnat-portmapd: removed %s\n", describe(m).c_str());
-    }
+    auto lock = forwards_.lock();
+    if (lock && forwards_.refresh())
+        for (const Mapping &m : table_.mappings()) {
+            forwards_.remove(m);
+            opts_.log("removed " + describe(m));
+        }
+    forget();
+}
+
+void PortmapServer::forget()
+{
     ::unlink(opts_.state_path.c_str());
 }
 

@@ -47,13 +47,13 @@ Result<PortMappingConfig> policy_of(const std::string &path)
     return *cfg->port_mapping;
 }
 
-// SIGTERM and SIGINT arrive as reads, between requests, never in the middle of a change.
+// SIGTERM, SIGINT and SIGHUP arrive as reads, between requests, never in the middle of a change.
 Result<UniqueFd> stop_signals()
 {
     sigset_t set;
     sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
+    for (int sig : {SIGTERM, SIGINT, SIGHUP})
+        sigaddset(&set, sig);
     if (sigprocmask(SIG_BLOCK, &set, nullptr) != 0)
         return kernel_error("block SIGTERM", errno);
     UniqueFd fd(::signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK));
@@ -70,6 +70,11 @@ Result<void> ensure_state_dir(const std::string &path)
     return kernel_error("create " + dir, errno);
 }
 
+void log_line(const std::string &line)
+{
+    std::fprintf(stderr, "%s: %s\n", kProg, line.c_str());
+}
+
 Result<void> run(const Args &a)
 {
     auto policy = policy_of(a.config);
@@ -81,26 +86,24 @@ Result<void> run(const Args &a)
     opts.pin_dir = a.pin_dir;
     opts.state_path = a.state.empty() ? portmap::default_state_path(a.pin_dir) : a.state;
     opts.policy = *policy;
+    opts.log = log_line;
+    if (a.check)
+        return PortmapServer::check(opts);
     if (auto r = ensure_state_dir(opts.state_path); !r)
         return r;
     auto signals = stop_signals();
     if (!signals)
         return signals.error();
-    std::vector<std::string> log;
-    auto server = PortmapServer::start(opts, log);
-    for (const std::string &line : log)
-        std::fprintf(stderr, "%s: %s\n", kProg, line.c_str());
+    auto server = PortmapServer::start(opts);
     if (!server)
         return server.error();
-    if (a.check) {
-        (*server)->stop();
-        return {};
-    }
     if (auto r = notify_service_ready(); !r)
-        std::fprintf(stderr, "%s: %s\n", kProg, r.error().message.c_str());
+        log_line(r.error().message);
     auto served = (*server)->run(signals->get());
-    if (!served)
-        return served; // the instance is gone, and its forwards with it
+    if (!served) {
+        (*server)->forget(); // the instance is gone, and its forwards with it
+        return served;
+    }
     (*server)->stop();
     return {};
 }
@@ -114,8 +117,9 @@ int main(int argc, char **argv)
     app.set_version_flag("--version", XNAT_VERSION);
     app.add_option("CONFIG", a.config, "the instance's config, with a port_mapping section")->required();
     app.add_option("--pin-dir", a.pin_dir, "the instance's pin directory")->capture_default_str();
-    app.add_option("--state", a.state, "where the mappings are kept (default /run/xnat/portmapd.json)");
-    app.add_flag("--check", a.check, "check the config against the instance and exit");
+    app.add_option("--state", a.state,
+                   "where the mappings are kept (default /run/xnat/portmapd.json for the default --pin-dir)");
+    app.add_flag("--check", a.check, "check the config against the running instance and exit; changes nothing");
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError &e) {

@@ -22,7 +22,7 @@ struct PortMappingConfig {
     uint32_t min_lifetime = 120;
     uint32_t max_lifetime = 86400;
     // The sources served. Empty: the subnets of the LAN interface's own addresses.
-    std::vector<Prefix> clients;
+    std::vector<Prefix> clients{};
     bool operator==(const PortMappingConfig &) const = default;
 };
 

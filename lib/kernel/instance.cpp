@@ -8,6 +8,7 @@
 #include <cstring>
 #include <optional>
 
+#include "core/mapped_forwards.h"
 #include "core/wan_forwards.h"
 #include "kernel/attach.h"
 #include "kernel/conntrack_table.h"
@@ -276,8 +277,8 @@ Result<void> check_reload(const std::string &dir, const xnat_config &old, const 
     return {};
 }
 
-Result<void> apply_state(const MapSet &maps, const Config &cfg, RuleTables tables,
-                         const xnat_config &c)
+Result<void> apply_state(const MapSet &maps, const Config &cfg, const std::vector<StoredRule> &rules,
+                         RuleTables tables, const xnat_config &c)
 {
     for (uint32_t ifindex : {c.wan_ifindex, c.lan_ifindex})
         if (auto r = map_update(maps.tx_ports, ifindex, ifindex, XNAT_STR(XNAT_MAP_TX_PORTS)); !r)
@@ -287,7 +288,7 @@ Result<void> apply_state(const MapSet &maps, const Config &cfg, RuleTables table
         return r;
     if (auto r = publish(maps, tables, c); !r)
         return r;
-    if (auto r = write_rule_records(maps, rules_from_config(cfg)); !r)
+    if (auto r = write_rule_records(maps, rules); !r)
         return r;
     return write_masq_records(maps, cfg.masquerade);
 }
@@ -367,6 +368,7 @@ Result<Report> load_instance(const LoadOptions &o)
     if (!reload && leftover_pins(pin->path()) > 0)
         return require_instance(pin->path()).error();
     size_t kept_connections = 0;
+    std::vector<StoredRule> running;
     if (reload) {
         auto maps = InstanceMaps::open(pin->path());
         if (!maps)
@@ -382,7 +384,12 @@ Result<Report> load_instance(const LoadOptions &o)
         plans[1].clsact_created = old->lan_clsact_created;
         if (auto n = count_ct_entries(maps->view()))
             kept_connections = *n / 2;
+        auto old_rules = read_rules(maps->view());
+        if (!old_rules)
+            return old_rules.error();
+        running = std::move(*old_rules);
     }
+    KeptMapped rules = keep_mapped_forwards(rules_from_config(*cfg), running, *wan_addr);
 
     auto skel = load_programs(*pin, o.object_path, cfg->limits.connections, cfg->mapping_capacity());
     if (!skel) {
@@ -401,7 +408,7 @@ Result<Report> load_instance(const LoadOptions &o)
     };
     // The new rule tables are built, and so validated, before anything is attached.
     RuleTables tables;
-    auto fwd = build_forward_table(rules_from_config(*cfg));
+    auto fwd = build_forward_table(rules.rules);
     if (!fwd)
         return fail(fwd.error());
     tables.fwd = std::move(*fwd);
@@ -415,7 +422,7 @@ Result<Report> load_instance(const LoadOptions &o)
             return fail(r.error());
         p.old_mode = p.mode; // attached now: a rollback must undo it
     }
-    if (auto r = apply_state(skeleton_maps(*skel), *cfg, std::move(tables),
+    if (auto r = apply_state(skeleton_maps(*skel), *cfg, rules.rules, std::move(tables),
                              make_config(*cfg, plans[0], plans[1], local_ports, *lan_addr));
         !r)
         return fail(r.error());
@@ -425,15 +432,20 @@ Result<Report> load_instance(const LoadOptions &o)
     Report report;
     for (const SidePlan &p : plans)
         report.push_back(side_label(p) + ": " + mode_name(p.mode) + " (" + p.reason + ")");
-    std::string rules = std::to_string(cfg->port_forwards.size()) + " rule" +
-                        (cfg->port_forwards.size() == 1 ? "" : "s");
+    std::string counts = std::to_string(cfg->port_forwards.size()) + " rule" +
+                         (cfg->port_forwards.size() == 1 ? "" : "s");
     if (!cfg->masquerade.empty())
-        rules += ", " + std::to_string(cfg->masquerade.size()) + " masquerade";
+        counts += ", " + std::to_string(cfg->masquerade.size()) + " masquerade";
     if (reload)
-        report.push_back("reloaded " + pin->path() + ": " + rules + ", " +
+        report.push_back("reloaded " + pin->path() + ": " + counts + ", " +
                          std::to_string(kept_connections) + " connections kept");
     else
-        report.push_back("loaded " + rules + "; pinned at " + pin->path());
+        report.push_back("loaded " + counts + "; pinned at " + pin->path());
+    if (rules.kept)
+        report.push_back("kept " + std::to_string(rules.kept) + " mapped forward(s) of xnat-portmapd");
+    if (rules.dropped)
+        report.push_back("dropped " + std::to_string(rules.dropped) +
+                         " mapped forward(s) of xnat-portmapd: the config's forwards now claim their ports");
     for (const Masquerade &m : cfg->masquerade)
         report.push_back(describe(m));
     report.insert(report.end(), warnings.begin(), warnings.end());

@@ -29,8 +29,8 @@ Result<void> check_policy(const Policy &p)
 {
     if (p.port_lo == 0 || p.port_hi < p.port_lo)
         return invalid_input("ports: expected a range LO-HI with 1 <= LO <= HI <= 65535");
-    if (p.max_per_host == 0)
-        return invalid_input("max_per_host: expected at least 1");
+    if (p.per_host == 0)
+        return invalid_input("per_host: expected at least 1");
     if (p.min_lifetime == 0 || p.max_lifetime < p.min_lifetime)
         return invalid_input("lifetimes: expected 1 <= min_lifetime <= max_lifetime");
     return {};
@@ -122,7 +122,7 @@ Decision MappingTable::map(const MapAsk &ask, uint64_t now, const PortTaken &tak
         return d;
     }
     const Protocol proto = ask.proto;
-    if (count(ask.host) >= policy_.max_per_host) {
+    if (count(ask.host) >= policy_.per_host) {
         d.refusal = Refusal::host_quota;
         return d;
     }
@@ -191,7 +191,7 @@ std::vector<Mapping> MappingTable::expire(uint64_t now)
 bool MappingTable::adopt(const Mapping &m, uint64_t now, const PortTaken &taken)
 {
     if (m.internal_port == 0 || m.expires <= now || m.expires > now + policy_.max_lifetime ||
-        count(m.host) >= policy_.max_per_host || !port_free(m.proto, m.external_port, taken))
+        count(m.host) >= policy_.per_host || !port_free(m.proto, m.external_port, taken))
         return false;
     for (const Mapping &have : mappings_)
         if (have.proto == m.proto && (have.external_port == m.external_port ||

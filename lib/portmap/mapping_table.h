@@ -11,6 +11,7 @@
 #include <random>
 #include <vector>
 
+#include "core/port_mapping.h"
 #include "core/result.h"
 
 namespace xnat::portmap {
@@ -20,15 +21,8 @@ enum class Protocol : uint8_t { tcp = 6, udp = 17 };
 // Which protocol a mapping was last asked for with: shown to the operator.
 enum class Via : uint8_t { natpmp, pcp };
 
-struct Policy {
-    uint16_t port_lo = 0; // the external ports handed out, inclusive
-    uint16_t port_hi = 0;
-    uint32_t max_per_host = 0;
-    // RFC 6887 §15: a server SHOULD let these be set, the minimum SHOULD be 120 s, and 24 hours
-    // is a fair maximum. Both protocols' lifetimes are clamped into this range.
-    uint32_t min_lifetime = 120;
-    uint32_t max_lifetime = 86400;
-};
+// The policy is the config's port_mapping section: the same fields, one definition.
+using Policy = PortMappingConfig;
 
 // PCP's mapping nonce (RFC 6887 §11.1): only the client that made a mapping may renew or delete it.
 using Nonce = std::array<uint8_t, 12>;
@@ -60,7 +54,7 @@ struct MapAsk {
 
 enum class Refusal {
     none,
-    host_quota,            // the host holds max_per_host mappings
+    host_quota,            // the host holds per_host mappings
     no_ports,              // every port of the range is taken
     suggested_unavailable, // PREFER_FAILURE, and the suggested port is taken or outside the range
     nonce_mismatch,        // the mapping exists with another PCP client's nonce (§11.3)

@@ -124,7 +124,9 @@ Answer RequestHandler::handle(ByteView datagram, uint32_t source, uint64_t now, 
 
 Decision RequestHandler::grant(const MapAsk &ask, uint64_t now, Answer &answer)
 {
-    Decision d = table_.map(ask, now, [this](Protocol p, uint16_t port) { return forwards_.taken(p, port); });
+    Decision d = table_.map(ask, now, [this, &ask](Protocol p, uint16_t port) {
+        return forwards_.taken(p, port, ask.host, ask.internal_port);
+    });
     if (d.refusal != Refusal::none) {
         answer.outcome = refusal_outcome(d.refusal);
         return d;

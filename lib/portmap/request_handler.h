@@ -24,8 +24,10 @@ class Forwards
     // A renewed mapping's new expiry, for what the instance shows of it.
     virtual void renew(const Mapping &m) = 0;
     virtual void remove(const Mapping &m) = 0;
-    // Whether something else holds the port (a static forward, the gateway, masquerade).
-    virtual bool taken(Protocol proto, uint16_t external_port) = 0;
+    // Whether something else holds the port (a static forward, the gateway, masquerade) for a
+    // mapping of host:internal_port: that endpoint's own use of it (its masquerade flows, which
+    // agree with its mapping) does not count.
+    virtual bool taken(Protocol proto, uint16_t external_port, uint32_t host, uint16_t internal_port) = 0;
 };
 
 // Why a datagram got the answer it got: each is a counter and a metric label.

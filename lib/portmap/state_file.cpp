@@ -132,9 +132,12 @@ Result<std::map<std::string, uint64_t>> requests_from(const json &j)
 
 std::string default_state_path(const std::string &pin_dir)
 {
+    std::string dir = pin_dir;
+    while (dir.size() > 1 && dir.back() == '/') // the same instance, however it is written
+        dir.pop_back();
     std::string name = "portmapd";
-    if (pin_dir != "/sys/fs/bpf/xnat") {
-        for (char c : pin_dir)
+    if (dir != "/sys/fs/bpf/xnat") {
+        for (char c : dir)
             name += (c == '/' ? '-' : c);
     }
     return "/run/xnat/" + name + ".json";

@@ -26,7 +26,7 @@ struct State {
 
 // {"version": 1, "mappings": [{"proto": "tcp", "host": "10.0.0.12", "internal_port": 8080,
 //   "external_port": 30005, "expires": 123456, "via": "pcp", "nonce": "a0a1...ab"}],
-//  "requests": {"granted": 3, "refused_quota": 1}}
+//  "requests": {"granted": 3, "quota": 1}}
 // ("nonce", 24 lowercase hex digits, only for a mapping a PCP client holds)
 std::string state_to_json(const State &state);
 // Strict: an unknown key, a bad value or a second mapping with the same identity or external port

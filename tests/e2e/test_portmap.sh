@@ -15,7 +15,8 @@ CONFIG=$(write_config portmap.json <<'JSON'
 {
   "masquerade": [ { "source": "10.0.0.0/24", "ports": "1024-29999" } ],
   "port_forwards": [ { "proto": "tcp", "from": "wan:31000", "to": "10.0.0.12:22" } ],
-  "port_mapping": { "ports": "30000-30999", "per_host": 4, "min_lifetime": 3, "max_lifetime": 600 }
+  "port_mapping": { "ports": "30000-30999", "per_host": 4, "min_lifetime": 3, "max_lifetime": 600,
+                    "clients": [ "10.0.0.0/25" ] }
 }
 JSON
 )
@@ -90,9 +91,13 @@ out=$(pcp "$NS_S" 10.0.0.1 map --proto tcp --internal-port 22 --suggested-port 3
 out=$(pcp "$NS_S" 10.0.0.1 raw 0201)
 [ "$(json "['result_name']" <<<"$out")" = MALFORMED_REQUEST ] || fail "a truncated request: $out"
 
-log "only the LAN is served"
+log "only the LAN's clients are served"
 if pcp "$NS_C" 198.51.100.1 announce --timeout 1 >"$WORK/wan-pcp.out"; then
 	fail "a request from the WAN side was answered: $(cat "$WORK/wan-pcp.out")"
+fi
+ip -n "$NS_S" addr add 10.0.0.200/24 dev eth0
+if pcp "$NS_S" 10.0.0.1 announce --bind 10.0.0.200 --timeout 1 >"$WORK/outside.out"; then
+	fail "a LAN source outside port_mapping.clients was answered: $(cat "$WORK/outside.out")"
 fi
 
 log "a mapping expires"
@@ -124,6 +129,7 @@ import json, sys
 r = json.load(open(sys.argv[1]))["requests"]
 assert r.get("rate_limited", 0) >= 50, f"rate_limited {r.get('rate_limited')}"
 assert r.get("malformed", 0) >= 1 and r.get("quota", 0) >= 1 and r.get("nonce", 0) >= 1, r
+assert r.get("not_served", 0) >= 1, r
 PY
 spawn exporter in_ns "$NS_G" "$BUILD_DIR/xnat-exporter" --pin-dir "$PIN" --portmap-state "$STATE" --listen 127.0.0.1:9469
 for _ in $(seq 50); do in_ns "$NS_G" curl -sf 127.0.0.1:9469/metrics >"$WORK/metrics.txt" && break; sleep 0.1; done
@@ -133,17 +139,41 @@ grep -q '^xnat_portmap_requests_total{outcome="quota"} [1-9]' "$WORK/metrics.txt
 	fail "exporter: $(grep portmap_requests "$WORK/metrics.txt")"
 pkill -f "xnat-exporter --pin-dir $PIN" || true
 
+log "a reload of the config keeps the mapped forwards"
+out=$(gw_load "$NS_G" "$PIN" wan0 lan0 "$CONFIG")
+grep -q "kept [1-9][0-9]* mapped forward(s) of xnat-portmapd" <<<"$out" || fail "the reload said: $out"
+listed | grep -q "wan:30077 (198.51.100.1) -> 10.0.0.12:8080 on wan (mapped: pcp" || fail "the reload lost a mapping"
+in_ns "$NS_C" $PEER tcp-client --host 198.51.100.1 --port 30077 >/dev/null || fail "30077 broke across the reload"
+sleep 1.5 # a tick of the daemon: it must have had nothing to put back
+grep -q "reinstalled" "$WORK/portmapd.log" && fail "the daemon had to reinstall forwards: $(cat "$WORK/portmapd.log")"
+
 log "killed, restarted: the forwards are adopted, with their expiry"
 pkill -9 -f "xnat-portmapd --pin-dir $PIN"
 for _ in $(seq 50); do pgrep -f "xnat-portmapd --pin-dir $PIN" >/dev/null || break; sleep 0.1; done
-before=$(listed)
-grep -q "wan:30077" <<<"$before" || fail "the killed daemon's forward is gone: $before"
+listed | grep -q "wan:30077" || fail "the killed daemon's forward is gone: $(listed)"
 gw_map "$NS_G" "$PIN" add tcp wan:30500 10.0.0.12:8080 >/dev/null # not the daemon's: left alone
 spawn listener in_ns "$NS_S" $PCP listen --seconds 4 --interface eth0
 listener_pid=$LAST_PID
 sleep 0.5
 start_portmapd portmapd2
 grep -q "adopted tcp 10.0.0.12:8080 <- wan:30077" "$WORK/portmapd2.log" || fail "not adopted: $(cat "$WORK/portmapd2.log")"
+# 30007's host has a flow out of its mapped port: its own masquerade mapping sits there.
+grep -q "adopted tcp 10.0.0.12:7007 <- wan:30007" "$WORK/portmapd2.log" || fail "30007 not adopted: $(cat "$WORK/portmapd2.log")"
+grep -q "removed tcp 10.0.0.12:8080 <- wan:30500" "$WORK/portmapd2.log" && fail "the operator's forward was taken for a mapping"
+
+log "--check changes nothing, even beside a running daemon"
+before=$(listed)
+in_ns "$NS_G" "$PORTMAPD" --pin-dir "$PIN" --state "$STATE" --check "$CONFIG" 2>"$WORK/check.err" ||
+	fail "--check beside the daemon: $(cat "$WORK/check.err")"
+[ "$(listed)" = "$before" ] || fail "--check changed the forwards"
+[ -e "$STATE" ] || fail "--check removed the state file"
+
+log "an operator's xnat-map del ends the mapping, and the epoch starts again"
+gw_map "$NS_G" "$PIN" del udp wan:30006 >/dev/null
+wait_log portmapd2 "dropped udp 10.0.0.12:6005 <- wan:30006: its forward was removed from the instance" 30
+grep -q '"external_port": 30006' "$STATE" && fail "the state still holds the deleted mapping"
+out=$(pcp "$NS_S" 10.0.0.1 announce)
+[ "$(json "['epoch']" <<<"$out")" -le 2 ] || fail "the epoch did not start again: $out"
 in_ns "$NS_C" $PEER tcp-client --host 198.51.100.1 --port 30077 >/dev/null || fail "30077 broke across the restart"
 out=$(pcp "$NS_S" 10.0.0.1 map --proto tcp --internal-port 8080 --lifetime 300 --nonce $NONCE)
 [ "$(json "['assigned_external_port']" <<<"$out")" = 30077 ] || fail "renewal after the restart moved the port: $out"

@@ -88,7 +88,7 @@ struct AcceptAll : xnat::portmap::Forwards {
     }
     void renew(const xnat::portmap::Mapping &) override {}
     void remove(const xnat::portmap::Mapping &) override {}
-    bool taken(xnat::portmap::Protocol, uint16_t port) override
+    bool taken(xnat::portmap::Protocol, uint16_t port, uint32_t, uint16_t) override
     {
         return port % 7 == 0;
     }

@@ -19,7 +19,7 @@ Policy policy(uint16_t lo = 30000, uint16_t hi = 30099, uint32_t per_host = 4)
     Policy p;
     p.port_lo = lo;
     p.port_hi = hi;
-    p.max_per_host = per_host;
+    p.per_host = per_host;
     return p;
 }
 
@@ -169,7 +169,7 @@ TEST_CASE("mapping table: a policy it cannot work with is refused, naming the fi
     };
     CHECK(error_of(policy(0, 10)).rfind("ports: ", 0) == 0);
     CHECK(error_of(policy(40000, 30000)).rfind("ports: ", 0) == 0);
-    CHECK(error_of(policy(30000, 30010, 0)).rfind("max_per_host: ", 0) == 0);
+    CHECK(error_of(policy(30000, 30010, 0)).rfind("per_host: ", 0) == 0);
     Policy p = policy();
     p.min_lifetime = 600;
     p.max_lifetime = 300;

@@ -8,6 +8,7 @@
 
 #include "core/format.h"
 #include "core/forward_table.h"
+#include "core/mapped_forwards.h"
 #include "core/nat_config.h"
 
 using namespace xnat;
@@ -106,4 +107,46 @@ TEST_CASE("port_mapping: mapped forwards are marked in the listing and left out 
     // The mark survives the rules map's record.
     CHECK(from_rule_record(to_rule_record(mapped)).mapped);
     CHECK_FALSE(from_rule_record(to_rule_record(fixed)).mapped);
+}
+
+TEST_CASE("port_mapping: a reload keeps the daemon's forwards, on the new WAN address, unless the config claims the port")
+{
+    auto config = parse_config(R"({"port_forwards": [
+        {"proto": "tcp", "from": "wan:31000", "to": "10.0.0.12:22"},
+        {"proto": "udp", "from": "192.0.2.0/24:30500", "to": "10.0.0.0/24:53"}]})");
+    REQUIRE(config);
+    auto mapped = [](Proto proto, uint16_t ext, uint16_t id) {
+        StoredRule r;
+        r.id = id;
+        r.fwd.proto = proto;
+        r.fwd.from_wan = r.fwd.mapped = true;
+        r.fwd.from = {0xc6336401, 32, ext, ext}; // on 198.51.100.1 before the reload
+        r.fwd.to = {0x0a00000c, 32, 8080, 8080};
+        return r;
+    };
+    std::vector<StoredRule> running = rules_from_config(*config);
+    running.push_back(mapped(Proto::tcp, 30005, 7));  // kept
+    running.push_back(mapped(Proto::tcp, 31000, 8));  // the config's wan:31000 now claims it
+    running.push_back(mapped(Proto::udp, 30500, 9));  // kept: the config's block is not the WAN's address
+    running.push_back(mapped(Proto::udp, 31000, 10)); // kept: the config claims TCP 31000 only
+
+    auto kept = keep_mapped_forwards(rules_from_config(*config), running, 0xcb007101); // 203.0.113.1 now
+    CHECK(kept.kept == 3);
+    CHECK(kept.dropped == 1);
+    REQUIRE(kept.rules.size() == 5);
+    CHECK_FALSE(kept.rules[1].fwd.mapped);
+    for (size_t i = 2; i < kept.rules.size(); ++i) {
+        CHECK(kept.rules[i].id == i); // numbered after the config's
+        CHECK(kept.rules[i].fwd.mapped);
+        CHECK(kept.rules[i].fwd.from.addr == 0xcb007101);
+    }
+    CHECK(kept.rules[2].fwd.from.port_lo == 30005);
+
+    // On the WAN's address inside the config's block, the block claims it; without an address,
+    // any overlapping WAN-side forward does, and the kept ones are parked.
+    auto inside = keep_mapped_forwards(rules_from_config(*config), running, 0xc0000207); // 192.0.2.7
+    CHECK(inside.dropped == 2);
+    auto none = keep_mapped_forwards(rules_from_config(*config), running, std::nullopt);
+    CHECK(none.dropped == 2);
+    CHECK(none.rules.back().fwd.parked());
 }

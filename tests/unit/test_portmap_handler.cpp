@@ -51,7 +51,7 @@ struct FakeForwards : Forwards {
         REQUIRE(find(m) != installed.end());
         installed.erase(find(m));
     }
-    bool taken(Protocol proto, uint16_t port) override
+    bool taken(Protocol proto, uint16_t port, uint32_t, uint16_t) override
     {
         return held_elsewhere.count({proto, port}) > 0;
     }

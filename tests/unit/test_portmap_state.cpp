@@ -110,3 +110,11 @@ TEST_CASE("portmap metrics: mappings by protocol and transport, requests by outc
     CHECK(text.find("xnat_portmap_requests_total{outcome=\"malformed\"} 0\n") != std::string::npos);
     CHECK(text.find("xnat_portmap_requests_total{outcome=\"not_served\"} 0\n") != std::string::npos);
 }
+
+TEST_CASE("portmap state: the default file follows the pin dir, however it is written")
+{
+    CHECK(default_state_path("/sys/fs/bpf/xnat") == "/run/xnat/portmapd.json");
+    CHECK(default_state_path("/sys/fs/bpf/xnat/") == "/run/xnat/portmapd.json");
+    CHECK(default_state_path("/sys/fs/bpf/gw2") == "/run/xnat/portmapd-sys-fs-bpf-gw2.json");
+    CHECK(default_state_path("/sys/fs/bpf/gw2//") == "/run/xnat/portmapd-sys-fs-bpf-gw2.json");
+}
