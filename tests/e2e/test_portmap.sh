@@ -100,12 +100,18 @@ if pcp "$NS_S" 10.0.0.1 announce --bind 10.0.0.200 --timeout 1 >"$WORK/outside.o
 	fail "a LAN source outside port_mapping.clients was answered: $(cat "$WORK/outside.out")"
 fi
 
-log "a mapping expires"
+log "mappings expire (PCP, then natpmpc)"
 out=$(pcp "$NS_S" 10.0.0.1 map --proto udp --internal-port 6006 --suggested-port 30100 --lifetime 3)
 [ "$(json "['lifetime']" <<<"$out")" = 3 ] || fail "short lifetime: $out"
 listed | grep -q "wan:30100" || fail "the short mapping is not listed"
 for _ in $(seq 50); do listed | grep -q "wan:30100" || break; sleep 0.2; done
 listed | grep -q "wan:30100" && fail "the mapping outlived its lifetime"
+out=$(natpmp -a 30101 6008 udp 3)
+grep -Eq "Mapped public port 30101 protocol UDP to local port 6008 lif(e)?time 3" <<<"$out" || fail "natpmpc said: $out"
+listed | grep -q "wan:30101" || fail "natpmpc's short mapping is not listed"
+for _ in $(seq 50); do listed | grep -q "wan:30101" || break; sleep 0.2; done
+listed | grep -q "wan:30101" && fail "natpmpc's mapping outlived its lifetime"
+wait_log portmapd "expired udp 10.0.0.12:6008 <- wan:30101"
 
 log "a host holds at most per_host (4) mappings"
 for port in 1 2 3 4 5; do
