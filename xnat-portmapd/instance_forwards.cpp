@@ -137,11 +137,22 @@ void InstanceForwards::remove(const Mapping &m)
     from.wan = true;
     from.ep.port_lo = from.ep.port_hi = m.external_port;
     auto r = delete_rule(maps_.view(), to_proto(m.proto), Side::wan, from);
-    if (!r)
+    if (!r) {
         log_("cannot remove the forward of " + format_ipv4(m.host) + ":" + std::to_string(m.internal_port) + ": " +
-             r.error().message);
+             r.error().message + " (tried again at the next tick)");
+        if (std::find(unremoved_.begin(), unremoved_.end(), m) == unremoved_.end())
+            unremoved_.push_back(m);
+    }
     if (auto again = refresh(); !again)
         log_(again.error().message);
+}
+
+void InstanceForwards::retry_removals()
+{
+    std::vector<Mapping> again;
+    again.swap(unremoved_);
+    for (const Mapping &m : again)
+        remove(m);
 }
 
 bool InstanceForwards::taken(Protocol proto, uint16_t port, uint32_t host, uint16_t internal_port)

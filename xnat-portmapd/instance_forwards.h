@@ -36,7 +36,9 @@ class InstanceForwards : public portmap::Forwards
     // Installs the mapping's forward; one already there is fine.
     Result<void> add(const portmap::Mapping &m) override;
     void renew(const portmap::Mapping &) override {} // the forward stays; only the state file changes
+    // A removal the kernel refuses is logged and kept for retry_removals().
     void remove(const portmap::Mapping &m) override;
+    void retry_removals();
     // The gateway's ephemeral ports and bound sockets, any other forward on the port (the
     // operator's, even a range; a mapped one the table does not know), masquerade's port
     // ranges, and its mappings in use on the WAN address but host:internal_port's own.
@@ -71,6 +73,7 @@ class InstanceForwards : public portmap::Forwards
     std::vector<StoredRule> rules_;
     std::vector<Masquerade> masq_;
     uint32_t wan_ = 0;
+    std::vector<portmap::Mapping> unremoved_; // their mapping is over, their forward is not
 };
 
 } // namespace xnat

@@ -361,6 +361,7 @@ Result<void> PortmapServer::tick()
         opts_.log(r.error().message);
         return {};
     }
+    forwards_.retry_removals();
     uint32_t now_wan = forwards_.wan_address();
     if (!wan_known_ || now_wan != wan_) {
         bool changed = wan_known_;
