@@ -83,8 +83,8 @@ Result<InstanceForwards> InstanceForwards::open(const std::string &pin_dir, LogS
     auto maps = InstanceMaps::open(pin_dir);
     if (!maps)
         return maps.error();
-    return InstanceForwards(pin_dir, std::move(*maps), pinned_map_id(pin_dir + "/" + XNAT_STR(XNAT_MAP_CONFIG)),
-                            std::move(log));
+    return InstanceForwards(pin_dir, std::move(*maps),
+                            pinned_map_id(pin_dir + "/" + XNAT_STR(XNAT_MAP_CONFIG)), std::move(log));
 }
 
 bool InstanceForwards::still_pinned() const
@@ -138,8 +138,8 @@ void InstanceForwards::remove(const Mapping &m)
     from.ep.port_lo = from.ep.port_hi = m.external_port;
     auto r = delete_rule(maps_.view(), to_proto(m.proto), Side::wan, from);
     if (!r) {
-        log_("cannot remove the forward of " + format_ipv4(m.host) + ":" + std::to_string(m.internal_port) + ": " +
-             r.error().message + " (tried again at the next tick)");
+        log_("cannot remove the forward of " + format_ipv4(m.host) + ":" + std::to_string(m.internal_port) +
+             ": " + r.error().message + " (tried again at the next tick)");
         if (std::find(unremoved_.begin(), unremoved_.end(), m) == unremoved_.end())
             unremoved_.push_back(m);
     }
@@ -177,7 +177,8 @@ bool InstanceForwards::taken(Protocol proto, uint16_t port, uint32_t host, uint1
         key.addr = htonl(wan_);
         key.port = htons(port);
         key.proto = static_cast<uint8_t>(proto);
-        auto in_use = map_lookup<xnat_snat_key, xnat_snat_mapping>(maps_.view().snat, key, XNAT_STR(XNAT_MAP_SNAT));
+        auto in_use =
+            map_lookup<xnat_snat_key, xnat_snat_mapping>(maps_.view().snat, key, XNAT_STR(XNAT_MAP_SNAT));
         if (!in_use)
             return true;
         // The endpoint's own flows leave from its mapped port (the datapath's agreement).
@@ -206,7 +207,8 @@ std::vector<Mapping> InstanceForwards::mapped() const
 
 bool InstanceForwards::installed(const Mapping &m) const
 {
-    return std::any_of(rules_.begin(), rules_.end(), [&](const StoredRule &r) { return is_forward_of(r.fwd, m); });
+    return std::any_of(rules_.begin(), rules_.end(),
+                       [&](const StoredRule &r) { return is_forward_of(r.fwd, m); });
 }
 
 Result<unsigned> InstanceForwards::lan_ifindex() const
@@ -226,8 +228,9 @@ Result<void> InstanceForwards::check_policy(const PortMappingConfig &pm) const
                                  std::to_string(r.port_lo) + "-" + std::to_string(r.port_hi));
     auto [local_lo, local_hi] = local_port_range();
     if (pm.port_lo >= local_lo && pm.port_hi <= local_hi)
-        return invalid_input(ours + " lies inside the gateway's own ephemeral ports " + std::to_string(local_lo) +
-                             "-" + std::to_string(local_hi) + " (net.ipv4.ip_local_port_range): none could be handed out");
+        return invalid_input(ours + " lies inside the gateway's own ephemeral ports " +
+                             std::to_string(local_lo) + "-" + std::to_string(local_hi) +
+                             " (net.ipv4.ip_local_port_range): none could be handed out");
     return {};
 }
 

@@ -42,7 +42,8 @@ class InstanceForwards : public portmap::Forwards
     // The gateway's ephemeral ports and bound sockets, any other forward on the port (the
     // operator's, even a range; a mapped one the table does not know), masquerade's port
     // ranges, and its mappings in use on the WAN address but host:internal_port's own.
-    bool taken(portmap::Protocol proto, uint16_t external_port, uint32_t host, uint16_t internal_port) override;
+    bool taken(portmap::Protocol proto, uint16_t external_port, uint32_t host,
+               uint16_t internal_port) override;
 
     // The mapped forwards the instance holds (expiry unknown: 0), e.g. those a killed daemon left.
     std::vector<portmap::Mapping> mapped() const;
@@ -62,7 +63,8 @@ class InstanceForwards : public portmap::Forwards
 
   private:
     InstanceForwards(std::string pin_dir, InstanceMaps maps, uint32_t config_map_id, LogSink log)
-        : pin_dir_(std::move(pin_dir)), maps_(std::move(maps)), config_map_id_(config_map_id), log_(std::move(log))
+        : pin_dir_(std::move(pin_dir)), maps_(std::move(maps)), config_map_id_(config_map_id),
+          log_(std::move(log))
     {
     }
 

@@ -42,11 +42,14 @@ Result<LanSocket> LanSocket::open(const std::string &lan_name, unsigned lan_ifin
         return r.error();
     ip_mreqn out{};
     out.imr_ifindex = static_cast<int>(lan_ifindex);
-    if (auto r = set_option(fd.get(), IPPROTO_IP, IP_MULTICAST_IF, &out, sizeof(out), "send multicast on the LAN");
+    if (auto r =
+            set_option(fd.get(), IPPROTO_IP, IP_MULTICAST_IF, &out, sizeof(out), "send multicast on the LAN");
         !r)
         return r.error();
     int ttl = 1;
-    if (auto r = set_option(fd.get(), IPPROTO_IP, IP_MULTICAST_TTL, &ttl, sizeof(ttl), "set the multicast TTL"); !r)
+    if (auto r =
+            set_option(fd.get(), IPPROTO_IP, IP_MULTICAST_TTL, &ttl, sizeof(ttl), "set the multicast TTL");
+        !r)
         return r.error();
     sockaddr_in a{};
     a.sin_family = AF_INET;
@@ -127,7 +130,8 @@ Result<void> LanSocket::announce(const portmap::Bytes &bytes)
     dest.sin_family = AF_INET;
     dest.sin_port = htons(kClientPort);
     dest.sin_addr.s_addr = htonl(INADDR_ALLHOSTS_GROUP);
-    if (::sendto(fd_.get(), bytes.data(), bytes.size(), 0, reinterpret_cast<sockaddr *>(&dest), sizeof(dest)) < 0)
+    if (::sendto(fd_.get(), bytes.data(), bytes.size(), 0, reinterpret_cast<sockaddr *>(&dest),
+                 sizeof(dest)) < 0)
         return kernel_error("announce to 224.0.0.1", errno);
     return {};
 }

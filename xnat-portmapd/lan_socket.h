@@ -26,7 +26,8 @@ struct Datagram {
 class LanSocket
 {
   public:
-    static Result<LanSocket> open(const std::string &lan_name, unsigned lan_ifindex, uint16_t port = kServerPort);
+    static Result<LanSocket> open(const std::string &lan_name, unsigned lan_ifindex,
+                                  uint16_t port = kServerPort);
     int fd() const
     {
         return fd_.get();

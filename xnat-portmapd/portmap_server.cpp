@@ -52,7 +52,8 @@ std::vector<Prefix> lan_subnets(unsigned ifindex)
     if (!::if_indextoname(ifindex, name) || ::getifaddrs(&list) != 0)
         return out;
     for (ifaddrs *i = list; i; i = i->ifa_next) {
-        if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET || !i->ifa_netmask || std::string(i->ifa_name) != name)
+        if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET || !i->ifa_netmask ||
+            std::string(i->ifa_name) != name)
             continue;
         uint32_t addr = ntohl(reinterpret_cast<sockaddr_in *>(i->ifa_addr)->sin_addr.s_addr);
         uint32_t mask = ntohl(reinterpret_cast<sockaddr_in *>(i->ifa_netmask)->sin_addr.s_addr);
@@ -90,15 +91,17 @@ Result<void> write_atomically(const std::string &path, const std::string &text)
 
 PortmapServer::PortmapServer(ServerOptions opts, InstanceForwards forwards, portmap::MappingTable table,
                              LanSocket socket, std::vector<Prefix> clients)
-    : opts_(std::move(opts)), forwards_(std::move(forwards)), table_(std::move(table)), handler_(table_, forwards_),
-      socket_(std::move(socket)), clients_(std::move(clients)), epoch_start_ms_(clock_ms(CLOCK_MONOTONIC))
+    : opts_(std::move(opts)), forwards_(std::move(forwards)), table_(std::move(table)),
+      handler_(table_, forwards_), socket_(std::move(socket)), clients_(std::move(clients)),
+      epoch_start_ms_(clock_ms(CLOCK_MONOTONIC))
 {
 }
 
 namespace {
 
 // The sources served: the config's, else the LAN interface's subnets.
-Result<std::vector<Prefix>> sources_served(const PortMappingConfig &policy, unsigned lan, const std::string &name)
+Result<std::vector<Prefix>> sources_served(const PortMappingConfig &policy, unsigned lan,
+                                           const std::string &name)
 {
     std::vector<Prefix> clients = policy.clients.empty() ? lan_subnets(lan) : policy.clients;
     if (clients.empty())
@@ -182,8 +185,8 @@ Result<std::unique_ptr<PortmapServer>> PortmapServer::start(const ServerOptions 
         auto table = portmap::MappingTable::make(opts.policy, std::random_device{}());
         if (!table)
             return with_context("port_mapping", table.error());
-        server.reset(
-            new PortmapServer(opts, std::move(*forwards), std::move(*table), std::move(*socket), checked->clients));
+        server.reset(new PortmapServer(opts, std::move(*forwards), std::move(*table), std::move(*socket),
+                                       checked->clients));
         opts.log(std::string("serving NAT-PMP and PCP on ") + name + " port " + std::to_string(opts.port) +
                  ", external ports " + std::to_string(opts.policy.port_lo) + "-" +
                  std::to_string(opts.policy.port_hi));
@@ -235,7 +238,8 @@ void PortmapServer::adopt()
             return forwards_.taken(p, port, f.host, f.internal_port);
         };
         if (it != saved.end() && table_.adopt(*it, now, taken_elsewhere)) {
-            opts_.log("adopted " + describe(*it) + ", " + std::to_string(portmap::seconds_left(*it, now)) + " s left");
+            opts_.log("adopted " + describe(*it) + ", " + std::to_string(portmap::seconds_left(*it, now)) +
+                      " s left");
             continue;
         }
         // Unknown to the saved state, expired, or no longer allowed: no forward outlives its mapping.
@@ -261,7 +265,8 @@ bool PortmapServer::within_rate(uint32_t source, uint64_t now_ms)
     if (b.last_ms == 0)
         b.tokens = kBurst;
     else
-        b.tokens = std::min(kBurst, b.tokens + static_cast<double>(now_ms - b.last_ms) * kRequestsPerSecond / 1000.0);
+        b.tokens = std::min(kBurst,
+                            b.tokens + static_cast<double>(now_ms - b.last_ms) * kRequestsPerSecond / 1000.0);
     b.last_ms = now_ms;
     if (b.tokens < 1)
         return false;
@@ -292,7 +297,8 @@ void PortmapServer::serve_one(const Datagram &d)
         return;
     }
     size_t before = table_.mappings().size();
-    auto answer = handler_.handle(portmap::ByteView(d.bytes.data(), d.bytes.size()), d.source, now_s(), epoch());
+    auto answer =
+        handler_.handle(portmap::ByteView(d.bytes.data(), d.bytes.size()), d.source, now_s(), epoch());
     ++requests_[portmap::outcome_name(answer.outcome)];
     if (!answer.why.empty())
         opts_.log(format_ipv4(d.source) + ":" + std::to_string(d.source_port) + ": " +
@@ -318,7 +324,8 @@ void PortmapServer::announce_if_due(uint64_t now_ms)
     if (auto r = socket_.announce(pcp::encode_announce(epoch())); !r)
         opts_.log(r.error().message);
     if (wan_)
-        if (auto r = socket_.announce(natpmp::encode_external_address(natpmp::ResultCode::success, epoch(), wan_));
+        if (auto r =
+                socket_.announce(natpmp::encode_external_address(natpmp::ResultCode::success, epoch(), wan_));
             !r)
             opts_.log(r.error().message);
     --announcements_left_;
@@ -412,7 +419,8 @@ Result<void> PortmapServer::run(int signal_fd)
             signalfd_siginfo info{};
             if (::read(signal_fd, &info, sizeof(info)) == static_cast<ssize_t>(sizeof(info))) {
                 if (info.ssi_signo == SIGHUP) {
-                    opts_.log("SIGHUP: the policy is read at start; restart xnat-portmapd to apply a new one");
+                    opts_.log(
+                        "SIGHUP: the policy is read at start; restart xnat-portmapd to apply a new one");
                     continue;
                 }
                 opts_.log("signal " + std::to_string(info.ssi_signo) + ": stopping");

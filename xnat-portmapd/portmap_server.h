@@ -47,8 +47,8 @@ class PortmapServer
     void forget();
 
   private:
-    PortmapServer(ServerOptions opts, InstanceForwards forwards, portmap::MappingTable table, LanSocket socket,
-                  std::vector<Prefix> clients);
+    PortmapServer(ServerOptions opts, InstanceForwards forwards, portmap::MappingTable table,
+                  LanSocket socket, std::vector<Prefix> clients);
     void adopt();
     void serve_one(const Datagram &d);
     bool served(uint32_t source) const;

@@ -43,7 +43,8 @@ Result<PortMappingConfig> policy_of(const std::string &path)
     if (!cfg)
         return cfg.error();
     if (!cfg->port_mapping)
-        return invalid_input(path + ": no port_mapping section: nothing may be handed out (docs/PORT_MAPPING.md)");
+        return invalid_input(path +
+                             ": no port_mapping section: nothing may be handed out (docs/PORT_MAPPING.md)");
     return *cfg->port_mapping;
 }
 
@@ -119,7 +120,8 @@ int main(int argc, char **argv)
     app.add_option("--pin-dir", a.pin_dir, "the instance's pin directory")->capture_default_str();
     app.add_option("--state", a.state,
                    "where the mappings are kept (default /run/xnat/portmapd.json for the default --pin-dir)");
-    app.add_flag("--check", a.check, "check the config against the running instance and exit; changes nothing");
+    app.add_flag("--check", a.check,
+                 "check the config against the running instance and exit; changes nothing");
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError &e) {

@@ -35,8 +35,9 @@ KeptMapped keep_mapped_forwards(std::vector<StoredRule> config_rules, const std:
     for (const StoredRule &r : running) {
         if (!r.fwd.mapped)
             continue;
-        bool taken = std::any_of(out.rules.begin(), out.rules.begin() + static_cast<std::ptrdiff_t>(config_count),
-                                 [&](const StoredRule &c) { return claims(c.fwd, r.fwd, addr); });
+        bool taken =
+            std::any_of(out.rules.begin(), out.rules.begin() + static_cast<std::ptrdiff_t>(config_count),
+                        [&](const StoredRule &c) { return claims(c.fwd, r.fwd, addr); });
         if (taken || out.rules.size() >= XNAT_MAX_RULES) {
             ++out.dropped;
             continue;

@@ -25,7 +25,8 @@ Result<std::vector<Prefix>> parse_clients(const json &j)
     for (size_t i = 0; i < j.size(); ++i) {
         std::string path = "port_mapping.clients[" + std::to_string(i) + "]";
         if (!j[i].is_string())
-            return invalid_input(path + ": expected a prefix such as \"10.0.0.0/24\", got " + json_type(j[i]));
+            return invalid_input(path + ": expected a prefix such as \"10.0.0.0/24\", got " +
+                                 json_type(j[i]));
         auto p = parse_prefix(j[i].get<std::string>());
         if (!p)
             return with_context(path, p.error());
@@ -40,7 +41,9 @@ Result<PortMappingConfig> parse_port_mapping(const json &j)
 {
     if (!j.is_object())
         return invalid_input("port_mapping: expected an object, got " + json_type(j));
-    if (auto r = check_keys(j, "port_mapping", {"ports", "per_host", "min_lifetime", "max_lifetime", "clients"}); !r)
+    if (auto r =
+            check_keys(j, "port_mapping", {"ports", "per_host", "min_lifetime", "max_lifetime", "clients"});
+        !r)
         return r.error();
     PortMappingConfig p;
     // No default range: every port a default could name may be the operator's for something else.
