@@ -44,12 +44,11 @@ uint64_t clock_ms(clockid_t id)
 }
 
 // The LAN interface's own subnets: the sources served when the config names none.
-std::vector<Prefix> lan_subnets(unsigned ifindex)
+std::vector<Prefix> lan_subnets(const std::string &name)
 {
-    char name[IF_NAMESIZE] = {};
     std::vector<Prefix> out;
     ifaddrs *list = nullptr;
-    if (!::if_indextoname(ifindex, name) || ::getifaddrs(&list) != 0)
+    if (::getifaddrs(&list) != 0)
         return out;
     for (ifaddrs *i = list; i; i = i->ifa_next) {
         if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET || !i->ifa_netmask ||
@@ -99,42 +98,39 @@ PortmapServer::PortmapServer(ServerOptions opts, InstanceForwards forwards, port
 
 namespace {
 
-// The sources served: the config's, else the LAN interface's subnets.
-Result<std::vector<Prefix>> sources_served(const PortMappingConfig &policy, unsigned lan,
-                                           const std::string &name)
-{
-    std::vector<Prefix> clients = policy.clients.empty() ? lan_subnets(lan) : policy.clients;
-    if (clients.empty())
-        return system_error("the LAN interface " + name +
-                            " has no IPv4 address, and port_mapping.clients names no sources to serve");
-    return clients;
-}
-
-// What start() and check() both need from the instance, under its lock.
-struct Checked {
-    unsigned lan = 0;
-    std::string lan_name;
-    std::vector<Prefix> clients;
+// The instance's LAN interface, by index and by name.
+struct Lan {
+    unsigned ifindex = 0;
+    std::string name;
 };
 
-Result<Checked> check_instance(InstanceForwards &forwards, const PortMappingConfig &policy)
+Result<Lan> lan_of(const InstanceForwards &forwards)
 {
-    if (auto r = forwards.refresh(); !r)
-        return r.error();
-    if (auto r = forwards.check_policy(policy); !r)
-        return r.error();
     auto lan = forwards.lan_ifindex();
     if (!lan)
         return lan.error();
     char name[IF_NAMESIZE] = {};
     if (!::if_indextoname(*lan, name))
         return kernel_error("find the instance's LAN interface (index " + std::to_string(*lan) + ")", errno);
-    auto clients = sources_served(policy, *lan, name);
-    if (!clients)
-        return clients.error();
+    return Lan{*lan, name};
+}
+
+// What start() and check() both refuse, under the instance's lock; the sources to serve: the
+// config's, else the LAN interface's subnets.
+Result<std::vector<Prefix>> check_instance(InstanceForwards &forwards, const PortMappingConfig &policy,
+                                           const Lan &lan)
+{
+    if (auto r = forwards.refresh(); !r)
+        return r.error();
+    if (auto r = forwards.check_policy(policy); !r)
+        return r.error();
     if (auto table = portmap::MappingTable::make(policy, 1); !table)
         return with_context("port_mapping", table.error());
-    return Checked{*lan, name, std::move(*clients)};
+    std::vector<Prefix> clients = policy.clients.empty() ? lan_subnets(lan.name) : policy.clients;
+    if (clients.empty())
+        return system_error("the LAN interface " + lan.name +
+                            " has no IPv4 address, and port_mapping.clients names no sources to serve");
+    return clients;
 }
 
 } // namespace
@@ -144,12 +140,15 @@ Result<void> PortmapServer::check(const ServerOptions &opts)
     auto forwards = InstanceForwards::open(opts.pin_dir, opts.log);
     if (!forwards)
         return forwards.error();
+    auto lan = lan_of(*forwards);
+    if (!lan)
+        return lan.error();
     auto lock = forwards->lock();
     if (!lock)
         return lock.error();
-    auto checked = check_instance(*forwards, opts.policy);
-    if (!checked)
-        return checked.error();
+    auto clients = check_instance(*forwards, opts.policy, *lan);
+    if (!clients)
+        return clients.error();
     return {};
 }
 
@@ -158,14 +157,11 @@ Result<std::unique_ptr<PortmapServer>> PortmapServer::start(const ServerOptions 
     auto forwards = InstanceForwards::open(opts.pin_dir, opts.log);
     if (!forwards)
         return forwards.error();
-    auto lan = forwards->lan_ifindex();
+    auto lan = lan_of(*forwards);
     if (!lan)
         return lan.error();
-    char name[IF_NAMESIZE] = {};
-    if (!::if_indextoname(*lan, name))
-        return kernel_error("find the instance's LAN interface (index " + std::to_string(*lan) + ")", errno);
     // First the socket: while another daemon serves this LAN, its forwards are its own.
-    auto socket = LanSocket::open(name, *lan, opts.port);
+    auto socket = LanSocket::open(lan->name, lan->ifindex, opts.port);
     if (!socket)
         return socket.error();
     std::unique_ptr<PortmapServer> server;
@@ -173,21 +169,21 @@ Result<std::unique_ptr<PortmapServer>> PortmapServer::start(const ServerOptions 
         auto lock = forwards->lock();
         if (!lock)
             return lock.error();
-        auto checked = check_instance(*forwards, opts.policy);
-        if (!checked) {
+        auto clients = check_instance(*forwards, opts.policy, *lan);
+        if (!clients) {
             // Nothing will serve, renew or expire the forwards a previous run left: none may stay.
             for (const Mapping &m : forwards->mapped()) {
                 opts.log("removed " + describe(m) + " (no daemon to serve it)");
                 forwards->remove(m);
             }
-            return checked.error();
+            return clients.error();
         }
         auto table = portmap::MappingTable::make(opts.policy, std::random_device{}());
         if (!table)
             return with_context("port_mapping", table.error());
-        server.reset(new PortmapServer(opts, std::move(*forwards), std::move(*table), std::move(*socket),
-                                       checked->clients));
-        opts.log(std::string("serving NAT-PMP and PCP on ") + name + " port " + std::to_string(opts.port) +
+        server.reset(
+            new PortmapServer(opts, std::move(*forwards), std::move(*table), std::move(*socket), *clients));
+        opts.log("serving NAT-PMP and PCP on " + lan->name + " port " + std::to_string(opts.port) +
                  ", external ports " + std::to_string(opts.policy.port_lo) + "-" +
                  std::to_string(opts.policy.port_hi));
         server->adopt();
